@@ -1,0 +1,5 @@
+"""`python -m mlcycle_tui` is the same as the `mlcycle` command."""
+
+from mlcycle_tui.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Storage: the SQLite database and the content-addressed artifact store."""

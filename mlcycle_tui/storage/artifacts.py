@@ -1,0 +1,147 @@
+"""The content-addressed artifact store: datasets as Parquet, models as joblib.
+
+Why this exists: artifacts must never be half-written or silently corrupted.
+Every write goes to a temporary file in the store, is fsynced, hashed and then
+renamed to `objects/<sha[:2]>/<sha><suffix>`, so a file is either complete or
+absent; the database row that points at it is written only afterwards. Every
+load checks the SHA-256 recorded in the database first and refuses a mismatch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from mlcycle_tui.core.errors import IntegrityError
+
+CHUNK = 1 << 20
+
+
+def sha256_file(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(CHUNK):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+class ArtifactStore:
+    """Files addressed by their SHA-256 under one root folder."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+        self.objects = self.root / "objects"
+        self.tmp = self.root / "tmp"
+        self.objects.mkdir(parents=True, exist_ok=True)
+        self.tmp.mkdir(parents=True, exist_ok=True)
+
+    # -- writing ---------------------------------------------------------
+    def put_with(self, writer: Callable[[Path], None], suffix: str) -> tuple[str, str]:
+        """Let `writer` fill a temporary file, then store it; returns (sha256, relpath)."""
+        fd, tmp_name = tempfile.mkstemp(dir=self.tmp, suffix=suffix + ".part")
+        os.close(fd)
+        tmp = Path(tmp_name)
+        try:
+            writer(tmp)
+            with open(tmp, "rb+") as fh:
+                os.fsync(fh.fileno())
+            sha = sha256_file(tmp)
+            rel = f"objects/{sha[:2]}/{sha}{suffix}"
+            final = self.root / rel
+            final.parent.mkdir(parents=True, exist_ok=True)
+            if final.exists() and sha256_file(final) == sha:
+                tmp.unlink()
+            else:
+                os.replace(tmp, final)
+                _fsync_dir(final.parent)
+            return sha, rel
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+
+    def put_bytes(self, data: bytes, suffix: str = "") -> tuple[str, str]:
+        return self.put_with(lambda p: p.write_bytes(data), suffix)
+
+    def put_joblib(self, obj: Any, suffix: str = ".joblib") -> tuple[str, str]:
+        import joblib
+
+        return self.put_with(lambda p: joblib.dump(obj, p, compress=3), suffix)
+
+    def put_parquet(self, frame: Any) -> tuple[str, str]:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        def write(path: Path) -> None:
+            table = pa.Table.from_pandas(frame, preserve_index=False)
+            pq.write_table(table, path, compression="zstd")
+
+        return self.put_with(write, ".parquet")
+
+    # -- reading ---------------------------------------------------------
+    def path(self, rel: str) -> Path:
+        return self.root / rel
+
+    def verify(self, sha: str, rel: str) -> Path:
+        """The file's path once its SHA-256 matches `sha`; IntegrityError otherwise."""
+        path = self.root / rel
+        if not path.exists():
+            raise IntegrityError(
+                f"artifact {rel} is missing from the workspace; "
+                "run `mlcycle doctor` to list damaged entries"
+            )
+        actual = sha256_file(path)
+        if actual != sha:
+            raise IntegrityError(
+                f"artifact {rel} is corrupted (sha256 {actual[:12]}… != recorded {sha[:12]}…); "
+                "it was changed outside mlcycle — restore it or re-create the entry"
+            )
+        return path
+
+    def load_parquet(self, sha: str, rel: str, columns: list[str] | None = None) -> Any:
+        import pyarrow.parquet as pq
+
+        path = self.verify(sha, rel)
+        return pq.read_table(path, columns=columns).to_pandas()
+
+    def load_joblib(self, sha: str, rel: str) -> Any:
+        import joblib
+
+        return joblib.load(self.verify(sha, rel))
+
+    def load_bytes(self, sha: str, rel: str) -> bytes:
+        return self.verify(sha, rel).read_bytes()
+
+    def iter_objects(self) -> Iterator[Path]:
+        yield from (p for p in self.objects.rglob("*") if p.is_file())
+
+    def clean_tmp(self, older_than_s: float = 3600.0) -> int:
+        """Remove temporary files left by killed writers; returns how many."""
+        import time
+
+        removed = 0
+        now = time.time()
+        for p in self.tmp.glob("*"):
+            try:
+                if now - p.stat().st_mtime > older_than_s:
+                    p.unlink()
+                    removed += 1
+            except OSError:
+                pass
+        return removed
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
