@@ -1,0 +1,82 @@
+"""The `mlcycle` command line: argument parsing, output, exit codes.
+
+Why this exists: scripts and CI drive mlcycle through this front door. It
+parses arguments, calls the Workspace and prints the result (a table for
+people, exactly one JSON document with `--json`). Exit status: 0 done, 1 the
+operation or a check failed, 2 bad usage or bad input. Errors are one line on
+stderr; `--debug` shows the traceback. Imports stay lazy so `--help` is fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from mlcycle_tui import __version__
+from mlcycle_tui.commands import COMMAND_MODULES
+from mlcycle_tui.commands.base import CliContext, CliExit
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that exits with status 2 and a one-line hint on bad usage."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        sys.stderr.write(f"mlcycle: error: {message} (see `{self.prog} --help`)\n")
+        raise SystemExit(2)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--workspace", "-w", metavar="DIR", default=argparse.SUPPRESS,
+        help="workspace folder (default: $MLCYCLE_HOME, else ./.mlcycle)",
+    )
+    common.add_argument(
+        "--json", action="store_true", default=argparse.SUPPRESS,
+        help="print exactly one JSON document on stdout",
+    )
+    common.add_argument(
+        "--debug", action="store_true", default=argparse.SUPPRESS,
+        help="show tracebacks on errors",
+    )
+    parser = _Parser(
+        prog="mlcycle",
+        description="The machine-learning lifecycle in one terminal app. "
+        "Run without a command to open the terminal UI.",
+        parents=[common],
+    )
+    parser.add_argument("--version", action="version", version=f"mlcycle {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for module in COMMAND_MODULES:
+        module.register(sub, common)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    ctx = CliContext(
+        workspace=getattr(args, "workspace", None),
+        json=getattr(args, "json", False),
+        debug=getattr(args, "debug", False),
+    )
+    handler = getattr(args, "handler", None)
+    if handler is None:
+        from mlcycle_tui.commands.tui import run_tui
+
+        handler = run_tui
+    try:
+        return int(handler(args, ctx) or 0)
+    except CliExit as exc:
+        return exc.code
+    except KeyboardInterrupt:
+        sys.stderr.write("mlcycle: interrupted\n")
+        return 130
+    except Exception as exc:
+        return ctx.fail(exc)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

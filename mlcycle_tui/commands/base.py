@@ -1,0 +1,122 @@
+"""What every subcommand shares: the workspace, output (table or JSON), errors.
+
+Why this exists: `--json` must print exactly one JSON document and nothing
+else, errors must be one clear line with the right exit status, and progress
+must go to stderr. Doing that in one place keeps every command consistent.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+import traceback
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class CliExit(Exception):
+    """Stop with an exit status after output was printed."""
+
+    def __init__(self, code: int) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+def _clean(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {str(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_clean(v) for v in value]
+    if hasattr(value, "item") and callable(value.item):  # numpy scalars
+        try:
+            return _clean(value.item())
+        except (TypeError, ValueError):
+            return str(value)
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return value
+
+
+@dataclass
+class CliContext:
+    workspace: str | None = None
+    json: bool = False
+    debug: bool = False
+    _ws: Any = field(default=None, repr=False)
+
+    def ws(self) -> Any:
+        if self._ws is None:
+            from mlcycle_tui.core.workspace import Workspace
+
+            self._ws = Workspace.open(self.workspace)
+        return self._ws
+
+    def emit(self, document: Any, human: str | None = None) -> None:
+        """Print the result: JSON with --json, else the human text (or pretty JSON)."""
+        if self.json:
+            sys.stdout.write(json.dumps(_clean(document), default=str) + "\n")
+        elif human is not None:
+            sys.stdout.write(human if human.endswith("\n") else human + "\n")
+        else:
+            sys.stdout.write(json.dumps(_clean(document), indent=2, default=str) + "\n")
+        sys.stdout.flush()
+
+    def info(self, message: str) -> None:
+        sys.stderr.write(message + "\n")
+
+    def progress(self, label: str) -> Any:
+        """A progress callback drawing a bar on stderr when it is a terminal."""
+        tty = sys.stderr.isatty()
+
+        def report(fraction: float, message: str) -> None:
+            if not tty:
+                return
+            width = 30
+            filled = int(width * max(0.0, min(1.0, fraction)))
+            sys.stderr.write(f"\r{label} [{'#' * filled}{'.' * (width - filled)}] {message:<12}")
+            if fraction >= 1.0:
+                sys.stderr.write("\n")
+            sys.stderr.flush()
+
+        return report
+
+    def fail(self, exc: BaseException) -> int:
+        from mlcycle_tui.core.errors import MlcycleError
+
+        if self.debug:
+            traceback.print_exception(exc)
+        if isinstance(exc, MlcycleError):
+            sys.stderr.write(f"mlcycle: error: {exc.message}\n")
+            return exc.exit_code
+        if isinstance(exc, OSError):
+            sys.stderr.write(f"mlcycle: error: {exc.strerror or exc} ({getattr(exc, 'filename', '')})\n")
+            return 1
+        sys.stderr.write(
+            f"mlcycle: unexpected error: {type(exc).__name__}: {exc} "
+            "(run again with --debug for the traceback, and please report it)\n"
+        )
+        return 1
+
+
+def table(rows: list[dict[str, Any]], columns: list[str], empty: str = "nothing yet") -> str:
+    """A plain aligned text table for people."""
+    if not rows:
+        return empty
+    cells = [[_fmt(r.get(c)) for c in columns] for r in rows]
+    widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
+    lines = ["  ".join(c.upper().ljust(w) for c, w in zip(columns, widths, strict=True))]
+    lines += ["  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)) for row in cells]
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, list | tuple):
+        return ",".join(map(str, value))
+    return str(value)

@@ -1,0 +1,142 @@
+"""`mlcycle data ...`: ingest, list, show, validate and split dataset versions."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from mlcycle_tui.commands.base import CliContext, CliExit, table
+
+
+def register(sub: Any, common: argparse.ArgumentParser) -> None:
+    data = sub.add_parser("data", parents=[common], help="datasets: ingest, show, validate, split")
+    dsub = data.add_subparsers(dest="data_command", metavar="ACTION", required=True)
+
+    p = dsub.add_parser("ingest", parents=[common], help="import a file as a dataset version")
+    p.add_argument("path", help="CSV, Parquet, JSON lines or SQLite file")
+    p.add_argument("--name", "-n", required=True, help="dataset name")
+    p.add_argument("--target", help="the column to predict")
+    p.add_argument("--time-column", help="a date/time column (for time splits and drift windows)")
+    p.add_argument("--format", choices=["csv", "parquet", "jsonl", "sqlite"], help="override detection")
+    p.add_argument("--table", help="table to read from a SQLite file")
+    p.set_defaults(handler=cmd_ingest)
+
+    p = dsub.add_parser("list", parents=[common], help="datasets with their latest version")
+    p.set_defaults(handler=cmd_list)
+
+    p = dsub.add_parser("versions", parents=[common], help="every version of one dataset")
+    p.add_argument("name")
+    p.set_defaults(handler=cmd_versions)
+
+    p = dsub.add_parser("show", parents=[common], help="schema and profile of a version")
+    p.add_argument("ref", help="NAME or NAME@VERSION")
+    p.set_defaults(handler=cmd_show)
+
+    p = dsub.add_parser("validate", parents=[common], help="quality and schema checks (exit 1 on errors)")
+    p.add_argument("ref")
+    p.add_argument("--reference", help="compare the schema and ranges with this version")
+    p.set_defaults(handler=cmd_validate)
+
+    p = dsub.add_parser("split", parents=[common], help="record a reproducible train/test split")
+    p.add_argument("ref")
+    p.add_argument("--test-size", type=float, default=0.2, help="share of rows for testing (0.2)")
+    p.add_argument("--stratify", action="store_true", help="keep class shares equal (classification)")
+    p.add_argument("--time-column", help="earlier rows train, later rows test")
+    p.add_argument("--seed", type=int, default=42)
+    p.set_defaults(handler=cmd_split)
+
+    p = dsub.add_parser("splits", parents=[common], help="recorded splits (of one dataset)")
+    p.add_argument("ref", nargs="?")
+    p.set_defaults(handler=cmd_splits)
+
+
+def cmd_ingest(args: argparse.Namespace, ctx: CliContext) -> int:
+    ws = ctx.ws()
+    ds = ws.ingest(
+        args.path,
+        args.name,
+        target=args.target,
+        time_column=args.time_column,
+        format=args.format,
+        table=args.table,
+        progress=ctx.progress(f"ingest {args.name}"),
+    )
+    verb = "unchanged: same content as" if ds.existing else "created"
+    ctx.emit(ds.summary(), f"{verb} {ds.ref} ({ds.rows} rows x {ds.columns} columns, sha256 {ds.sha256[:12]})")
+    return 0
+
+
+def cmd_list(args: argparse.Namespace, ctx: CliContext) -> int:
+    rows = [d.summary() for d in ctx.ws().datasets()]
+    ctx.emit(
+        rows,
+        table(rows, ["name", "version", "rows", "columns", "target", "created"],
+              empty="no datasets yet: import one with `mlcycle data ingest PATH --name NAME`"),
+    )
+    return 0
+
+
+def cmd_versions(args: argparse.Namespace, ctx: CliContext) -> int:
+    ws = ctx.ws()
+    ws.dataset(args.name)  # a clear error when unknown
+    rows = [d.summary() for d in ws.dataset_versions(args.name)]
+    ctx.emit(rows, table(rows, ["name", "version", "rows", "columns", "sha256", "created"]))
+    return 0
+
+
+def cmd_show(args: argparse.Namespace, ctx: CliContext) -> int:
+    ds = ctx.ws().dataset(args.ref)
+    doc = ds.describe()
+    cols = []
+    for c in doc["columns"]:
+        stats = ""
+        if c.get("mean") is not None:
+            stats = f"min {c['min']:.4g}  mean {c['mean']:.4g}  max {c['max']:.4g}"
+        elif c.get("top"):
+            stats = "top: " + ", ".join(f"{t['value']} ({t['count']})" for t in c["top"][:3])
+        elif c.get("min") is not None:
+            stats = f"{c['min']} .. {c['max']}"
+        cols.append({**c, "missing": f"{c['missing']} ({c['missing_share']:.0%})", "stats": stats})
+    head = (
+        f"{ds.ref}: {ds.rows} rows x {ds.columns} columns, target {ds.target or '-'}, "
+        f"time column {ds.time_column or '-'}\n"
+    )
+    ctx.emit(doc, head + table(cols, ["name", "dtype", "kind", "missing", "unique", "stats"]))
+    return 0
+
+
+def cmd_validate(args: argparse.Namespace, ctx: CliContext) -> int:
+    result = ctx.ws().validate(args.ref, reference=args.reference)
+    lines = [f"{'OK' if result['ok'] else 'FAILED'}: {result['dataset']}"]
+    lines += [f"error   {i['column'] or '-':<20} {i['message']}" for i in result["errors"]]
+    lines += [f"warning {i['column'] or '-':<20} {i['message']}" for i in result["warnings"]]
+    if not result["errors"] and not result["warnings"]:
+        lines.append("no problems found")
+    ctx.emit(result, "\n".join(lines))
+    if not result["ok"]:
+        raise CliExit(1)
+    return 0
+
+
+def cmd_split(args: argparse.Namespace, ctx: CliContext) -> int:
+    sp = ctx.ws().split(
+        args.ref,
+        test_size=args.test_size,
+        stratify=args.stratify,
+        time_column=args.time_column,
+        seed=args.seed,
+    )
+    doc = sp.summary()
+    verb = "existing" if sp.existing else "new"
+    ctx.emit(
+        doc,
+        f"{verb} {sp.method} split {sp.split_id} of {sp.dataset}: "
+        f"{sp.train_rows} train rows, {sp.test_rows} test rows",
+    )
+    return 0
+
+
+def cmd_splits(args: argparse.Namespace, ctx: CliContext) -> int:
+    rows = [s.summary() for s in ctx.ws().splits(args.ref)]
+    ctx.emit(rows, table(rows, ["split_id", "dataset", "method", "test_size", "seed", "train_rows", "test_rows"]))
+    return 0

@@ -1,0 +1,119 @@
+"""The Workspace: the one API that the TUI, the CLI, the server and the scheduler use.
+
+Why this exists: there must be one way to do each thing. Every front door
+opens a `Workspace` and calls its methods; none of them touches SQL or
+artifact files. The methods live in per-stage mixins (data, validation, ...)
+so that each stage's code stays in its own module.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from mlcycle_tui.config import load_settings, resolve_home
+from mlcycle_tui.core.data import DataMixin
+from mlcycle_tui.core.errors import UserError
+from mlcycle_tui.core.timeutil import now_iso
+from mlcycle_tui.core.validation import ValidationMixin
+from mlcycle_tui.storage.artifacts import ArtifactStore
+from mlcycle_tui.storage.db import Database
+
+DB_FILE = "mlcycle.db"
+
+
+class Workspace(DataMixin, ValidationMixin):
+    """A workspace folder: `mlcycle.db` plus the artifact store."""
+
+    def __init__(self, home: Path) -> None:
+        self.home = home
+        self.db = Database(home / DB_FILE)
+        self.artifacts = ArtifactStore(home / "artifacts")
+        self.settings: dict[str, Any] = load_settings(home)
+
+    @classmethod
+    def open(cls, path: str | os.PathLike[str] | None = None, *, create: bool = True) -> Workspace:
+        """Open (and on first use create) the workspace at `path` or the default place."""
+        home = resolve_home(path)
+        if home.exists() and not home.is_dir():
+            raise UserError(f"workspace path {home} is a file, not a folder; choose another --workspace")
+        if not (home / DB_FILE).exists() and not create:
+            raise UserError(f"no workspace at {home}; create one with `mlcycle init`")
+        try:
+            home.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise UserError(f"cannot create the workspace at {home}: {exc.strerror}") from None
+        ws = cls(home)
+        ws.db.migrate()
+        return ws
+
+    def close(self) -> None:
+        self.db.close()
+
+    def __enter__(self) -> Workspace:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Workspace({str(self.home)!r})"
+
+    # -- events (the Dashboard's timeline) -------------------------------
+    def log_event(self, kind: str, subject: str, message: str) -> None:
+        self.db.execute(
+            "INSERT INTO events(time, kind, subject, message) VALUES (?, ?, ?, ?)",
+            (now_iso(), kind, subject, message),
+        )
+
+    def events(self, limit: int = 50) -> list[dict[str, Any]]:
+        return self.db.query("SELECT * FROM events ORDER BY id DESC LIMIT ?", (limit,))
+
+    # -- health of the workspace -----------------------------------------
+    def doctor(self, fix: bool = False) -> dict[str, Any]:
+        """Check every recorded artifact (present, sha256 matches) and list orphans."""
+        from mlcycle_tui.core.errors import IntegrityError
+
+        recorded: dict[str, str] = {}
+        for table, what in self._artifact_tables():
+            for row in self.db.query(f"SELECT artifact_sha256, artifact_path, {what} AS owner FROM {table}"):
+                recorded[row["artifact_path"]] = row["artifact_sha256"]
+                recorded.setdefault("#" + row["artifact_path"], str(row["owner"]))
+        problems: list[dict[str, str]] = []
+        for rel, sha in recorded.items():
+            if rel.startswith("#"):
+                continue
+            try:
+                self.artifacts.verify(sha, rel)
+            except IntegrityError as exc:
+                problems.append({"artifact": rel, "owner": recorded["#" + rel], "problem": exc.message})
+        known = {rel for rel in recorded if not rel.startswith("#")}
+        orphans = [
+            str(p.relative_to(self.artifacts.root))
+            for p in self.artifacts.iter_objects()
+            if str(p.relative_to(self.artifacts.root)) not in known
+        ]
+        removed_tmp = self.artifacts.clean_tmp(older_than_s=3600.0) if fix else 0
+        if fix:
+            for rel in orphans:
+                (self.artifacts.root / rel).unlink(missing_ok=True)
+        return {
+            "ok": not problems,
+            "checked": len(known),
+            "problems": problems,
+            "orphans": orphans,
+            "removed_orphans": len(orphans) if fix else 0,
+            "removed_tmp": removed_tmp,
+        }
+
+    def _artifact_tables(self) -> list[tuple[str, str]]:
+        """(table, owner expression) of every table that points at artifacts."""
+        tables = [
+            ("dataset_versions", "name || '@' || version"),
+            ("splits", "'split ' || id"),
+        ]
+        extra = getattr(self, "extra_artifact_tables", None)
+        if extra:
+            tables.extend(extra())
+        return tables
