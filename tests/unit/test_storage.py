@@ -1,0 +1,89 @@
+"""The storage layer: migrations, transactions across threads, artifacts."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from mlcycle_tui.core.errors import IntegrityError
+from mlcycle_tui.storage.artifacts import ArtifactStore, sha256_file
+from mlcycle_tui.storage.db import Database
+
+
+def test_migrate_is_idempotent_and_records_versions(tmp_path):
+    db = Database(tmp_path / "x.db")
+    db.migrate()
+    db2 = Database(tmp_path / "x.db")
+    db2.migrate()
+    versions = {r["component"]: r["version"] for r in db2.query("SELECT * FROM schema_version")}
+    assert versions["data"] >= 1
+    assert db.scalar("PRAGMA journal_mode") == "wal"
+    assert db.scalar("PRAGMA busy_timeout") == 30000
+
+
+def test_migration_from_two_threads_at_once(tmp_path):
+    errors: list[BaseException] = []
+
+    def go() -> None:
+        try:
+            Database(tmp_path / "y.db").migrate()
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=go) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+
+
+def test_transaction_rolls_back_on_error(tmp_path):
+    db = Database(tmp_path / "z.db")
+    db.migrate()
+    with pytest.raises(RuntimeError), db.transaction() as conn:
+        conn.execute("INSERT INTO datasets(name, created) VALUES ('a', 'now')")
+        raise RuntimeError("boom")
+    assert db.scalar("SELECT COUNT(*) FROM datasets") == 0
+
+
+def test_each_thread_gets_its_own_connection(tmp_path):
+    db = Database(tmp_path / "t.db")
+    main = db.connection()
+    other: list[object] = []
+    t = threading.Thread(target=lambda: other.append(db.connection()))
+    t.start()
+    t.join()
+    assert other[0] is not main
+    assert db.connection() is main
+
+
+def test_artifact_roundtrip_and_corruption_is_refused(tmp_path):
+    store = ArtifactStore(tmp_path / "a")
+    sha, rel = store.put_bytes(b"hello", ".bin")
+    assert rel == f"objects/{sha[:2]}/{sha}.bin"
+    assert store.load_bytes(sha, rel) == b"hello"
+    assert sha256_file(store.path(rel)) == sha
+    # same content: same address, no second file
+    assert store.put_bytes(b"hello", ".bin") == (sha, rel)
+    store.path(rel).write_bytes(b"tampered")
+    with pytest.raises(IntegrityError, match="corrupted"):
+        store.load_bytes(sha, rel)
+    store.path(rel).unlink()
+    with pytest.raises(IntegrityError, match="missing"):
+        store.load_bytes(sha, rel)
+    assert list(store.tmp.iterdir()) == []
+
+
+def test_failed_writer_leaves_no_file(tmp_path):
+    store = ArtifactStore(tmp_path / "a")
+
+    def bad_writer(path):
+        path.write_bytes(b"partial")
+        raise OSError("disk full")
+
+    with pytest.raises(OSError):
+        store.put_with(bad_writer, ".bin")
+    assert list(store.iter_objects()) == []
+    assert list(store.tmp.iterdir()) == []
