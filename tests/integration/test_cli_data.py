@@ -17,6 +17,7 @@ import pytest
 from mlcycle_tui.core.workspace import Workspace
 
 SAMPLES = Path(__file__).resolve().parents[2] / "sample_data"
+CMD = [sys.executable, "-m", "mlcycle_tui"]
 
 
 def mlcycle(ws: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -30,7 +31,8 @@ def mlcycle(ws: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 def test_ingest_show_validate_split_json(tmp_path):
     ws = tmp_path / "ws"
-    r = mlcycle(ws, "data", "ingest", str(SAMPLES / "penguins.csv"), "--name", "penguins", "--target", "species", "--json")
+    penguins = str(SAMPLES / "penguins.csv")
+    r = mlcycle(ws, "data", "ingest", penguins, "--name", "penguins", "--target", "species", "--json")
     assert r.returncode == 0, r.stderr
     doc = json.loads(r.stdout)
     assert {"name", "version", "rows", "columns", "sha256", "created"} <= doc.keys()
@@ -125,7 +127,7 @@ def test_two_processes_ingest_at_once(tmp_path):
         _big_csv(f, 20_000, i)
     procs = [
         subprocess.Popen(
-            [sys.executable, "-m", "mlcycle_tui", "--workspace", str(ws), "data", "ingest", str(f), "--name", "same", "--json"],
+            [*CMD, "--workspace", str(ws), "data", "ingest", str(f), "--name", "same", "--json"],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -145,7 +147,7 @@ def test_sigkill_during_ingest_leaves_no_half_version(tmp_path):
     _big_csv(src, 200_000, 1)
     for delay in (0.3, 0.6, 0.9, 1.2):
         p = subprocess.Popen(
-            [sys.executable, "-m", "mlcycle_tui", "--workspace", str(ws_path), "data", "ingest", str(src), "--name", "big"],
+            [*CMD, "--workspace", str(ws_path), "data", "ingest", str(src), "--name", "big"],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
