@@ -113,6 +113,9 @@ class _ColumnsMixin(TransformerMixin, BaseEstimator):
         self.n_features_in_ = len(self.columns_)
         return frame
 
+    def _input_names(self, input_features: Any) -> list[str]:
+        return self.columns_ if input_features is None else [str(c) for c in input_features]
+
 
 class NumericCoercer(_ColumnsMixin):
     """Converts every column to float; values that are not numbers become NaN.
@@ -131,7 +134,7 @@ class NumericCoercer(_ColumnsMixin):
         return np.column_stack(columns) if columns else np.empty((len(frame), 0))
 
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
-        return np.asarray(self.columns_, dtype=object)
+        return np.asarray(self._input_names(input_features), dtype=object)
 
 
 def _to_float(series: pd.Series) -> np.ndarray:
@@ -188,7 +191,7 @@ class CategoryCoercer(_ColumnsMixin):
         return out
 
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
-        return np.asarray(self.columns_, dtype=object)
+        return np.asarray(self._input_names(input_features), dtype=object)
 
 
 class CategoricalEncoder(_ColumnsMixin):
@@ -234,11 +237,12 @@ class CategoricalEncoder(_ColumnsMixin):
         return np.hstack(parts) if parts else np.empty((len(frame), 0))
 
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
+        columns = self._input_names(input_features)
         names: list[str] = []
         if self.onehot_ is not None:
-            base = [self.columns_[i] for i in self.onehot_columns_]
+            base = [columns[i] for i in self.onehot_columns_]
             names += list(self.onehot_.get_feature_names_out(base))
-        names += [self.columns_[i] for i in self.ordinal_columns_]
+        names += [columns[i] for i in self.ordinal_columns_]
         return np.asarray(names, dtype=object)
 
 
@@ -278,12 +282,13 @@ class DatetimeParts(_ColumnsMixin):
         for i in range(frame.shape[1]):
             stamps = _parse_datetimes(frame.iloc[:, i].reset_index(drop=True))
             for part in self.parts:
-                values = stamps.dt.weekday if part == "weekday" else getattr(stamps.dt, part)
+                values = stamps.dt.day_of_week if part == "weekday" else getattr(stamps.dt, part)
                 blocks.append(values.to_numpy(dtype=float, na_value=np.nan))
         return np.column_stack(blocks) if blocks else np.empty((len(frame), 0))
 
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
-        return np.asarray([f"{c}_{p}" for c in self.columns_ for p in self.parts], dtype=object)
+        columns = self._input_names(input_features)
+        return np.asarray([f"{c}_{p}" for c in columns for p in self.parts], dtype=object)
 
 
 # --- feature selection and the pipeline ---------------------------------------------
