@@ -168,3 +168,15 @@ def test_import_is_cheap() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)
     assert out.stdout.split() == ["False", "False"]
+
+
+@pytest.mark.parametrize("task", catalog.TASKS)
+def test_every_search_space_names_real_estimator_params(task: str) -> None:
+    for kind in catalog.kinds(task):
+        est = catalog.make_estimator(kind, task, {}, seed=0)
+        for mode in ("grid", "random"):
+            for key, values in catalog.search_space(kind, task, mode).items():
+                value = values[0] if isinstance(values, list) else values.rvs(random_state=0)
+                est.set_params(**{key.removeprefix("model__"): value})
+        for name, param in catalog.spec(kind, task).to_json()["params"].items():
+            est.set_params(**{name: param["default"]})
