@@ -10,6 +10,7 @@ leaves no half-made version.
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -174,9 +175,12 @@ class DataMixin:
             report(1.0, "unchanged")
             return found
         report(0.55, "profiling")
-        profile = profiling.profile_frame(frame, hashes)
-        report(0.8, "writing")
-        art_sha, rel = self.artifacts.put_parquet(frame)
+        # Parquet writing (Arrow, GIL released) overlaps with profiling.
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            written = pool.submit(self.artifacts.put_parquet, frame)
+            profile = profiling.profile_frame(frame, hashes)
+            report(0.8, "writing")
+            art_sha, rel = written.result()
         report(0.95, "recording")
         with self.db.transaction() as conn:
             again = self._find_version(name, content, target, time_column)
