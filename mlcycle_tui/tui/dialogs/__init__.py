@@ -1,0 +1,1 @@
+"""Modal dialogs (help, ingest, split): each one a small ModalScreen."""

@@ -1,0 +1,62 @@
+"""The base class of every stage screen: metadata, chrome and the workspace handle.
+
+Why this exists: each lifecycle stage is one screen in one file. The base
+class gives them the same frame (header, stage bar, footer), the metadata the
+app needs to register them (id, key, title, help) and access to the workspace,
+so a stage file only has to describe its own body.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from textual.app import App, ComposeResult
+from textual.screen import Screen
+from textual.widgets import Footer, Header
+
+from mlcycle_tui.tui.widgets.stage_bar import StageBar
+
+if TYPE_CHECKING:
+    from mlcycle_tui.core.workspace import Workspace
+
+
+def stage_key(app: App[Any], stage: type[StageScreen]) -> str:
+    """The key shown for a stage: the app's (remapped) key if it knows it, else the default."""
+    display = getattr(app, "stage_key_display", None)
+    return display(stage.STAGE_ID) if display else stage.STAGE_KEY
+
+
+class StageScreen(Screen[None]):
+    """One lifecycle stage. Subclasses set the class variables and `compose_body`."""
+
+    STAGE_ID: ClassVar[str] = ""
+    """Mode name and binding id suffix (`goto.<id>`), e.g. "data"."""
+    STAGE_KEY: ClassVar[str] = ""
+    """Default key that opens the stage (remappable through the keymap)."""
+    STAGE_TITLE: ClassVar[str] = ""
+    STAGE_SUMMARY: ClassVar[str] = ""
+    """One line for the command palette: what the stage is for."""
+    HELP: ClassVar[str] = ""
+    """Markdown shown by `?` above the list of keys of the screen."""
+
+    @property
+    def workspace(self) -> Workspace:
+        return self.app.workspace  # type: ignore[attr-defined,no-any-return]
+
+    def compose(self) -> ComposeResult:
+        yield Header(icon="◆")
+        yield StageBar(self.STAGE_ID)
+        yield from self.compose_body()
+        yield Footer()
+
+    def compose_body(self) -> ComposeResult:
+        """The widgets between the stage bar and the footer."""
+        yield from ()
+
+    def help_text(self) -> str:
+        """Markdown for the help dialog (`?`); the keys are listed after it."""
+        return self.HELP or self.STAGE_SUMMARY
+
+    def on_mount(self) -> None:
+        label = getattr(self.app, "workspace_label", "")
+        self.sub_title = f"{self.STAGE_TITLE} · {label}" if label else self.STAGE_TITLE

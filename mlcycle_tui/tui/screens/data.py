@@ -1,0 +1,249 @@
+"""The Data screen: datasets and their versions, profile, chart, validation, splits.
+
+Why this exists: data enters the lifecycle here. The user imports a file
+(`i`), sees what each column is and how it is distributed, checks it (`v`,
+against the previous version when there is one) and records a train/test
+split (`t`). Everything goes through Workspace methods; the slow ones
+(ingest, validate, split) run in thread workers so the UI never freezes.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.widgets import DataTable, Static, TabbedContent, TabPane
+
+from mlcycle_tui.core.errors import MlcycleError
+from mlcycle_tui.tui.dialogs.ingest import IngestDialog
+from mlcycle_tui.tui.dialogs.split import SplitDialog
+from mlcycle_tui.tui.format import ago, column_stats, number, share
+from mlcycle_tui.tui.screens.base import StageScreen
+from mlcycle_tui.tui.widgets.column_chart import ColumnChart
+from mlcycle_tui.tui.widgets.data_panels import splits_text, validation_text, version_facts
+
+if TYPE_CHECKING:
+    from mlcycle_tui.core.data import DatasetVersion
+    from mlcycle_tui.core.validation import Split
+
+EMPTY_TEXT = (
+    "No datasets yet — press [b]i[/b] to import a CSV, Parquet, JSON lines or SQLite file "
+    "(try sample_data/penguins.csv)"
+)
+
+
+class DataScreen(StageScreen):
+    STAGE_ID = "data"
+    STAGE_KEY = "d"
+    STAGE_TITLE = "Data"
+    STAGE_SUMMARY = "Import, profile, validate and split datasets"
+    HELP = (
+        "Datasets are listed on the left (latest version), with the versions of the selected one "
+        "below. The profile table shows every column of the selected version; move through it to "
+        "chart a column. **Validate** checks quality (and, from version 2 on, compares with the "
+        "previous version: removed or retyped columns are errors). **Split** records a reproducible "
+        "train/test split that training will use. Importing identical content again returns the "
+        "existing version instead of making a new one."
+    )
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("i", "ingest", "Import", tooltip="import a file as a new dataset version", id="data.ingest"),
+        Binding("v", "validate", "Validate", tooltip="check the selected version", id="data.validate"),
+        Binding("t", "split", "Split", tooltip="record a train/test split", id="data.split"),
+        Binding("r", "reload", "Refresh", id="data.refresh"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.selected: DatasetVersion | None = None
+        self._versions: dict[str, DatasetVersion] = {}
+
+    def compose_body(self) -> ComposeResult:
+        yield Static(EMPTY_TEXT, id="data-empty", classes="empty")
+        with Horizontal(id="data-main"):
+            with Vertical(id="data-left"):
+                yield Static("Datasets", classes="section-title")
+                datasets: DataTable[str] = DataTable(id="datasets", cursor_type="row")
+                datasets.add_columns("name", "ver", "rows")
+                yield datasets
+                yield Static("Versions", classes="section-title")
+                versions: DataTable[str] = DataTable(id="versions", cursor_type="row")
+                versions.add_columns("ver", "rows", "cols", "created")
+                yield versions
+            with Vertical(id="data-right"):
+                yield Static(id="version-facts")
+                profile: DataTable[str] = DataTable(id="profile", cursor_type="row", zebra_stripes=True)
+                profile.add_columns("column", "kind", "missing", "unique", "stats", "dtype")
+                yield profile
+                with TabbedContent(id="details"):
+                    with TabPane("Chart", id="tab-chart"):
+                        yield ColumnChart(id="chart")
+                    with TabPane("Validation", id="tab-validation"), VerticalScroll():
+                        yield Static(id="validation")
+                    with TabPane("Splits", id="tab-splits"), VerticalScroll():
+                        yield Static(id="splits")
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.action_reload()
+
+    def on_screen_resume(self) -> None:
+        self.action_reload()
+
+    # -- loading ---------------------------------------------------------
+    def action_reload(self, select: str | None = None, version: int | None = None) -> None:
+        """Re-read the dataset list; keep (or move to) the selected dataset and version."""
+        datasets = self.workspace.datasets()
+        self.query_one("#data-empty").display = not datasets
+        self.query_one("#data-main").display = bool(datasets)
+        if select is None and self.selected is not None:
+            select, version = self.selected.name, version or self.selected.version
+        table = self.query_one("#datasets", DataTable)
+        table.clear()
+        for ds in datasets:
+            table.add_row(ds.name, str(ds.version), f"{ds.rows:,}", key=ds.name)
+        if not datasets:
+            self.selected = None
+            return
+        names = [ds.name for ds in datasets]
+        row = names.index(select) if select in names else 0
+        self._show_dataset(names[row], version)
+        table.move_cursor(row=row)
+        if self.focused is None:
+            table.focus()
+
+    @on(DataTable.RowHighlighted, "#datasets")
+    def _dataset_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        name = str(event.row_key.value)
+        if self.selected is None or self.selected.name != name:
+            self._show_dataset(name)
+
+    def _show_dataset(self, name: str, version: int | None = None) -> None:
+        versions = self.workspace.dataset_versions(name)
+        self._versions = {str(v.version): v for v in versions}
+        table = self.query_one("#versions", DataTable)
+        table.clear()
+        for v in versions:
+            table.add_row(str(v.version), f"{v.rows:,}", str(v.columns), ago(v.created), key=str(v.version))
+        chosen = next((i for i, v in enumerate(versions) if v.version == version), 0)
+        table.move_cursor(row=chosen)
+        self._show_version(versions[chosen])
+
+    @on(DataTable.RowHighlighted, "#versions")
+    def _version_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        ds = self._versions.get(str(event.row_key.value))
+        if ds is not None and (self.selected is None or self.selected.id != ds.id):
+            self._show_version(ds)
+
+    def _show_version(self, ds: DatasetVersion) -> None:
+        self.selected = ds
+        self.query_one("#version-facts", Static).update(version_facts(ds))
+        table = self.query_one("#profile", DataTable)
+        table.clear()
+        for col in ds.profile["columns"]:
+            missing = f"{col['missing']:,} ({share(col['missing_share'])})" if col["missing"] else "0"
+            table.add_row(
+                col["name"], col["kind"], missing, number(col["unique"]), column_stats(col), col["dtype"],
+                key=col["name"],
+            )
+        self.query_one("#chart", ColumnChart).show(ds.profile["columns"][0] if ds.profile["columns"] else None)
+        previous = f" against {ds.name}@{ds.version - 1}" if ds.version > 1 else ""
+        self.query_one("#validation", Static).update(f"Press [b]v[/b] to validate {ds.ref}{previous}.")
+        self._show_splits(ds.ref, self.workspace.splits(ds.ref))
+
+    @on(DataTable.RowHighlighted, "#profile")
+    def _column_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        if self.selected is not None:
+            col = self.selected.column(str(event.row_key.value))
+            self.query_one("#chart", ColumnChart).show(col)
+            self.query_one("#details", TabbedContent).active = "tab-chart"
+
+    def _show_splits(self, ref: str, splits: list[Split]) -> None:
+        self.query_one("#splits", Static).update(splits_text(ref, splits))
+
+    # -- actions ---------------------------------------------------------
+    def action_ingest(self) -> None:
+        def done(ds: DatasetVersion | None) -> None:
+            if ds is None:
+                return
+            self.selected = None
+            self.action_reload(select=ds.name, version=ds.version)
+            if ds.existing:
+                self.notify(f"Same content as {ds.ref}: no new version was made.", title="Nothing new")
+            else:
+                self.notify(f"{ds.ref}: {ds.rows:,} rows × {ds.columns} columns.", title="Imported")
+            self.query_one("#profile").focus()
+
+        self.app.push_screen(IngestDialog(self.workspace), done)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in ("validate", "split") and self.selected is None:
+            return None  # shown dimmed in the footer: nothing to act on yet
+        return True
+
+    def action_validate(self) -> None:
+        if self.selected is None:
+            return
+        ds = self.selected
+        reference = f"{ds.name}@{ds.version - 1}" if ds.version > 1 else None
+        self.query_one("#validation", Static).update(f"Validating {ds.ref}…")
+        self.query_one("#details", TabbedContent).active = "tab-validation"
+        self._validate(ds.ref, reference)
+
+    @work(thread=True, exclusive=True, group="validate")
+    def _validate(self, ref: str, reference: str | None) -> None:
+        try:
+            result = self.workspace.validate(ref, reference=reference)
+        except MlcycleError as exc:
+            self.app.call_from_thread(self._failed, "Validation failed", exc.message)
+            return
+        self.app.call_from_thread(self._validated, result)
+
+    def _validated(self, result: dict[str, Any]) -> None:
+        self.query_one("#validation", Static).update(validation_text(result))
+        self.query_one("#details", TabbedContent).active = "tab-validation"
+        errors, warnings = len(result["errors"]), len(result["warnings"])
+        self.notify(
+            f"{result['dataset']}: {errors} error(s), {warnings} warning(s).",
+            title="Validation passed" if result["ok"] else "Validation failed",
+            severity="information" if result["ok"] else "error",
+        )
+
+    def action_split(self) -> None:
+        if self.selected is None:
+            return
+        ds = self.selected
+
+        def chosen(options: dict[str, Any] | None) -> None:
+            if options is not None:
+                self.query_one("#details", TabbedContent).active = "tab-splits"
+                self.query_one("#splits", Static).update(f"Splitting {ds.ref}…")
+                self._split(ds.ref, options)
+
+        self.app.push_screen(SplitDialog(ds.ref, ds.profile["columns"], ds.target, ds.time_column), chosen)
+
+    @work(thread=True, exclusive=True, group="split")
+    def _split(self, ref: str, options: dict[str, Any]) -> None:
+        try:
+            split = self.workspace.split(ref, **options)
+            splits = self.workspace.splits(ref)
+        except MlcycleError as exc:
+            self.app.call_from_thread(self._failed, "Split failed", exc.message)
+            splits = self.workspace.splits(ref)
+            self.app.call_from_thread(self._show_splits, ref, splits)
+            return
+        self.app.call_from_thread(self._split_done, split, splits)
+
+    def _split_done(self, split: Split, splits: list[Split]) -> None:
+        self._show_splits(split.dataset, splits)
+        self.query_one("#details", TabbedContent).active = "tab-splits"
+        what = "Existing split" if split.existing else "Split"
+        self.notify(
+            f"{what} {split.split_id}: {split.train_rows:,} train / {split.test_rows:,} test rows.",
+            title=f"{split.dataset} split",
+        )
+
+    def _failed(self, title: str, message: str) -> None:
+        self.notify(message, title=title, severity="error", timeout=10)
