@@ -51,9 +51,9 @@ class SplitDialog(ModalScreen[dict[str, Any] | None]):
                 seed = Input("42", id="split-seed", restrict=r"-?[0-9]*")
                 seed.border_title = "Seed"
                 yield seed
-            method = Select(methods, value=default, allow_blank=False, id="split-method")
-            method.border_title = "Method"
-            yield method
+            yield Static("Method", classes="field-label")
+            yield Select(methods, value=default, allow_blank=False, id="split-method")
+            yield Static("Time column (for the time method)", classes="field-label")
             times = Select(
                 [(c, c) for c in self.time_columns],
                 value=self.default_time or (self.time_columns[0] if self.time_columns else Select.NULL),
@@ -61,7 +61,6 @@ class SplitDialog(ModalScreen[dict[str, Any] | None]):
                 id="split-time",
                 disabled=default != "time",
             )
-            times.border_title = "Time column"
             yield times
             yield Static(id="split-error", classes="error")
             with Horizontal(classes="buttons"):
