@@ -8,6 +8,8 @@ that has shipped.
 
 from __future__ import annotations
 
+from mlcycle_tui.storage.schema_tracking import TRACKING
+
 DATA = [
     """
     CREATE TABLE datasets (
@@ -61,4 +63,5 @@ DATA = [
 
 COMPONENTS: dict[str, list[str]] = {
     "data": DATA,
+    "tracking": TRACKING,
 }

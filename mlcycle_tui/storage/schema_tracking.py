@@ -1,0 +1,92 @@
+"""Migrations of the tracking component: experiments, runs and what runs log.
+
+Why this exists: tracking tables are searched far more often than they are
+written, so the layout is built for `ws.runs(filter=..., sort=...)`: the
+latest value of every metric is kept in `metrics_latest` (one row per run and
+key) next to the full history in `metrics`, and params, tags and latest
+metrics each have a `(key, value, run_id)` index so that a filter such as
+`metrics.f1 > 0.8` is one index range and a sort by a metric walks an index
+instead of sorting. Forward-only: append scripts, never edit a shipped one.
+"""
+
+from __future__ import annotations
+
+TRACKING = [
+    """
+    CREATE TABLE experiments (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        created TEXT NOT NULL
+    );
+    CREATE TABLE runs (
+        id TEXT PRIMARY KEY NOT NULL,
+        experiment_id INTEGER NOT NULL REFERENCES experiments(id),
+        name TEXT,
+        status TEXT NOT NULL CHECK (status IN ('running', 'finished', 'failed', 'killed')),
+        created TEXT NOT NULL,
+        ended TEXT,
+        duration REAL,
+        dataset_version_id INTEGER REFERENCES dataset_versions(id),
+        split_id TEXT,
+        seed INTEGER,
+        model TEXT,
+        task TEXT,
+        versions_json TEXT NOT NULL DEFAULT '{}',
+        git_commit TEXT,
+        pid INTEGER,
+        hostname TEXT,
+        heartbeat REAL,
+        error TEXT
+    );
+    CREATE INDEX runs_experiment_created ON runs(experiment_id, created);
+    CREATE INDEX runs_created ON runs(created);
+    CREATE INDEX runs_status ON runs(status);
+    CREATE INDEX runs_running ON runs(hostname) WHERE status = 'running';
+    CREATE INDEX runs_duration ON runs(duration);
+    CREATE INDEX runs_model ON runs(model);
+    CREATE INDEX runs_task ON runs(task);
+    CREATE INDEX runs_dataset ON runs(dataset_version_id);
+    CREATE TABLE params (
+        run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+        key TEXT NOT NULL,
+        value TEXT NOT NULL,
+        PRIMARY KEY (run_id, key)
+    ) WITHOUT ROWID;
+    CREATE INDEX params_key_value ON params(key, value, run_id);
+    CREATE TABLE metrics (
+        run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+        key TEXT NOT NULL,
+        value REAL,
+        step INTEGER NOT NULL,
+        timestamp REAL NOT NULL
+    );
+    CREATE INDEX metrics_run_key_step ON metrics(run_id, key, step);
+    CREATE TABLE metrics_latest (
+        run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+        key TEXT NOT NULL,
+        value REAL,
+        step INTEGER NOT NULL,
+        timestamp REAL NOT NULL,
+        PRIMARY KEY (run_id, key)
+    ) WITHOUT ROWID;
+    CREATE INDEX metrics_latest_key_value ON metrics_latest(key, value, run_id);
+    CREATE TABLE tags (
+        run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+        key TEXT NOT NULL,
+        value TEXT NOT NULL,
+        PRIMARY KEY (run_id, key)
+    ) WITHOUT ROWID;
+    CREATE INDEX tags_key_value ON tags(key, value, run_id);
+    CREATE TABLE run_artifacts (
+        id INTEGER PRIMARY KEY,
+        run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+        name TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        artifact_sha256 TEXT NOT NULL,
+        artifact_path TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        created TEXT NOT NULL,
+        UNIQUE (run_id, name)
+    )
+    """,
+]

@@ -1,0 +1,267 @@
+"""Experiment tracking through the Python API, on a real workspace."""
+
+from __future__ import annotations
+
+import math
+import os
+import random
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from mlcycle_tui.core import tracking
+from mlcycle_tui.core.errors import NotFoundError, UserError
+from mlcycle_tui.core.workspace import Workspace
+
+
+def test_context_manager_finishes_a_run(workspace: Workspace) -> None:
+    opts = {"name": "first", "seed": 7, "tags": {"team": "ml"}, "model": "rf", "task": "classification"}
+    with workspace.start_run("exp", **opts) as run:
+        assert len(run.id) == 32
+        run.log_param("n_estimators", 100)
+        run.log_params({"max_depth": None, "criterion": "gini"})
+        run.log_metric("f1", 0.8)
+        run.set_tag("note", "baseline")
+    doc = workspace.get_run(run.id)
+    assert doc["status"] == "finished" and run.status == "finished"
+    assert doc["ended"] >= doc["created"] and doc["duration"] >= 0
+    assert doc["params"] == {"n_estimators": "100", "max_depth": "None", "criterion": "gini"}
+    assert doc["metrics"] == {"f1": 0.8}
+    assert doc["tags"] == {"team": "ml", "note": "baseline"}
+    assert (doc["name"], doc["seed"], doc["model"], doc["task"]) == ("first", 7, "rf", "classification")
+    assert doc["pid"] == os.getpid() and doc["hostname"]
+    assert set(doc["versions"]) >= {"python", "sklearn", "pandas", "numpy", "mlcycle"}
+    assert doc["versions"]["numpy"]
+    assert workspace.experiments()[0]["name"] == "exp" and workspace.experiments()[0]["runs"] == 1
+
+
+def test_an_exception_fails_the_run_and_propagates(workspace: Workspace) -> None:
+    with pytest.raises(ZeroDivisionError), workspace.start_run() as run:
+        run.log_metric("loss", 1.0)
+        _ = 1 / 0
+    doc = workspace.get_run(run.id)
+    assert doc["status"] == "failed" and "ZeroDivisionError" in doc["error"]
+    assert doc["experiment"] == "default" and doc["duration"] is not None
+
+
+def test_explicit_end_and_bad_status(workspace: Workspace) -> None:
+    run = workspace.start_run()
+    assert workspace.get_run(run.id)["status"] == "running"
+    with pytest.raises(UserError):
+        run.end("running")
+    run.end("killed")
+    assert workspace.get_run(run.id)["status"] == "killed"
+
+
+def test_metric_steps_history_and_latest(workspace: Workspace) -> None:
+    with workspace.start_run() as run:
+        for value in (0.9, 0.5, 0.3):
+            run.log_metric("loss", value)  # steps 0, 1, 2
+        run.log_metric("acc", 0.7, step=10)
+        run.log_metric("acc", 0.1, step=3)  # an older step does not replace the latest
+        run.log_metrics({"lr": 0.01, "nan": float("nan")}, step=5)
+    history = workspace.metric_history(run.id[:8], "loss")
+    assert [(h["step"], h["value"]) for h in history] == [(0, 0.9), (1, 0.5), (2, 0.3)]
+    doc = workspace.get_run(run.id)
+    assert doc["metrics"]["loss"] == 0.3 and doc["metrics"]["acc"] == 0.7
+    assert doc["metric_steps"]["acc"] == 10
+    assert math.isnan(doc["metrics"]["nan"])
+    with pytest.raises(UserError, match="must be a number"):
+        run.log_metric("loss", "high")
+
+
+def test_log_batch_writes_everything_at_once(workspace: Workspace) -> None:
+    with workspace.start_run() as run:
+        run.log_batch(
+            metrics=[("loss", 1.0, 0), ("loss", 0.5, 1), ("acc", 0.8)],
+            params={"a": 1, "b": "x"},
+            tags=[("stage", "dev")],
+        )
+        run.log_batch(metrics={"loss": 0.25})
+    assert [h["value"] for h in workspace.metric_history(run.id, "loss")] == [1.0, 0.5, 0.25]
+    doc = workspace.get_run(run.id)
+    assert doc["metrics"] == {"acc": 0.8, "loss": 0.25}
+    assert doc["params"] == {"a": "1", "b": "x"} and doc["tags"] == {"stage": "dev"}
+
+
+def test_prefix_lookup_unique_ambiguous_unknown(workspace: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
+    ids = iter(["abcdef01" + "0" * 24, "abcdef02" + "0" * 24, "12345678" + "0" * 24])
+    monkeypatch.setattr(tracking.uuid, "uuid4", lambda: type("U", (), {"hex": next(ids)})())
+    for _ in range(3):
+        workspace.start_run().end()
+    assert workspace.get_run("1234567")["run_id"].startswith("12345678")
+    assert workspace.get_run("ABCDEF01")["run_id"].startswith("abcdef01")
+    with pytest.raises(UserError, match="ambiguous"):
+        workspace.get_run("abcdef")
+    with pytest.raises(UserError, match="at least 6"):
+        workspace.get_run("abc")
+    with pytest.raises(NotFoundError, match="no run"):
+        workspace.get_run("ffffff")
+    with pytest.raises(UserError, match="not a run id"):
+        workspace.get_run("not-an-id")
+
+
+def test_compare_runs_marks_differences(workspace: Workspace) -> None:
+    with workspace.start_run(params={"model": "rf", "seed": 1}) as a:
+        a.log_metrics({"f1": 0.8, "acc": 0.9})
+    with workspace.start_run(params={"model": "lr", "seed": 1}) as b:
+        b.log_metrics({"f1": 0.7, "acc": 0.9, "extra": 1})
+    result = workspace.compare_runs([a.id, b.id[:10]])
+    assert [r["run_id"] for r in result["runs"]] == [a.id, b.id]
+    assert result["params"]["model"] == ["rf", "lr"]
+    assert result["metrics"]["extra"] == [None, 1.0]
+    assert set(result["differences"]) == {"params.model", "metrics.f1", "metrics.extra"}
+
+
+def _fill(ws: Workspace, n: int) -> list[dict]:
+    rng = random.Random(3)
+    made = []
+    for i in range(n):
+        with ws.start_run("grid" if i % 4 else "other") as run:
+            params = {"model": rng.choice(["rf", "lr", "gbm"]), "depth": str(rng.randint(1, 9))}
+            metrics = {"f1": rng.random(), "acc": rng.random()}
+            if i % 7 == 0:
+                del metrics["f1"]  # some runs lack the sort metric
+            run.log_batch(metrics=metrics, params=params)
+        made.append({"run_id": run.id, "experiment": "grid" if i % 4 else "other", "params": params,
+                     "metrics": metrics})
+    return made
+
+
+def _expected(made: list[dict], keep, key: str, descending: bool) -> list[str]:  # type: ignore[no-untyped-def]
+    chosen = [m for m in made if keep(m)]
+    have = sorted((m for m in chosen if key in m["metrics"]),
+                  key=lambda m: (m["metrics"][key], m["run_id"]), reverse=descending)
+    lack = sorted((m for m in chosen if key not in m["metrics"]), key=lambda m: m["run_id"], reverse=descending)
+    return [m["run_id"] for m in have + lack]
+
+
+def test_search_filters_sorts_and_pages_consistently(workspace: Workspace) -> None:
+    made = _fill(workspace, 120)
+    cases = [
+        (None, None, lambda m: True),
+        ('params.model = "rf"', None, lambda m: m["params"]["model"] == "rf"),
+        ("metrics.f1 > 0.5 and params.model != 'lr'", "grid",
+         lambda m: m["metrics"].get("f1", -1) > 0.5 and m["params"]["model"] != "lr" and m["experiment"] == "grid"),
+        ("metrics.acc < 0.2 or params.model like 'g%'", None,
+         lambda m: m["metrics"]["acc"] < 0.2 or m["params"]["model"] == "gbm"),
+        ("params.depth >= 5", None, lambda m: int(m["params"]["depth"]) >= 5),
+        ("metrics.f1 > 0.99 and metrics.acc > 0.99", None, lambda m: False),
+    ]
+    for flt, exp, keep in cases:
+        for descending in (True, False):
+            sort = ("-" if descending else "") + "metrics.f1"
+            want = _expected(made, keep, "f1", descending)
+            got = [r["run_id"] for r in workspace.runs(exp, filter=flt, sort=sort, limit=1000)]
+            assert got == want, (flt, sort)
+            paged = [r["run_id"] for off in range(0, len(want) + 7, 7)
+                     for r in workspace.runs(exp, filter=flt, sort=sort, limit=7, offset=off)]
+            assert paged == want, (flt, sort, "paged")
+            assert workspace.count_runs(exp, filter=flt) == len(want)
+    newest = workspace.runs(limit=3)
+    assert [r["run_id"] for r in newest] == [m["run_id"] for m in made[::-1][:3]]
+    by_duration = workspace.runs(sort="-duration", limit=1000)
+    durations = [r["duration"] for r in by_duration]
+    assert durations == sorted(durations, reverse=True)
+    assert {r["status"] for r in workspace.runs(filter="status = 'finished'", limit=1000)} == {"finished"}
+    one = workspace.runs(limit=1)[0]
+    assert set(one) >= {"run_id", "experiment", "status", "metrics", "params", "tags", "created", "duration",
+                        "dataset", "split_id", "model", "task"}
+    with pytest.raises(NotFoundError, match="no experiment"):
+        workspace.runs("nope")
+
+
+def test_dataset_split_model_and_artifacts(workspace: Workspace, sample_data: Path) -> None:
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    ds = workspace.ingest(sample_data / "penguins.csv", "penguins", target="species")
+    sp = workspace.split(ds.ref, seed=1)
+    with workspace.start_run(split=sp.split_id, seed=1) as run:
+        frame = workspace.load_frame(ds).dropna()
+        x, y = frame[["bill_length_mm", "bill_depth_mm"]], frame["species"]
+        model = make_pipeline(StandardScaler(), LogisticRegression()).fit(x, y)
+        info = run.log_model(model)
+        run.log_artifact(b"<html>report</html>", "report.html")
+    doc = workspace.get_run(run.id)
+    assert doc["dataset"] == ds.ref and doc["split_id"] == sp.split_id
+    assert doc["model"] == "LogisticRegression"
+    assert {a["name"]: a["kind"] for a in doc["artifacts"]} == {"model": "model", "report.html": "file"}
+    loaded = workspace.load_run_model(run.id)
+    assert (loaded.predict(x) == model.predict(x)).all() and info["sha256"]
+    assert [r["run_id"] for r in workspace.runs(filter=f'dataset = "{ds.ref}"')] == [run.id]
+    report = workspace.doctor()
+    assert report["ok"] and report["checked"] >= 4 and not report["orphans"]
+    (workspace.artifacts.root / info["path"]).write_bytes(b"tampered")
+    problems = workspace.doctor()["problems"]
+    assert any(p["owner"] == f"run {run.id} model" for p in problems)
+
+
+CHILD = textwrap.dedent(
+    """
+    import sys, time
+    from mlcycle_tui.core.workspace import Workspace
+    ws = Workspace.open(sys.argv[1])
+    run = ws.start_run("crash")
+    run.log_metric("loss", 1.0)
+    print(run.id, flush=True)
+    time.sleep(60)
+    """
+)
+
+
+def test_a_killed_process_leaves_a_killed_run(workspace: Workspace) -> None:
+    proc = subprocess.Popen([sys.executable, "-c", CHILD, str(workspace.home)], stdout=subprocess.PIPE, text=True)
+    try:
+        run_id = proc.stdout.readline().strip()  # type: ignore[union-attr]
+        assert workspace.get_run(run_id)["status"] == "running"
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
+    [row] = workspace.runs("crash")
+    assert row["status"] == "killed" and row["ended"] is not None
+    doc = workspace.get_run(run_id)
+    assert "reaped" in doc["error"] and str(proc.pid) in doc["error"]
+    assert doc["metrics"] == {"loss": 1.0}
+
+
+def test_stale_heartbeat_on_another_host_is_reaped(workspace: Workspace) -> None:
+    run = workspace.start_run()
+    workspace.db.execute("UPDATE runs SET hostname = 'elsewhere', heartbeat = ? WHERE id = ?",
+                         (time.time() - tracking.STALE_AFTER_S - 5, run.id))
+    other = workspace.start_run()
+    workspace.db.execute("UPDATE runs SET hostname = 'elsewhere' WHERE id = ?", (other.id,))
+    assert workspace.reap_runs() == [run.id]
+    assert workspace.get_run(run.id)["status"] == "killed"
+    assert workspace.get_run(other.id)["status"] == "running"
+    run.end("finished")  # a run that was alive after all still closes normally
+    assert workspace.get_run(run.id)["status"] == "finished"
+
+
+def test_git_commit_from_git_files(tmp_path: Path) -> None:
+    sha = "a" * 40
+    repo = tmp_path / "repo"
+    (repo / ".git" / "refs" / "heads").mkdir(parents=True)
+    (repo / ".git" / "HEAD").write_text("ref: refs/heads/main\n")
+    (repo / ".git" / "refs" / "heads" / "main").write_text(sha + "\n")
+    (repo / "sub").mkdir()
+    assert tracking.git_commit(repo / "sub") == sha
+    (repo / ".git" / "refs" / "heads" / "main").unlink()
+    (repo / ".git" / "packed-refs").write_text(f"# pack-refs\n{'b' * 40} refs/heads/main\n")
+    assert tracking.git_commit(repo) == "b" * 40
+    (repo / ".git" / "HEAD").write_text("c" * 40 + "\n")
+    assert tracking.git_commit(repo) == "c" * 40
+    assert tracking.git_commit(tmp_path) is None or tracking.git_commit(tmp_path) != "c" * 40
+
+
+def test_names_are_checked(workspace: Workspace) -> None:
+    with pytest.raises(UserError, match="experiment name"):
+        workspace.start_run("../evil")
+    with pytest.raises(NotFoundError):
+        workspace.start_run(dataset="missing")
