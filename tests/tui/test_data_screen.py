@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
-from textual.widgets import DataTable, Input, Select
+from textual.widgets import DataTable, Input, ProgressBar, Select
 
 from mlcycle_tui.core.workspace import Workspace
 from mlcycle_tui.tui.app import MlcycleApp
@@ -28,6 +28,7 @@ async def test_empty_data_screen_says_how_to_import(workspace: Workspace) -> Non
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("d")
         await pilot.pause()
+        assert app.screen.check_action("validate", ()) is None  # nothing to validate yet: dimmed
         assert app.screen.query_one("#data-empty").display
         assert not app.screen.query_one("#data-main").display
         assert "No datasets yet — press i to import" in text_of(app, "#data-empty")
@@ -112,6 +113,8 @@ async def test_a_bad_target_is_reported_in_the_dialog(workspace: Workspace, samp
         assert isinstance(app.screen, IngestDialog)
         assert "'nope' is not a column" in str(app.screen.query_one("#ingest-error").render())
         assert workspace.datasets() == []
+        # the core's progress callback reached the bar (from the worker thread) before the error
+        assert app.screen.query_one("#ingest-progress", ProgressBar).progress >= 0.05
 
 
 async def test_validation_compares_with_the_previous_version(workspace: Workspace, sample_data: Path) -> None:

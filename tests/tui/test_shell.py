@@ -112,3 +112,11 @@ async def test_stage_keys_can_be_remapped_in_the_workspace_config(tmp_path: Path
         assert app.current_mode == "data"
         assert "f2 Data" in text_of(app, "#stage-bar")
     ws.close()
+
+
+async def test_palette_keeps_the_theme_switch(workspace: Workspace) -> None:
+    app = make_app(workspace)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        names = [command.title for command in app.get_system_commands(app.screen)]
+        assert any("theme" in name.lower() for name in names)

@@ -106,6 +106,7 @@ class DataScreen(StageScreen):
             table.add_row(ds.name, str(ds.version), f"{ds.rows:,}", key=ds.name)
         if not datasets:
             self.selected = None
+            self.refresh_bindings()
             return
         names = [ds.name for ds in datasets]
         row = names.index(select) if select in names else 0
@@ -139,6 +140,7 @@ class DataScreen(StageScreen):
 
     def _show_version(self, ds: DatasetVersion) -> None:
         self.selected = ds
+        self.refresh_bindings()
         self.query_one("#version-facts", Static).update(version_facts(ds))
         table = self.query_one("#profile", DataTable)
         table.clear()
