@@ -1,5 +1,5 @@
 """Subcommands of `mlcycle`, one module per stage; each has `register(sub, common)`."""
 
-from mlcycle_tui.commands import data, general, runs, tui
+from mlcycle_tui.commands import data, general, models, runs, train, tui
 
-COMMAND_MODULES = [general, data, runs, tui]
+COMMAND_MODULES = [general, data, train, runs, models, tui]

@@ -15,8 +15,10 @@ from typing import Any
 from mlcycle_tui.config import load_settings, resolve_home
 from mlcycle_tui.core.data import DataMixin
 from mlcycle_tui.core.errors import UserError
+from mlcycle_tui.core.registry import RegistryMixin
 from mlcycle_tui.core.timeutil import now_iso
 from mlcycle_tui.core.tracking import TrackingMixin
+from mlcycle_tui.core.training import TrainingMixin
 from mlcycle_tui.core.validation import ValidationMixin
 from mlcycle_tui.storage.artifacts import ArtifactStore
 from mlcycle_tui.storage.db import Database
@@ -24,7 +26,7 @@ from mlcycle_tui.storage.db import Database
 DB_FILE = "mlcycle.db"
 
 
-class Workspace(DataMixin, ValidationMixin, TrackingMixin):
+class Workspace(DataMixin, ValidationMixin, TrackingMixin, TrainingMixin, RegistryMixin):
     """A workspace folder: `mlcycle.db` plus the artifact store."""
 
     def __init__(self, home: Path) -> None:

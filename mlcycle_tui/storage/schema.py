@@ -8,6 +8,7 @@ that has shipped.
 
 from __future__ import annotations
 
+from mlcycle_tui.storage.schema_registry import REGISTRY
 from mlcycle_tui.storage.schema_tracking import TRACKING
 
 DATA = [
@@ -64,4 +65,5 @@ DATA = [
 COMPONENTS: dict[str, list[str]] = {
     "data": DATA,
     "tracking": TRACKING,
+    "registry": REGISTRY,
 }

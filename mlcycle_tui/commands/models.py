@@ -1,0 +1,113 @@
+"""`mlcycle models ...`: the catalog of model kinds and the model registry."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from mlcycle_tui.commands.base import CliContext, table
+
+
+def register(sub: Any, common: argparse.ArgumentParser) -> None:
+    models = sub.add_parser("models", parents=[common], help="model kinds and the registry")
+    msub = models.add_subparsers(dest="models_command", metavar="ACTION", required=True)
+
+    p = msub.add_parser("catalog", parents=[common], help="model kinds that `train` accepts")
+    p.add_argument("--task", choices=["classification", "regression"])
+    p.set_defaults(handler=cmd_catalog)
+
+    p = msub.add_parser("register", parents=[common], help="a new model version from a run")
+    p.add_argument("run", help="run id (or a unique prefix of 6+ characters)")
+    p.add_argument("--name", "-n", required=True)
+    p.set_defaults(handler=cmd_register)
+
+    p = msub.add_parser("list", parents=[common], help="registered model versions")
+    p.set_defaults(handler=cmd_list)
+
+    p = msub.add_parser("show", parents=[common], help="versions, aliases and history of a model")
+    p.add_argument("name")
+    p.set_defaults(handler=cmd_show)
+
+    p = msub.add_parser("promote", parents=[common], help="move an alias (default production) to a version")
+    p.add_argument("name")
+    p.add_argument("version")
+    p.add_argument("--alias", default="production")
+    p.add_argument("--force", action="store_true", help="override failed gates (recorded)")
+    p.set_defaults(handler=cmd_promote)
+
+    p = msub.add_parser("rollback", parents=[common], help="move an alias back to its previous version")
+    p.add_argument("name")
+    p.add_argument("--alias", default="production")
+    p.set_defaults(handler=cmd_rollback)
+
+    p = msub.add_parser("gates", parents=[common], help="would a version pass the promotion gates?")
+    p.add_argument("ref", help="NAME@VERSION")
+    p.set_defaults(handler=cmd_gates)
+
+
+def cmd_catalog(args: argparse.Namespace, ctx: CliContext) -> int:
+    from mlcycle_tui.core.catalog import catalog
+
+    entries = catalog(args.task)
+    rows = [{"kind": e["kind"], "task": e["task"], "estimator": e["estimator"].rsplit(".", 1)[-1],
+             "searchable": ", ".join(e["search_space"].get("grid", {}))} for e in entries]
+    ctx.emit(entries, table(rows, ["kind", "task", "estimator", "searchable"]))
+    return 0
+
+
+def cmd_register(args: argparse.Namespace, ctx: CliContext) -> int:
+    mv = ctx.ws().register(args.run, args.name)
+    ctx.emit({"name": mv.name, "version": mv.version, "run_id": mv.run_id, **mv.summary()},
+             f"registered {mv.ref} from run {mv.run_id[:12]}; promote it: mlcycle models promote {mv.name} "
+             f"{mv.version}")
+    return 0
+
+
+def _rows(versions: list[Any]) -> list[dict[str, Any]]:
+    from mlcycle_tui.core.evaluation import primary_metric
+
+    rows = []
+    for mv in versions:
+        metric = primary_metric(mv.task)
+        rows.append({**mv.summary(), metric: mv.metrics.get(metric), "aliases": ",".join(mv.aliases) or "-"})
+    return rows
+
+
+def cmd_list(args: argparse.Namespace, ctx: CliContext) -> int:
+    versions = ctx.ws().model_versions()
+    ctx.emit([v.summary() for v in versions],
+             table(_rows(versions), ["name", "version", "aliases", "kind", "task", "f1", "rmse", "run_id"],
+                   empty="no models yet: train a run, then `mlcycle models register RUN --name NAME`"))
+    return 0
+
+
+def cmd_show(args: argparse.Namespace, ctx: CliContext) -> int:
+    ws = ctx.ws()
+    versions = ws.model_versions(args.name)
+    history = ws.alias_history(args.name)
+    doc = [v.summary() | {"signature": v.signature, "baseline": v.baseline} for v in versions]
+    human = table(_rows(versions), ["version", "aliases", "kind", "f1", "rmse", "dataset", "created"])
+    if history:
+        human += "\n\nalias history\n" + table(history, ["time", "alias", "version", "previous", "forced", "actor"])
+    ctx.emit(doc, human)
+    return 0
+
+
+def cmd_promote(args: argparse.Namespace, ctx: CliContext) -> int:
+    result = ctx.ws().promote(args.name, args.version, args.alias, force=args.force)
+    note = " (forced past failed gates)" if result["forced"] else ""
+    ctx.emit(result, f"{args.name}@{args.alias}: v{result['previous'] or '-'} -> v{result['version']}{note}")
+    return 0
+
+
+def cmd_rollback(args: argparse.Namespace, ctx: CliContext) -> int:
+    result = ctx.ws().rollback(args.name, args.alias)
+    ctx.emit(result, f"{args.name}@{args.alias} rolled back: v{result['previous']} -> v{result['version']}")
+    return 0
+
+
+def cmd_gates(args: argparse.Namespace, ctx: CliContext) -> int:
+    verdict = ctx.ws().gate_check(args.ref)
+    human = ("PASS" if verdict["passed"] else "FAIL") + "\n" + "\n".join(f"- {r}" for r in verdict["reasons"])
+    ctx.emit(verdict, human)
+    return 0 if verdict["passed"] else 1

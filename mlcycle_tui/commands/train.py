@@ -1,0 +1,88 @@
+"""`mlcycle train` and `mlcycle evaluate`: fit a tracked run; measure a model on data."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from mlcycle_tui.commands.base import CliContext, table
+
+
+def register(sub: Any, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser("train", parents=[common], help="train a model on a dataset, tracked as a run")
+    p.add_argument("ref", help="dataset NAME or NAME@VERSION (needs a target)")
+    p.add_argument("--model", "-m", default="rf", help="model kind (see `mlcycle models catalog`)")
+    p.add_argument("--param", "-p", action="append", default=[], metavar="K=V", help="a model parameter")
+    p.add_argument("--search", choices=["grid", "random"], help="hyperparameter search with cross-validation")
+    p.add_argument("--trials", type=int, default=10, help="random-search trials (10)")
+    p.add_argument("--cv", type=int, default=3, help="cross-validation folds (3)")
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--experiment", "-e", help="experiment name (default: the dataset name)")
+    p.add_argument("--split", help="a recorded split id (default: time, stratified or random split)")
+    p.add_argument("--task", choices=["classification", "regression"], help="force the task")
+    p.add_argument("--drop", action="append", default=[], metavar="COL", help="leave a column out")
+    p.add_argument("--include", action="append", default=[], metavar="COL", help="use an id/text column")
+    p.add_argument("--backend", choices=["joblib", "dask"], default="joblib", help="where the search runs")
+    p.add_argument("--scheduler", help="Dask scheduler address for --backend dask")
+    p.add_argument("--n-jobs", type=int, help="parallel jobs for the search (default: all cores)")
+    p.set_defaults(handler=cmd_train)
+
+    p = sub.add_parser("evaluate", parents=[common], help="metrics of a model or run on a dataset")
+    p.add_argument("source", help="model NAME[@VERSION|@ALIAS] or run id")
+    p.add_argument("--data", help="dataset reference (default: the run's test split)")
+    p.add_argument("--slice", dest="slice_column", help="metrics per value of this column")
+    p.add_argument("--sensitive", help="group fairness figures per value of this column")
+    p.add_argument("--positive", help="the positive class for fairness figures")
+    p.set_defaults(handler=cmd_evaluate)
+
+
+def _metric_lines(metrics: dict[str, Any], baseline: dict[str, Any] | None = None) -> str:
+    rows = []
+    for k, v in metrics.items():
+        if isinstance(v, int | float) and k != "rows":
+            b = (baseline or {}).get(k)
+            rows.append({"metric": k, "model": v, "baseline": b if isinstance(b, int | float) else None})
+    return table(rows, ["metric", "model", "baseline"])
+
+
+def cmd_train(args: argparse.Namespace, ctx: CliContext) -> int:
+    result = ctx.ws().train(
+        args.ref, args.model, params=args.param, search=args.search, trials=args.trials, cv=args.cv,
+        seed=args.seed, experiment=args.experiment, split=args.split, task=args.task,
+        drop=args.drop or None, include=args.include or None, backend=args.backend,
+        scheduler=args.scheduler, n_jobs=args.n_jobs, progress=ctx.progress(f"train {args.model}"),
+    )
+    head = (f"run {result['run_id']} ({result['experiment']}): {result['model']} {result['task']} "
+            f"on {result['dataset']}, split {result['split_id']}\n")
+    ctx.emit(result, head + _metric_lines(result["metrics"], result["baseline"])
+             + f"\nregister it: mlcycle models register {result['run_id'][:8]} --name NAME")
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace, ctx: CliContext) -> int:
+    result = ctx.ws().evaluate(
+        args.source, data=args.data, slice_column=args.slice_column, sensitive=args.sensitive,
+        positive_label=args.positive,
+    )
+    from mlcycle_tui.core.evaluation import flat_metrics
+
+    lines = [f"run {result['run_id'][:12]} on {result['data']}",
+             _metric_lines(flat_metrics(result["metrics"]), flat_metrics(result["baseline"]))]
+    cm = result["metrics"].get("confusion_matrix")
+    if cm:
+        lines.append("confusion matrix (rows: true, columns: predicted)")
+        labels = [str(x) for x in cm["labels"]]
+        width = max(len(x) for x in labels) + 2
+        lines.append(" " * width + "".join(x.rjust(width) for x in labels))
+        for lab, row in zip(labels, cm["matrix"], strict=True):
+            lines.append(lab.rjust(width) + "".join(str(v).rjust(width) for v in row))
+    for value, m in result.get("slices", {}).items():
+        main = "f1" if result["task"] == "classification" else "rmse"
+        lines.append(f"slice {value}: rows {m.get('rows')}, {main} {m.get(main)}")
+    if "fairness" in result:
+        f = result["fairness"]
+        for g, v in f["groups"].items():
+            lines.append(f"group {g}: selection rate {v['selection_rate']}, TPR {v['tpr']}, FPR {v['fpr']}")
+        lines.append(f"largest gaps: {f['gaps']}; ratios: {f['ratios']}")
+    ctx.emit(result, "\n".join(lines))
+    return 0

@@ -1,0 +1,371 @@
+"""Training runs: the recipe (data, split, model kind, params, search), tracked end to end.
+
+Why this exists: `mlcycle train`, the TUI's Train dialog, `runs reproduce` and
+the retraining worker all train the same way. A run records its recipe so it
+can be redone exactly (same data version, same split rows, same seed) or redone
+on newer data (retraining). The fitted artifact is one scikit-learn Pipeline
+(preparation + estimator), so the server needs nothing else.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from mlcycle_tui.core.errors import UserError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from mlcycle_tui.core.data import DatasetVersion
+
+Progress = Callable[[float, str], None]
+SEARCH_MODES = ("grid", "random")
+BACKENDS = ("joblib", "dask")
+
+
+def _no_progress(_f: float, _m: str) -> None:
+    return None
+
+
+def scoring_for(task: str, y: Any) -> str:
+    """The scikit-learn scorer used in cross-validation, matching the primary metric."""
+    if task == "regression":
+        return "neg_root_mean_squared_error"
+    return "f1" if y.nunique() == 2 else "f1_macro"
+
+
+def _check_folds(task: str, y: Any, cv: int) -> None:
+    if cv < 2:
+        raise UserError(f"--cv must be at least 2, got {cv}")
+    if len(y) < cv:
+        raise UserError(f"{len(y)} training rows are too few for {cv}-fold cross-validation; lower --cv")
+    if task == "classification":
+        smallest = int(y.value_counts().min())
+        if smallest < cv:
+            cls = y.value_counts().idxmin()
+            raise UserError(
+                f"class {cls!r} has only {smallest} training rows, too few for {cv}-fold "
+                f"cross-validation; lower --cv to {max(2, smallest)} or add data"
+            )
+
+
+class TrainingMixin:
+    """Workspace methods to train, reproduce and evaluate (see `Workspace`)."""
+
+    # -- training ----------------------------------------------------------
+    def train(
+        self,
+        ref: str | DatasetVersion,
+        model: str = "rf",
+        *,
+        params: Mapping[str, Any] | list[str] | None = None,
+        search: str | None = None,
+        trials: int = 10,
+        cv: int = 3,
+        seed: int = 42,
+        experiment: str | None = None,
+        split: str | None = None,
+        task: str | None = None,
+        include: list[str] | None = None,
+        drop: list[str] | None = None,
+        backend: str = "joblib",
+        scheduler: str | None = None,
+        n_jobs: int | None = None,
+        extra_train: pd.DataFrame | None = None,
+        tags: Mapping[str, Any] | None = None,
+        progress: Progress | None = None,
+    ) -> dict[str, Any]:
+        """Fit a pipeline on the train split, evaluate on the test split, track it all."""
+        from mlcycle_tui.core import catalog, evaluation, preprocess
+
+        report = progress or _no_progress
+        ds = self.dataset(ref)
+        if ds.target is None:
+            raise UserError(
+                f"{ds.ref} has no target column; ingest it again with --target COLUMN to train on it"
+            )
+        if search is not None and search not in SEARCH_MODES:
+            raise UserError(f"unknown --search {search!r}; use grid or random")
+        if backend not in BACKENDS:
+            raise UserError(f"unknown --backend {backend!r}; use joblib or dask")
+        if backend == "dask" and not scheduler:
+            raise UserError("--backend dask needs --scheduler ADDRESS (e.g. tcp://127.0.0.1:8786)")
+        report(0.05, "loading data")
+        sp = self.get_split(split) if split else self._default_split(ds)
+        if sp.dataset_version_id != ds.id:
+            raise UserError(f"split {sp.split_id} belongs to {sp.dataset}, not {ds.ref}")
+        train_df, test_df = self.split_frames(sp.split_id)
+        if extra_train is not None and len(extra_train):
+            import pandas as pd
+
+            train_df = pd.concat([train_df, extra_train[list(train_df.columns)]], ignore_index=True)
+        target = ds.target
+        train_df = train_df[train_df[target].notna()]
+        test_df = test_df[test_df[target].notna()]
+        task = preprocess.infer_task(train_df[target], kind=task)
+        kind = catalog.resolve_kind(model, task)
+        user_params = catalog.parse_params(kind, task, params)
+        resolved = catalog.resolved_params(kind, task, user_params, seed)
+        if search:
+            _check_folds(task, train_df[target], cv)
+        if len(test_df) == 0:
+            raise UserError(f"the test part of split {sp.split_id} has no labelled rows; choose a larger --test-size")
+        estimator = catalog.make_estimator(kind, task, user_params, seed)
+        pipeline = preprocess.build_pipeline(ds.schema, target, estimator, include=include, drop=drop)
+        recipe = {
+            "dataset": ds.ref,
+            "dataset_name": ds.name,
+            "split_id": sp.split_id,
+            "split": {"method": sp.method, "test_size": sp.test_size, "seed": sp.seed,
+                      "time_column": sp.time_column, "stratify": sp.method == "stratified"},
+            "target": target,
+            "model": kind,
+            "task": task,
+            "params": user_params,
+            "search": search,
+            "trials": trials,
+            "cv": cv,
+            "seed": seed,
+            "include": include,
+            "drop": drop,
+        }
+        exp = experiment or ds.name
+        X_train, y_train = train_df.drop(columns=[target]), train_df[target]
+        X_test, y_test = test_df.drop(columns=[target]), test_df[target]
+        with self.start_run(exp, dataset=ds, split=sp.split_id, seed=seed, model=kind, task=task,
+                            tags={"search": search or "none", **(tags or {})}) as run:
+            run.log_params({"model": kind, **{k: v for k, v in resolved.items()}})
+            report(0.15, "fitting" if not search else f"{search} search")
+            if search:
+                fitted, search_log = self._search(
+                    pipeline, kind, task, search, trials, cv, seed, X_train, y_train, backend, scheduler, n_jobs,
+                )
+                run.log_batch(metrics=[("cv_score", s, i) for i, s in enumerate(search_log["scores"])])
+                best = {k.removeprefix("model__"): v for k, v in search_log["best_params"].items()}
+                run.log_params({k: v for k, v in best.items()})
+                run.log_metric("cv_best_score", search_log["best_score"])
+                recipe["best_params"] = best
+            else:
+                fitted = pipeline.fit(X_train, y_train)
+            report(0.75, "evaluating")
+            result = evaluation.evaluate_with_baseline(task, X_train, y_train, X_test, y_test, fitted)
+            flat = evaluation.flat_metrics(result["model"])
+            base = evaluation.flat_metrics(result["baseline"])
+            run.log_metrics(flat)
+            run.log_metrics({f"baseline_{k}": v for k, v in base.items()})
+            report(0.9, "saving")
+            run.log_model(fitted)
+            run.log_artifact(json.dumps(recipe, default=str).encode(), name="recipe.json")
+            run.log_artifact(json.dumps(result, default=str).encode(), name="evaluation.json")
+            run.log_artifact(
+                json.dumps(preprocess.signature(ds.schema, target, include=include, drop=drop)).encode(),
+                name="signature.json",
+            )
+            self.log_event("train", run.id, f"{kind} on {ds.ref}: {evaluation.primary_metric(task)} "
+                           f"{flat.get(evaluation.primary_metric(task), float('nan')):.4g}")
+        report(1.0, "done")
+        return {
+            "run_id": run.id,
+            "experiment": exp,
+            "model": kind,
+            "task": task,
+            "dataset": ds.ref,
+            "split_id": sp.split_id,
+            "metrics": flat,
+            "baseline": base,
+            "params": resolved | recipe.get("best_params", {}),
+        }
+
+    def _default_split(self, ds: DatasetVersion) -> Any:
+        """Time split when the data has a time column, else stratified (classification) or random."""
+        if ds.time_column:
+            return self.split(ds, time_column=ds.time_column)
+        target_col = ds.column(ds.target) if ds.target else None
+        if target_col and target_col["kind"] in ("categorical", "boolean"):
+            try:
+                return self.split(ds, stratify=True)
+            except UserError:
+                return self.split(ds)
+        return self.split(ds)
+
+    def _search(
+        self, pipeline: Any, kind: str, task: str, mode: str, trials: int, cv: int, seed: int,
+        X: Any, y: Any, backend: str, scheduler: str | None, n_jobs: int | None,
+    ) -> tuple[Any, dict[str, Any]]:
+        import joblib
+        from sklearn.model_selection import GridSearchCV, RandomizedSearchCV
+
+        from mlcycle_tui.core import catalog
+
+        space = catalog.search_space(kind, task, mode)
+        if not space:
+            return pipeline.fit(X, y), {"scores": [], "best_params": {}, "best_score": None}
+        scoring = scoring_for(task, y)
+        jobs = n_jobs if n_jobs is not None else -1
+        if mode == "grid":
+            searcher = GridSearchCV(pipeline, space, cv=cv, scoring=scoring, n_jobs=jobs, error_score="raise")
+        else:
+            if trials < 1:
+                raise UserError(f"--trials must be at least 1, got {trials}")
+            searcher = RandomizedSearchCV(pipeline, space, n_iter=trials, cv=cv, scoring=scoring,
+                                          n_jobs=jobs, random_state=seed, error_score="raise")
+        if backend == "dask":
+            client = _dask_client(scheduler)
+            try:
+                with joblib.parallel_config(backend="dask"):
+                    searcher.fit(X, y)
+            finally:
+                client.close()
+        else:
+            searcher.fit(X, y)
+        scores = [float(s) for s in searcher.cv_results_["mean_test_score"]]
+        return searcher.best_estimator_, {
+            "scores": scores,
+            "best_params": searcher.best_params_,
+            "best_score": float(searcher.best_score_),
+        }
+
+    # -- reproduce ---------------------------------------------------------
+    def recipe(self, run_ref: str) -> dict[str, Any]:
+        run_id = self.resolve_run_id(run_ref)
+        row = self.db.query_one(
+            "SELECT artifact_sha256, artifact_path FROM run_artifacts WHERE run_id = ? AND name = 'recipe.json'",
+            (run_id,),
+        )
+        if row is None:
+            raise UserError(
+                f"run {run_id[:12]} has no training recipe (it was not made by `mlcycle train`); "
+                "only trained runs can be reproduced or retrained"
+            )
+        return json.loads(self.artifacts.load_bytes(row["artifact_sha256"], row["artifact_path"]))
+
+    def reproduce(self, run_ref: str, progress: Progress | None = None) -> dict[str, Any]:
+        """Train again from a run's record; report whether metrics and predictions match."""
+        import numpy as np
+
+        from mlcycle_tui.core import evaluation
+
+        original = self.get_run(run_ref)
+        rec = self.recipe(original["run_id"])
+        new = self.train(
+            rec["dataset"], rec["model"], params=rec["params"], search=rec["search"], trials=rec["trials"],
+            cv=rec["cv"], seed=rec["seed"], experiment=original["experiment"], split=rec["split_id"],
+            task=rec["task"], include=rec["include"], drop=rec["drop"],
+            tags={"reproduces": original["run_id"]}, progress=progress,
+        )
+        _, test_df = self.split_frames(rec["split_id"])
+        target = self.dataset(rec["dataset"]).target
+        X = test_df[test_df[target].notna()].drop(columns=[target])
+        before = np.asarray(self.load_run_model(original["run_id"]).predict(X))
+        after = np.asarray(self.load_run_model(new["run_id"]).predict(X))
+        same_predictions = bool(np.array_equal(before, after))
+        old_metrics = {k: v for k, v in original["metrics"].items() if k in new["metrics"]}
+        diffs = {
+            k: (old_metrics[k], new["metrics"][k])
+            for k in old_metrics
+            if not _close(old_metrics[k], new["metrics"][k])
+        }
+        return {
+            "run_id": new["run_id"],
+            "original": original["run_id"],
+            "same_metrics": not diffs,
+            "same_predictions": same_predictions,
+            "metric_differences": diffs,
+            "metrics": new["metrics"],
+            "primary_metric": evaluation.primary_metric(rec["task"]),
+        }
+
+    # -- evaluation ----------------------------------------------------------
+    def evaluate(
+        self,
+        source: str,
+        *,
+        data: str | None = None,
+        slice_column: str | None = None,
+        sensitive: str | None = None,
+        positive_label: Any = None,
+    ) -> dict[str, Any]:
+        """Metrics of a run's or a model version's pipeline, next to the dummy baseline.
+
+        `source` is a run id (prefix) or a model reference; `data` a dataset
+        reference (default: the run's test split).
+        """
+        from mlcycle_tui.core import evaluation
+
+        run_id = self._run_for_source(source)
+        rec = self.recipe(run_id)
+        ds_train = self.dataset(rec["dataset"])
+        target = ds_train.target
+        train_df, test_df = self.split_frames(rec["split_id"])
+        if data is not None:
+            eval_ds = self.dataset(data)
+            test_df = self.load_frame(eval_ds)
+            if target not in test_df.columns:
+                raise UserError(f"{eval_ds.ref} has no column {target!r} (the model's target); cannot evaluate")
+            where = eval_ds.ref
+        else:
+            where = f"test split {rec['split_id']} of {ds_train.ref}"
+        test_df = test_df[test_df[target].notna()].reset_index(drop=True)
+        if test_df.empty:
+            raise UserError(f"{where} has no labelled rows to evaluate on")
+        for col in (slice_column, sensitive):
+            if col is not None and col not in test_df.columns:
+                raise UserError(f"no column {col!r} in {where}; columns are: {', '.join(test_df.columns)}")
+        model = self.load_run_model(run_id)
+        task = rec["task"]
+        train_df = train_df[train_df[target].notna()]
+        X_test, y_test = test_df.drop(columns=[target]), test_df[target]
+        result = evaluation.evaluate_with_baseline(
+            task, train_df.drop(columns=[target]), train_df[target], X_test, y_test, model
+        )
+        out: dict[str, Any] = {
+            "run_id": run_id,
+            "data": where,
+            "task": task,
+            "metrics": result["model"],
+            "baseline": result["baseline"],
+            "slices": {},
+        }
+        pred, proba, classes = evaluation.predictions(task, model, X_test)
+        if slice_column:
+            out["slices"] = evaluation.evaluate_slices(
+                task, test_df, y_test, pred, proba, classes, slice_column
+            )
+        if sensitive:
+            if task != "classification":
+                raise UserError("fairness figures need a classification model")
+            out["fairness"] = evaluation.fairness(y_test, pred, test_df[sensitive], positive_label)
+        return out
+
+    def _run_for_source(self, source: str) -> str:
+        """A run id from a run id prefix or a model reference."""
+        if "@" in source or not all(c in "0123456789abcdef" for c in source) or len(source) < 6:
+            resolver = getattr(self, "model_version", None)
+            if resolver is not None:
+                try:
+                    return resolver(source).run_id
+                except UserError:
+                    if "@" in source:
+                        raise
+        return self.resolve_run_id(source)
+
+
+def _close(a: Any, b: Any) -> bool:
+    if a is None or b is None:
+        return a is b
+    return abs(float(a) - float(b)) <= 1e-9 * max(1.0, abs(float(a)))
+
+
+def _dask_client(address: str | None) -> Any:
+    try:
+        from dask.distributed import Client
+    except ImportError:
+        raise UserError(
+            "the dask backend needs the optional extra: pip install 'mlcycle_tui[dask]'"
+        ) from None
+    try:
+        return Client(address, timeout="10s")
+    except (OSError, TimeoutError) as exc:
+        raise UserError(f"cannot reach the Dask scheduler at {address}: {exc}") from None
