@@ -15,6 +15,7 @@ from typing import Any
 from mlcycle_tui.config import load_settings, resolve_home
 from mlcycle_tui.core.data import DataMixin
 from mlcycle_tui.core.errors import UserError
+from mlcycle_tui.core.predlog import PredictionLogMixin
 from mlcycle_tui.core.registry import RegistryMixin
 from mlcycle_tui.core.timeutil import now_iso
 from mlcycle_tui.core.tracking import TrackingMixin
@@ -26,7 +27,8 @@ from mlcycle_tui.storage.db import Database
 DB_FILE = "mlcycle.db"
 
 
-class Workspace(DataMixin, ValidationMixin, TrackingMixin, TrainingMixin, RegistryMixin):
+class Workspace(DataMixin, ValidationMixin, TrackingMixin, TrainingMixin, RegistryMixin,
+                PredictionLogMixin):
     """A workspace folder: `mlcycle.db` plus the artifact store."""
 
     def __init__(self, home: Path) -> None:

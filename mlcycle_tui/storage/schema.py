@@ -9,6 +9,7 @@ that has shipped.
 from __future__ import annotations
 
 from mlcycle_tui.storage.schema_registry import REGISTRY
+from mlcycle_tui.storage.schema_serving import SERVING
 from mlcycle_tui.storage.schema_tracking import TRACKING
 
 DATA = [
@@ -66,4 +67,5 @@ COMPONENTS: dict[str, list[str]] = {
     "data": DATA,
     "tracking": TRACKING,
     "registry": REGISTRY,
+    "serving": SERVING,
 }
