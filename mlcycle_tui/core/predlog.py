@@ -190,7 +190,10 @@ class PredictionLogMixin:
         times = np.array([r["time"] for r in rows])
         lat = np.array([r["latency_ms"] for r in rows if r["latency_ms"] is not None], dtype=float)
         span = max(times.max() - times.min(), 1e-9)
-        p = (lambda q: float(np.percentile(lat, q)) if lat.size else None)
+
+        def p(q: float) -> float | None:
+            return float(np.percentile(lat, q)) if lat.size else None
+
         return {
             "predictions": len(rows),
             "per_second": len(rows) / span if len(rows) > 1 else 0.0,
