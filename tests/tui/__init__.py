@@ -1,0 +1,1 @@
+"""Tests of the terminal UI: Pilot-driven behaviour and SVG snapshots."""

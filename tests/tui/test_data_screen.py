@@ -87,7 +87,8 @@ async def test_a_bad_path_shows_an_error_and_changes_nothing(workspace: Workspac
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("d", "i")
         await pilot.pause()
-        await pilot.press(*str(tmp_path / "no-such-file.csv"), "enter")
+        app.screen.query_one("#ingest-path", Input).value = str(tmp_path / "no-such-file.csv")
+        await pilot.press("enter")
         await _settle(app, pilot)
         assert isinstance(app.screen, IngestDialog)
         error = app.screen.query_one("#ingest-error")
