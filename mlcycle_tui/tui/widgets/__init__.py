@@ -1,0 +1,1 @@
+"""Reusable widgets of the TUI (stage bar, column chart, panel texts)."""
