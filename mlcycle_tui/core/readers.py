@@ -121,8 +121,8 @@ def _sniff_delimiter(text: str) -> str:
         return best if counts.get(best) else ","
 
 
-def _read_csv(path: Path) -> Any:
-    import pyarrow as pa
+def csv_options(path: Path) -> tuple[Any, Any, Any]:
+    """pyarrow (read, parse, convert) options for a CSV: encoding and delimiter detected."""
     import pyarrow.csv as pacsv
 
     with open(path, "rb") as fh:
@@ -143,6 +143,14 @@ def _read_csv(path: Path) -> Any:
         strings_can_be_null=True,
         timestamp_parsers=[pacsv.ISO8601, "%Y-%m-%d %H:%M:%S", "%Y-%m-%d"],
     )
+    return read_opts, parse_opts, convert_opts
+
+
+def _read_csv(path: Path) -> Any:
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    read_opts, parse_opts, convert_opts = csv_options(path)
     try:
         table = pacsv.read_csv(
             path, read_options=read_opts, parse_options=parse_opts, convert_options=convert_opts
@@ -151,7 +159,7 @@ def _read_csv(path: Path) -> Any:
         raise UserError(_explain_csv_error(str(exc), path)) from None
     except UnicodeDecodeError:
         raise UserError(
-            f"{path} mixes text encodings (it is not valid {encoding}); "
+            f"{path} mixes text encodings (it is not valid {read_opts.encoding}); "
             "convert it to UTF-8 and ingest again"
         ) from None
     frame = _arrow_to_pandas(table)

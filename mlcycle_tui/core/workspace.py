@@ -13,8 +13,10 @@ from pathlib import Path
 from typing import Any
 
 from mlcycle_tui.config import load_settings, resolve_home
+from mlcycle_tui.core.batch import BatchMixin
 from mlcycle_tui.core.data import DataMixin
 from mlcycle_tui.core.errors import UserError
+from mlcycle_tui.core.export import ExportMixin
 from mlcycle_tui.core.predlog import PredictionLogMixin
 from mlcycle_tui.core.registry import RegistryMixin
 from mlcycle_tui.core.timeutil import now_iso
@@ -28,7 +30,7 @@ DB_FILE = "mlcycle.db"
 
 
 class Workspace(DataMixin, ValidationMixin, TrackingMixin, TrainingMixin, RegistryMixin,
-                PredictionLogMixin):
+                PredictionLogMixin, BatchMixin, ExportMixin):
     """A workspace folder: `mlcycle.db` plus the artifact store."""
 
     def __init__(self, home: Path) -> None:

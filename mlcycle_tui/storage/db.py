@@ -28,7 +28,7 @@ class Database:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self._local = threading.local()
-        self._all: list[sqlite3.Connection] = []
+        self._all: list[tuple[threading.Thread, sqlite3.Connection]] = []
         self._lock = threading.Lock()
         self._migrated = False
 
@@ -50,8 +50,26 @@ class Database:
             conn.execute("PRAGMA foreign_keys = ON")
             self._local.conn = conn
             with self._lock:
-                self._all.append(conn)
+                self._close_dead_threads()
+                self._all.append((threading.current_thread(), conn))
         return conn
+
+    def _close_dead_threads(self) -> None:
+        """Close connections of threads that have ended (thread workers come and go)."""
+        alive = []
+        for thread, conn in self._all:
+            if thread.is_alive():
+                alive.append((thread, conn))
+            else:
+                try:
+                    conn.close()
+                except sqlite3.Error:
+                    pass
+        self._all = alive
+
+    def open_connections(self) -> int:
+        with self._lock:
+            return len(self._all)
 
     def utils(self) -> Any:
         """A sqlite-utils Database over this thread's connection."""
@@ -67,7 +85,7 @@ class Database:
         """Close every connection this handle opened (all threads)."""
         with self._lock:
             conns, self._all = self._all, []
-        for conn in conns:
+        for _thread, conn in conns:
             try:
                 conn.close()
             except sqlite3.Error:

@@ -8,6 +8,8 @@ that has shipped.
 
 from __future__ import annotations
 
+from mlcycle_tui.storage.schema_batch import BATCH
+from mlcycle_tui.storage.schema_monitoring import MONITORING
 from mlcycle_tui.storage.schema_registry import REGISTRY
 from mlcycle_tui.storage.schema_serving import SERVING
 from mlcycle_tui.storage.schema_tracking import TRACKING
@@ -68,4 +70,6 @@ COMPONENTS: dict[str, list[str]] = {
     "tracking": TRACKING,
     "registry": REGISTRY,
     "serving": SERVING,
+    "batch": BATCH,
+    "monitoring": MONITORING,
 }

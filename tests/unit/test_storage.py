@@ -87,3 +87,14 @@ def test_failed_writer_leaves_no_file(tmp_path):
         store.put_with(bad_writer, ".bin")
     assert list(store.iter_objects()) == []
     assert list(store.tmp.iterdir()) == []
+
+
+def test_connections_of_ended_threads_are_closed(tmp_path):
+    db = Database(tmp_path / "c.db")
+    db.migrate()
+    for _ in range(10):
+        t = threading.Thread(target=lambda: db.scalar("SELECT 1"))
+        t.start()
+        t.join()
+    db.connection()
+    assert db.open_connections() <= 2

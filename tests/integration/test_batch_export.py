@@ -1,0 +1,119 @@
+"""Batch scoring and export through the real entry point, with a trained model."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import joblib
+import pandas as pd
+import pytest
+
+from mlcycle_tui.core.errors import NotFoundError, UserError
+from mlcycle_tui.core.workspace import Workspace
+
+SAMPLES = Path(__file__).resolve().parents[2] / "sample_data"
+CMD = [sys.executable, "-m", "mlcycle_tui"]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    home = tmp_path_factory.mktemp("batch") / "ws"
+    ws = Workspace.open(home)
+    ws.ingest(SAMPLES / "penguins.csv", name="penguins", target="species")
+    run = ws.train("penguins", "rf", params=["n_estimators=10"])
+    ws.register(run["run_id"], "penguins")
+    ws.promote("penguins", 1)
+    ws.close()
+    return home
+
+
+def mlcycle(ws: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*CMD, "--workspace", str(ws), *args], capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.parametrize("out_ext", [".csv", ".parquet", ".jsonl"])
+def test_predict_file_all_formats_matches_model(trained, tmp_path, out_ext):
+    src = tmp_path / "in.csv"
+    pd.read_csv(SAMPLES / "penguins.csv").drop(columns=["species"]).to_csv(src, index=False)
+    out = tmp_path / f"out{out_ext}"
+    r = mlcycle(trained, "predict", "penguins", "--input", str(src), "--output", str(out), "--chunk-rows", "50",
+                "--json")
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    assert doc["rows"] == 344 and doc["version"] == 1 and doc["output"] == str(out)
+    if out_ext == ".csv":
+        result = pd.read_csv(out)
+    elif out_ext == ".parquet":
+        result = pd.read_parquet(out)
+    else:
+        result = pd.read_json(out, lines=True)
+    assert len(result) == 344
+    assert {"prediction", "proba_Adelie", "proba_Gentoo", "island"} <= set(result.columns)
+    ws = Workspace.open(trained)
+    _, model = ws.load_model("penguins")
+    expected = model.predict(pd.read_csv(src))
+    assert list(result["prediction"]) == list(expected)
+    assert ws.batches("penguins")[0]["status"] == "done"
+    assert ws.count_predictions("penguins") > 0
+    assert not list(tmp_path.glob(".*.part"))
+
+
+def test_predict_bad_input_keeps_no_output(trained, tmp_path):
+    ws = Workspace.open(trained)
+    src = tmp_path / "bad.csv"
+    src.write_text("a,b\n1,2\n")
+    with pytest.raises(UserError, match="lacks columns the model needs: island"):
+        ws.predict_file("penguins", src, tmp_path / "o.csv")
+    assert not (tmp_path / "o.csv").exists()
+    assert not list(tmp_path.glob(".*.part"))
+    assert ws.batches("penguins")[0]["status"] == "failed"
+    with pytest.raises(NotFoundError):
+        ws.predict_file("penguins", tmp_path / "missing.csv", tmp_path / "o.csv")
+    with pytest.raises(UserError, match="extension"):
+        ws.predict_file("penguins", src, tmp_path / "o.xlsx")
+
+
+def test_export_bundle_runs_without_mlcycle(trained, tmp_path):
+    dest = tmp_path / "bundle"
+    r = mlcycle(trained, "export", "penguins", "--to", str(dest), "--json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout) == {"path": str(dest), "format": "bundle", "name": "penguins", "version": 1}
+    for name in ("model.joblib", "signature.json", "requirements.txt", "serve.py", "Dockerfile", "README.md"):
+        assert (dest / name).exists(), name
+    assert "scikit-learn==" in (dest / "requirements.txt").read_text()
+    # the vendored code is what unpickles the pipeline, not the installed package
+    probe = (
+        "import sys; sys.path.insert(0, sys.argv[1] + '/code'); import joblib, pandas as pd;"
+        "m = joblib.load(sys.argv[1] + '/model.joblib'); import mlcycle_tui;"
+        "assert mlcycle_tui.__file__.startswith(sys.argv[1]), mlcycle_tui.__file__;"
+        "print(m.predict(pd.read_csv(sys.argv[2]).head(3))[0])"
+    )
+    out = subprocess.run([sys.executable, "-c", probe, str(dest), str(SAMPLES / "penguins.csv")],
+                         capture_output=True, text=True, env={**os.environ, "PYTHONPATH": ""})
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() in {"Adelie", "Chinstrap", "Gentoo"}
+    r = mlcycle(trained, "export", "penguins", "--to", str(dest))
+    assert r.returncode == 2 and "not empty" in r.stderr
+
+
+def test_export_mlflow_layout(trained, tmp_path):
+    dest = tmp_path / "mlf"
+    ws = Workspace.open(trained)
+    result = ws.export("penguins@1", dest, "mlflow")
+    assert result["format"] == "mlflow"
+    text = (dest / "MLmodel").read_text()
+    assert "sklearn:" in text and "python_function:" in text and "pickled_model: model.pkl" in text
+    model = joblib.load(dest / "model.pkl")
+    assert hasattr(model, "predict")
+
+
+def test_export_mlflow_loads_in_mlflow(trained, tmp_path):
+    mlflow = pytest.importorskip("mlflow")
+    dest = tmp_path / "mlf"
+    Workspace.open(trained).export("penguins", dest, "mlflow")
+    model = mlflow.pyfunc.load_model(str(dest))
+    assert len(model.predict(pd.read_csv(SAMPLES / "penguins.csv").head(5))) == 5
