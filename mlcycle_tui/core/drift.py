@@ -5,8 +5,11 @@ it was trained on, and retraining is queued when they differ. Classic tests
 cry wolf: a KS p-value flags a trivial shift on a million rows and a fixed
 distance threshold flags noise on twenty. Here each decision uses a distance
 (normalised Wasserstein for numbers, Jensen-Shannon for categories) against
-the larger of a fixed floor and the 99th percentile of that distance between
-the reference and resamples of the reference at the current window's size.
+the larger of a fixed floor and the 99th percentile of that distance under no
+drift: 100 pairs of bootstrap samples drawn from the reference, one of the
+window's size and one of the reference's (fixed seed; cached per column and
+size; above 1,000 values the samples are capped and the quantile is scaled by
+sqrt(1/n + 1/n_ref)).
 
 The reference is summarised once (``prepare_reference``; a picklable
 dataclass the registry stores beside the model) and ``check_drift`` only reads
