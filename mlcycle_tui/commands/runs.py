@@ -32,6 +32,10 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("run", nargs="+", help="two or more run ids (or prefixes)")
     p.set_defaults(handler=cmd_compare)
 
+    p = rsub.add_parser("reproduce", parents=[common], help="train again from a run's record and compare")
+    p.add_argument("run", help="run id or a unique prefix of 6+ characters")
+    p.set_defaults(handler=cmd_reproduce)
+
     exps = sub.add_parser("experiments", parents=[common], help="experiments and their runs")
     esub = exps.add_subparsers(dest="experiments_command", metavar="ACTION", required=True)
     p = esub.add_parser("list", parents=[common], help="experiments with run counts")
@@ -155,6 +159,19 @@ def cmd_compare(args: argparse.Namespace, ctx: CliContext) -> int:
     text += f"\n{len(differ)} of {len(rows)} rows differ (marked *)"
     ctx.emit(result, text)
     return 0
+
+
+def cmd_reproduce(args: argparse.Namespace, ctx: CliContext) -> int:
+    result = ctx.ws().reproduce(args.run, progress=ctx.progress("reproduce"))
+    same = result["same_metrics"] and result["same_predictions"]
+    lines = [f"new run {result['run_id']} reproduces {result['original']}: "
+             + ("same metrics and same predictions" if same else "DIFFERENT results")]
+    for key, (old, new) in result["metric_differences"].items():
+        lines.append(f"  {key}: {old} -> {new}")
+    if not result["same_predictions"]:
+        lines.append("  predictions differ (a non-deterministic estimator, or the data or libraries changed)")
+    ctx.emit(result, "\n".join(lines))
+    return 0 if same else 1
 
 
 def cmd_experiments(args: argparse.Namespace, ctx: CliContext) -> int:
