@@ -1,0 +1,35 @@
+"""The hyperparameter search on a Dask cluster (a LocalCluster on loopback)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from mlcycle_tui.core.errors import UserError
+from mlcycle_tui.core.workspace import Workspace
+
+distributed = pytest.importorskip("distributed")
+SAMPLES = Path(__file__).resolve().parents[2] / "sample_data"
+
+
+@pytest.mark.slow
+def test_search_on_local_cluster_matches_joblib(tmp_path):
+    ws = Workspace.open(tmp_path / "ws")
+    ws.ingest(SAMPLES / "penguins.csv", name="penguins", target="species")
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=True, host="127.0.0.1",
+                                  dashboard_address=None) as cluster:
+        on_dask = ws.train("penguins", "logistic", search="grid", cv=3, backend="dask",
+                           scheduler=cluster.scheduler_address)
+    local = ws.train("penguins", "logistic", search="grid", cv=3)
+    assert on_dask["params"]["C"] == local["params"]["C"]
+    assert on_dask["metrics"]["f1"] == pytest.approx(local["metrics"]["f1"])
+    assert ws.get_run(on_dask["run_id"])["status"] == "finished"
+
+
+def test_unreachable_scheduler_is_a_clear_error(tmp_path):
+    ws = Workspace.open(tmp_path / "ws")
+    ws.ingest(SAMPLES / "penguins.csv", name="penguins", target="species")
+    with pytest.raises(UserError, match="cannot reach the Dask scheduler"):
+        ws.train("penguins", "logistic", search="grid", backend="dask", scheduler="tcp://127.0.0.1:1")
+    assert ws.count_runs(filter='status = "running"') == 0
