@@ -216,9 +216,13 @@ def _label_metrics(y: np.ndarray, pred: np.ndarray, labels: list[Any],
                            "balanced_accuracy": _safe(balanced_accuracy_score, y, pred)}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
+        # averages over the labels that occur (as scikit-learn does by default), so that
+        # a slice without some class is not marked down for it
+        seen = set(y.tolist()) | set(pred.tolist())
+        present = [lbl for lbl in labels if lbl in seen] or labels
         for avg in ("macro", "weighted"):
             p, r, f, _ = precision_recall_fscore_support(
-                y, pred, labels=labels, average=avg, zero_division=0)
+                y, pred, labels=present, average=avg, zero_division=0)
             out.update({f"precision_{avg}": p, f"recall_{avg}": r, f"f1_{avg}": f})
         p, r, f, s = precision_recall_fscore_support(
             y, pred, labels=labels, average=None, zero_division=0)

@@ -241,3 +241,12 @@ def test_fairness_multiclass_needs_a_positive_label() -> None:
     assert ev.fairness([0, 1], [0, 1], ["g", "g"], positive_label="1")["positive_label"] == 1
     single = ev.fairness([0, 1], [1, 1], ["g", "g"])
     assert single["gaps"]["tpr"] is None and not math.isnan(single["groups"]["g"]["fpr"])
+
+
+def test_slice_without_some_class_is_not_marked_down():
+    from mlcycle_tui.core.evaluation import evaluate as _evaluate
+
+    metrics = _evaluate("classification", np.array(["a", "a", "b"]), np.array(["a", "a", "b"]), None,
+                        ["a", "b", "c"])
+    assert metrics["f1"] == 1.0
+    assert metrics["per_class"]["c"]["support"] == 0
