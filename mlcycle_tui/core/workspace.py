@@ -17,8 +17,11 @@ from mlcycle_tui.core.batch import BatchMixin
 from mlcycle_tui.core.data import DataMixin
 from mlcycle_tui.core.errors import UserError
 from mlcycle_tui.core.export import ExportMixin
+from mlcycle_tui.core.jobs import JobsMixin
+from mlcycle_tui.core.monitoring import MonitoringMixin
 from mlcycle_tui.core.predlog import PredictionLogMixin
 from mlcycle_tui.core.registry import RegistryMixin
+from mlcycle_tui.core.schedules import SchedulesMixin
 from mlcycle_tui.core.timeutil import now_iso
 from mlcycle_tui.core.tracking import TrackingMixin
 from mlcycle_tui.core.training import TrainingMixin
@@ -29,7 +32,8 @@ from mlcycle_tui.storage.db import Database
 DB_FILE = "mlcycle.db"
 
 
-class Workspace(DataMixin, ValidationMixin, TrackingMixin, TrainingMixin, RegistryMixin,
+class Workspace(MonitoringMixin, JobsMixin, SchedulesMixin,
+                DataMixin, ValidationMixin, TrackingMixin, TrainingMixin, RegistryMixin,
                 PredictionLogMixin, BatchMixin, ExportMixin):
     """A workspace folder: `mlcycle.db` plus the artifact store."""
 
