@@ -1,0 +1,54 @@
+"""`mlcycle serve`: the prediction server in the foreground until Ctrl+C or SIGTERM.
+
+One process serves with `--threads` worker threads (waitress). `--workers N`
+(N > 1) runs N processes under gunicorn when it is installed; without it the
+command refuses with a clear message rather than pretending.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Any
+
+from mlcycle_tui.commands.base import CliContext
+
+
+def register(sub: Any, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser("serve", parents=[common], help="serve production models over HTTP (blocks)")
+    p.add_argument("--host", default=None, help="address to bind (default 127.0.0.1; others need a token)")
+    p.add_argument("--port", type=int, default=None, help="port (default 5005; 0 picks a free one)")
+    p.add_argument("--workers", type=int, default=1, help="processes (N > 1 needs gunicorn)")
+    p.add_argument("--threads", type=int, default=8, help="request threads per process (default 8)")
+    p.add_argument("--token", default=None, help="require `Authorization: Bearer TOKEN` (default $MLCYCLE_TOKEN)")
+    p.add_argument("--no-batching", action="store_true", help="score every request alone")
+    p.set_defaults(handler=cmd_serve)
+
+
+def cmd_serve(args: argparse.Namespace, ctx: CliContext) -> int:
+    from mlcycle_tui.core.errors import UserError
+    from mlcycle_tui.server.runner import ServerRunner
+    from mlcycle_tui.server.state import ENV_TOKEN
+
+    ws = ctx.ws()
+    settings = ws.settings.get("server", {})
+    host = args.host or settings.get("host", "127.0.0.1")
+    port = args.port if args.port is not None else int(settings.get("port", 5005))
+    token = args.token or os.environ.get(ENV_TOKEN) or None
+    config = {"batching": False} if args.no_batching else {}
+    if args.workers < 1 or args.threads < 1:
+        raise UserError("--workers and --threads must be at least 1")
+    if args.workers > 1:
+        from mlcycle_tui.server.multiproc import serve_with_gunicorn
+
+        return serve_with_gunicorn(ws.home, host, port, args.workers, args.threads, token, config, ctx)
+    runner = ServerRunner(ws, host, port, token=token, threads=args.threads, config=config).start()
+    models = [f"{m['name']}@{m['version']}" for m in runner.stats()["models"]]
+    ctx.emit({"url": runner.url, "port": runner.port, "models": models},
+             f"serving {len(models)} model(s) ({', '.join(models) or 'none in production yet'}) on {runner.url}")
+    ctx.info("Ctrl+C to stop; promotions are picked up while running")
+    sys.stdout.flush()
+    runner.serve_forever()
+    ctx.info("stopped; prediction log flushed")
+    return 0

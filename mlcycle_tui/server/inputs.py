@@ -1,0 +1,215 @@
+"""Request bodies to model input frames: the accepted shapes and the schema check.
+
+Why this exists: clients send rows in the shapes MLflow and TF Serving made
+common (`instances`, `dataframe_records`, `dataframe_split`, `inputs`), with
+JSON's loose types. Before a row reaches a pipeline it is checked against the
+model's signature so that a client error is a clear 400/422 naming the
+column, never a 500 from deep inside scikit-learn.
+
+Rules (documented in the README's Serving section):
+- a column of the signature absent from every row -> 422 (missing columns);
+  a key absent from some rows only is a missing value;
+- numeric columns take numbers, numeric strings ("3.5", "1,200") and
+  null/NaN/"" (the pipeline imputes them); infinity, booleans, other strings,
+  lists and objects -> 422;
+- categorical, boolean, text and id columns take any scalar (unknown
+  categories are the pipeline's business); lists and objects -> 422;
+- datetime columns take strings or numbers pandas can parse, or null;
+  anything unparseable -> 422;
+- columns not in the signature are ignored and named in `warnings`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from mlcycle_tui.server.errors import ApiError
+
+BODY_KEYS = ("instances", "dataframe_records", "dataframe_split", "inputs")
+_MAX_BAD_SHOWN = 3
+
+
+def body_frame(body: Any, columns: Sequence[str]) -> pd.DataFrame:
+    """The rows of a request body as a frame (raises ApiError 400 for a bad shape).
+
+    `columns` (the signature's) name the values of list-of-lists rows.
+    """
+    if not isinstance(body, dict):
+        raise ApiError(400, "the body must be a JSON object with one of: " + ", ".join(BODY_KEYS))
+    keys = [k for k in BODY_KEYS if k in body]
+    if len(keys) != 1:
+        found = "none of them" if not keys else "several: " + ", ".join(keys)
+        raise ApiError(400, f"the body needs exactly one of {', '.join(BODY_KEYS)} (found {found})")
+    key = keys[0]
+    value = body[key]
+    if key == "dataframe_split":
+        frame = _split_frame(value)
+    elif isinstance(value, dict):  # columnar: {"col": [values]} (MLflow `inputs`/`instances`)
+        frame = _columnar_frame(value, key)
+    elif isinstance(value, list):
+        frame = _rows_frame(value, key, columns)
+    else:
+        raise ApiError(400, f'"{key}" must be a list of rows')
+    if len(frame) == 0:
+        raise ApiError(400, f'"{key}" holds no rows; send at least one')
+    return frame
+
+
+def _split_frame(value: Any) -> pd.DataFrame:
+    if not isinstance(value, dict) or not isinstance(value.get("columns"), list) \
+            or not isinstance(value.get("data"), list):
+        raise ApiError(400, '"dataframe_split" must be {"columns": [names], "data": [[values], ...]}')
+    cols = value["columns"]
+    if not all(isinstance(c, str) for c in cols):
+        raise ApiError(400, '"dataframe_split.columns" must be a list of strings')
+    if len(set(cols)) != len(cols):
+        raise ApiError(400, '"dataframe_split.columns" names a column twice')
+    data = value["data"]
+    width = len(cols)
+    for i, row in enumerate(data):
+        if not isinstance(row, list) or len(row) != width:
+            raise ApiError(400, f'"dataframe_split.data" row {i} is not a list of {width} values (one per column)')
+    return pd.DataFrame(data, columns=cols) if data else pd.DataFrame(columns=cols)
+
+
+def _columnar_frame(value: dict[str, Any], key: str) -> pd.DataFrame:
+    lengths = set()
+    for name, col in value.items():
+        if not isinstance(col, list):
+            raise ApiError(400, f'"{key}" as an object must map each column to a list of values ({name!r} does not)')
+        lengths.add(len(col))
+    if len(lengths) > 1:
+        raise ApiError(400, f'the columns of "{key}" have different lengths')
+    return pd.DataFrame(value)
+
+
+def _rows_frame(rows: list[Any], key: str, columns: Sequence[str]) -> pd.DataFrame:
+    if not rows:
+        return pd.DataFrame()
+    if all(isinstance(r, dict) for r in rows):
+        return pd.DataFrame.from_records(rows)
+    if all(isinstance(r, list) for r in rows):
+        width = len(columns)
+        for i, row in enumerate(rows):
+            if len(row) != width:
+                raise ApiError(422, f'row {i} of "{key}" has {len(row)} values; the model reads {width} columns '
+                                    f"in this order: {', '.join(columns)}")
+        return pd.DataFrame(rows, columns=list(columns))
+    raise ApiError(400, f'"{key}" must be a list of objects ({{column: value}}) or of lists, not a mix')
+
+
+def conform(frame: pd.DataFrame, inputs: Sequence[dict[str, Any]]) -> tuple[pd.DataFrame, list[str]]:
+    """The frame reduced to the signature's columns, values checked and typed; plus warnings."""
+    names = [c["name"] for c in inputs]
+    present = {str(c) for c in frame.columns}
+    if len(present) != len(frame.columns):
+        frame.columns = [str(c) for c in frame.columns]
+    missing = [n for n in names if n not in present]
+    if missing:
+        raise ApiError(422, f"missing column(s): {', '.join(missing)}; the model reads: {', '.join(names)}",
+                       columns=missing)
+    warnings = []
+    extra = sorted(present - set(names))
+    if extra:
+        shown = ", ".join(extra[:20]) + (" ..." if len(extra) > 20 else "")
+        warnings.append(f"ignored {len(extra)} column(s) the model does not read: {shown}")
+    out: dict[str, Any] = {}
+    problems: list[str] = []
+    bad_columns: list[str] = []
+    for col in inputs:
+        name, kind = col["name"], col.get("kind", "categorical")
+        series = frame[name]
+        if kind == "numeric":
+            values, bad = _numeric(series)
+        elif kind == "datetime":
+            values, bad = _datetime(series)
+        else:
+            values, bad = _scalar(series)
+        if bad:
+            bad_columns.append(name)
+            problems.append(f"{name} ({kind}): {', '.join(bad)}")
+        out[name] = values
+    if problems:
+        raise ApiError(422, "values that do not fit the column type: " + "; ".join(problems), columns=bad_columns)
+    return pd.DataFrame(out, index=range(len(frame))), warnings
+
+
+def _show(values: list[Any]) -> list[str]:
+    shown = [repr(v) for v in values[:_MAX_BAD_SHOWN]]
+    if len(values) > _MAX_BAD_SHOWN:
+        shown.append(f"... {len(values) - _MAX_BAD_SHOWN} more")
+    return shown
+
+
+def _numeric(series: pd.Series) -> tuple[np.ndarray, list[str]]:
+    if pd.api.types.is_bool_dtype(series):
+        return np.empty(0), ["booleans are not numbers"]
+    if pd.api.types.is_numeric_dtype(series):
+        values = series.to_numpy(dtype=float, na_value=np.nan)
+        inf = np.isinf(values)
+        if inf.any():
+            return values, [*_show(values[inf].tolist()), "(infinity cannot be imputed)"]
+        return values, []
+    out = np.empty(len(series), dtype=float)
+    bad: list[Any] = []
+    for i, v in enumerate(series.to_numpy(dtype=object)):
+        number = _to_number(v)
+        if number is None:
+            bad.append(v)
+            number = math.nan
+        out[i] = number
+    return out, _show(bad)
+
+
+def _to_number(v: Any) -> float | None:
+    """A finite float or NaN for missing; None when the value is not acceptable."""
+    if v is None or v is pd.NA:
+        return math.nan
+    if isinstance(v, bool | np.bool_):
+        return None
+    if isinstance(v, int | float | np.integer | np.floating):
+        f = float(v)
+        return None if math.isinf(f) else f
+    if isinstance(v, str):
+        text = v.strip().replace(",", "")
+        if text == "" or text.lower() in ("nan", "null", "none"):
+            return math.nan
+        try:
+            f = float(text)
+        except ValueError:
+            return None
+        return None if math.isinf(f) else f
+    return None
+
+
+def _scalar(series: pd.Series) -> tuple[pd.Series, list[str]]:
+    if series.dtype != object:
+        return series, []
+    bad = [v for v in series.to_numpy(dtype=object) if isinstance(v, list | dict)]
+    return series, (_show(bad) if bad else [])
+
+
+def _datetime(series: pd.Series) -> tuple[pd.Series, list[str]]:
+    from mlcycle_tui.core.preprocess import _parse_datetimes
+
+    _, bad = _scalar(series)
+    if bad:
+        return series, bad
+    if series.dtype == object:
+        if any(isinstance(v, bool) for v in series.to_numpy(dtype=object)):
+            return series, ["booleans are not dates"]
+        # numbers and strings mixed confuse the parser: read numbers as text
+        series = series.map(lambda v: str(v) if isinstance(v, int | float) and not pd.isna(v) else v)
+    try:
+        parsed = _parse_datetimes(series.reset_index(drop=True))
+    except (ValueError, TypeError, OverflowError) as exc:
+        return series, [f"not dates ({exc})"]
+    unparsed = parsed.isna().to_numpy() & series.notna().to_numpy() & (series.astype(str).str.strip() != "").to_numpy()
+    if unparsed.any():
+        return series, _show(series[unparsed].tolist())
+    return parsed, []

@@ -1,0 +1,168 @@
+"""The prediction log writer: a bounded queue and one thread that inserts in batches.
+
+Why this exists: every served prediction must be logged (monitoring and
+retraining read the log) without making requests wait on SQLite. Request
+threads put one entry per request on a bounded queue; one writer thread, with
+its own connection, drains it every `flush_interval` (<= 0.2 s) and inserts
+everything it took in one transaction (`Workspace.log_predictions`). When the
+queue is full, `submit` blocks up to `put_timeout` (back-pressure) and then
+raises `LogBackpressure`, which the server answers with 503 before replying,
+so an answered prediction is always a logged one. `close()` drains the queue
+before returning: stop(), SIGTERM and SIGINT all go through it.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from mlcycle_tui.core.predlog import prediction_row
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from mlcycle_tui.core.workspace import Workspace
+
+log = logging.getLogger("mlcycle.server")
+MAX_ENTRIES_PER_TRANSACTION = 5_000
+
+
+class LogBackpressure(Exception):
+    """The log queue stayed full for `put_timeout` seconds."""
+
+
+@dataclass
+class LogEntry:
+    """The predictions of one request (rows are built on the writer thread)."""
+
+    model: str
+    version: int
+    ids: list[str]
+    inputs: pd.DataFrame
+    outputs: list[Any]
+    probabilities: list[list[float]] | None
+    latency_ms: float
+    at: float
+    source: str = "http"
+    request_id: str | None = None
+
+    def rows(self) -> list[tuple[Any, ...]]:
+        records = self.inputs.to_dict("records")
+        proba = self.probabilities
+        return [
+            prediction_row(pid, self.model, self.version, records[i], self.outputs[i],
+                           None if proba is None else proba[i], latency_ms=self.latency_ms,
+                           source=self.source, request_id=self.request_id, at=self.at)
+            for i, pid in enumerate(self.ids)
+        ]
+
+
+class _Flush:
+    def __init__(self) -> None:
+        self.done = threading.Event()
+
+
+class PredictionLogWriter:
+    """Owns the queue and the writer thread (see the module doc)."""
+
+    def __init__(self, ws: Workspace, *, maxsize: int = 10_000, flush_interval: float = 0.1,
+                 put_timeout: float = 5.0) -> None:
+        self.ws = ws
+        self.flush_interval = min(flush_interval, 0.2)
+        self.put_timeout = put_timeout
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize=maxsize)
+        self._thread: threading.Thread | None = None
+        self._closed = False
+        self.written = 0
+        self.failures = 0
+        self.last_error: str | None = None
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="mlcycle-log-writer", daemon=True)
+            self._thread.start()
+
+    @property
+    def pending(self) -> int:
+        return self._queue.qsize()
+
+    def submit(self, entry: LogEntry) -> None:
+        if self._closed:
+            raise LogBackpressure("the server is shutting down")
+        try:
+            self._queue.put(entry, timeout=self.put_timeout)
+        except queue.Full:
+            raise LogBackpressure(f"the prediction log is {self._queue.maxsize} requests behind") from None
+
+    def flush(self, timeout: float = 10.0) -> bool:
+        """Wait until everything submitted before this call is in the database."""
+        if self._thread is None:
+            return self._queue.empty()
+        marker = _Flush()
+        try:
+            self._queue.put(marker, timeout=timeout)
+        except queue.Full:
+            return False
+        return marker.done.wait(timeout)
+
+    def close(self, timeout: float = 60.0) -> None:
+        """Write everything queued, then stop the thread."""
+        self._closed = True
+        if self._thread is None:
+            return
+        self._queue.put(None)
+        self._thread.join(timeout)
+        self._thread = None
+
+    # -- the writer thread ---------------------------------------------------
+    def _run(self) -> None:
+        stop = False
+        while not stop:
+            try:
+                first = self._queue.get(timeout=self.flush_interval)
+            except queue.Empty:
+                continue
+            taken = [first]
+            while len(taken) < MAX_ENTRIES_PER_TRANSACTION:  # everything queued now, in one transaction
+                try:
+                    taken.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            entries = [e for e in taken if isinstance(e, LogEntry)]
+            stop = any(e is None for e in taken)
+            self._write(entries)
+            for marker in taken:
+                if isinstance(marker, _Flush):
+                    marker.done.set()
+        # anything put after the sentinel (should not happen) is written too
+        rest = []
+        while True:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if isinstance(item, LogEntry):
+                rest.append(item)
+            elif isinstance(item, _Flush):
+                item.done.set()
+        self._write(rest)
+
+    def _write(self, entries: list[LogEntry]) -> None:
+        if not entries:
+            return
+        rows = [row for e in entries for row in e.rows()]
+        delay = 0.05
+        while True:
+            try:
+                self.written += self.ws.log_predictions(rows)
+                return
+            except Exception as exc:  # locked for longer than busy_timeout, disk full...: retry, never drop
+                self.failures += 1
+                self.last_error = f"writing the prediction log failed: {exc}"
+                log.error("%s (retrying in %.1fs)", self.last_error, delay)
+                time.sleep(delay)
+                delay = min(delay * 2, 2.0)

@@ -1,0 +1,214 @@
+"""The served models: every `production` version loaded once, swapped in when the alias moves.
+
+Why this exists: a prediction must never wait for a model to load, and a
+promotion made anywhere (the TUI, a CLI call, the retraining worker in another
+process) must reach the server without a restart. A poller thread reads the
+aliases every `poll_interval` seconds; when `production` moves it loads the new
+version off the request path (sha256-checked, through `Workspace.load_model`)
+and then replaces the whole name->model mapping in one reference assignment.
+A request takes its `ServedModel` once, so in-flight requests finish on the old
+model and none fails. Versions asked for explicitly (`?version=3`) are loaded
+on first use and kept in a small LRU.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+from sklearn.pipeline import Pipeline
+
+from mlcycle_tui.core.errors import MlcycleError, NotFoundError
+from mlcycle_tui.server.batching import MicroBatcher
+
+if TYPE_CHECKING:
+    from mlcycle_tui.core.registry import ModelVersion
+    from mlcycle_tui.core.workspace import Workspace
+
+log = logging.getLogger("mlcycle.server")
+PINNED_MAX = 8
+
+
+@dataclass
+class ServedModel:
+    """A loaded model version ready to score frames of its signature's columns."""
+
+    mv: ModelVersion
+    pipeline: Any
+    batching: bool = True
+    window_s: float = 0.002
+    batcher: MicroBatcher | None = field(default=None, repr=False)
+    classes: list[Any] | None = None
+
+    def __post_init__(self) -> None:
+        _single_threaded(self.pipeline)
+        if self.batching:
+            self.batcher = MicroBatcher(self.predict_frame, window_s=self.window_s)
+        if self.mv.task == "classification" and hasattr(self.pipeline, "predict_proba"):
+            self.classes = [c.item() if hasattr(c, "item") else c for c in getattr(self.pipeline, "classes_", [])]
+
+    @property
+    def name(self) -> str:
+        return self.mv.name
+
+    @property
+    def version(self) -> int:
+        return self.mv.version
+
+    @property
+    def inputs(self) -> list[dict[str, Any]]:
+        return list(self.mv.signature.get("inputs", []))
+
+    def predict_frame(self, frame: pd.DataFrame) -> tuple[list[Any], list[list[float]] | None]:
+        """Predictions (and class probabilities) as plain lists; no batching."""
+        from mlcycle_tui.core.evaluation import predictions
+
+        model, features = self.pipeline, frame
+        if isinstance(model, Pipeline) and len(model) > 1:  # transform once for predict and predict_proba
+            features, model = model[:-1].transform(frame), model[-1]
+        pred, proba, _ = predictions(self.mv.task, model, features)
+        return pred.tolist(), (None if proba is None or self.classes is None else proba.tolist())
+
+    def predict(self, frame: pd.DataFrame) -> tuple[list[Any], list[list[float]] | None]:
+        if self.batcher is not None:
+            return self.batcher.submit(frame)
+        return self.predict_frame(frame)
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "version": self.version,
+            "aliases": list(self.mv.aliases),
+            "task": self.mv.task,
+            "kind": self.mv.kind,
+            "signature": {"inputs": self.inputs},
+            "classes": self.classes,
+        }
+
+
+def _single_threaded(pipeline: Any) -> None:
+    """n_jobs=1 everywhere: joblib's pool costs ~15 ms per call, more than scoring a small batch.
+
+    Requests are already spread over threads; results do not depend on n_jobs.
+    """
+    get_params = getattr(pipeline, "get_params", None)
+    if get_params is None:
+        return
+    keys = [k for k in get_params(deep=True) if k == "n_jobs" or k.endswith("__n_jobs")]
+    if keys:
+        try:
+            pipeline.set_params(**dict.fromkeys(keys, 1))
+        except (ValueError, TypeError):
+            pass
+
+
+class ModelCache:
+    """Production models by name (hot-swapped) plus explicitly pinned versions."""
+
+    def __init__(self, ws: Workspace, *, batching: bool = True, window_s: float = 0.002,
+                 on_swap: Callable[[str, int | None, int | None], None] | None = None) -> None:
+        self.ws = ws
+        self.batching = batching
+        self.window_s = window_s
+        self.on_swap = on_swap
+        self._served: dict[str, ServedModel] = {}
+        self._pinned: OrderedDict[tuple[str, int], ServedModel] = OrderedDict()
+        self._pin_lock = threading.Lock()
+        self._refresh_lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.last_error: str | None = None
+
+    # -- reading -------------------------------------------------------------
+    def served(self) -> list[ServedModel]:
+        return sorted(self._served.values(), key=lambda m: m.name)
+
+    def production(self, name: str) -> ServedModel:
+        served = self._served.get(name)
+        if served is None:
+            names = ", ".join(sorted(self._served)) or "none"
+            raise NotFoundError(f"model {name!r} is not served (it has no production version); served: {names}")
+        return served
+
+    def get(self, name: str, version: int | str | None = None) -> ServedModel:
+        """The production model of `name`, or version/alias `version` of it."""
+        if version is None:
+            return self.production(name)
+        current = self._served.get(name)
+        if current is not None and (str(version) == str(current.version) or str(version) in current.mv.aliases):
+            return current
+        mv = self.ws.model_version(f"{name}@{version}")  # NotFoundError -> 404
+        key = (mv.name, mv.version)
+        with self._pin_lock:
+            hit = self._pinned.get(key)
+            if hit is not None:
+                self._pinned.move_to_end(key)
+                return hit
+        loaded = self._load(mv)
+        with self._pin_lock:
+            self._pinned[key] = loaded
+            while len(self._pinned) > PINNED_MAX:
+                self._pinned.popitem(last=False)
+        return loaded
+
+    def _load(self, mv: ModelVersion) -> ServedModel:
+        mv, pipeline = self.ws.load_model(mv)
+        return ServedModel(mv, pipeline, batching=self.batching, window_s=self.window_s)
+
+    # -- swapping ------------------------------------------------------------
+    def refresh(self) -> list[str]:
+        """Load what `production` points at now; swap changed models in. Returns changed names."""
+        with self._refresh_lock:
+            wanted = {mv.name: mv for mv in self.ws.production_models()}
+            current = self._served
+            new: dict[str, ServedModel] = {}
+            changed: list[str] = []
+            for name, mv in wanted.items():
+                have = current.get(name)
+                if have is not None and have.version == mv.version:
+                    new[name] = have
+                    continue
+                try:
+                    new[name] = self._load(mv)
+                except MlcycleError as exc:  # e.g. an artifact failing its sha256 check
+                    self.last_error = f"cannot load {mv.ref}: {exc.message}"
+                    log.error(self.last_error)
+                    if have is not None:
+                        new[name] = have
+                    continue
+                changed.append(name)
+            changed += [name for name in current if name not in wanted]
+            self._served = new  # one reference assignment: the swap
+        for name in changed:
+            old = current.get(name)
+            fresh = new.get(name)
+            log.info("model %s: v%s -> v%s", name, old.version if old else "-", fresh.version if fresh else "-")
+            if self.on_swap is not None:
+                self.on_swap(name, old.version if old else None, fresh.version if fresh else None)
+        return changed
+
+    def start_polling(self, interval: float) -> None:
+        if interval <= 0 or self._thread is not None:
+            return
+        self._thread = threading.Thread(target=self._poll, args=(interval,), name="mlcycle-model-poller",
+                                        daemon=True)
+        self._thread.start()
+
+    def _poll(self, interval: float) -> None:
+        while not self._stop.wait(interval):
+            try:
+                self.refresh()
+            except Exception as exc:  # a locked or briefly unreadable database: try again next time
+                self.last_error = f"model refresh failed: {exc}"
+                log.warning(self.last_error)
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+            self._thread = None

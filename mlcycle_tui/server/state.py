@@ -1,0 +1,131 @@
+"""What one running app holds: the workspace, served models, the log writer, telemetry.
+
+Why this exists: the views, the runner and the TUI need the same objects, and
+they must be started and stopped in the right order (models loaded before the
+first request; the log flushed after the last one). `ServingState` owns that
+order; `create_app` keeps it in `app.extensions["mlcycle"]`.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import threading
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from mlcycle_tui.core.errors import UserError
+from mlcycle_tui.server.logwriter import PredictionLogWriter
+from mlcycle_tui.server.models import ModelCache
+from mlcycle_tui.server.telemetry import Telemetry
+
+if TYPE_CHECKING:
+    from mlcycle_tui.core.workspace import Workspace
+
+ENV_TOKEN = "MLCYCLE_TOKEN"
+
+
+@dataclass
+class ServerConfig:
+    """Settings of one server; defaults come from the workspace's `[server]` settings."""
+
+    host: str = "127.0.0.1"
+    token: str | None = None
+    max_body_mb: float = 16
+    batching: bool = True
+    batch_window_ms: float = 2.0
+    poll_interval: float = 1.0
+    log_queue_size: int = 10_000
+    log_flush_interval: float = 0.1
+    log_put_timeout: float = 5.0
+
+    @classmethod
+    def build(cls, settings: dict[str, Any], overrides: dict[str, Any] | None = None) -> ServerConfig:
+        known = set(cls.__dataclass_fields__)
+        values = {k: v for k, v in dict(settings.get("server", {})).items() if k in known}
+        for k, v in (overrides or {}).items():
+            if k not in known:
+                raise UserError(f"unknown server setting {k!r}; known: {', '.join(sorted(known))}")
+            if v is not None:
+                values[k] = v
+        return cls(**values)
+
+
+def is_loopback(host: str) -> bool:
+    if host in ("localhost", "localhost.localdomain"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def check_bind(host: str, token: str | None) -> None:
+    """Refuse to expose the server beyond this machine without a token."""
+    if not is_loopback(host) and not token:
+        raise UserError(
+            f"refusing to serve on {host} without a token: anyone who can reach it could use your models. "
+            f"Pass --token SECRET or set {ENV_TOKEN} (clients then send `Authorization: Bearer SECRET`), "
+            "or bind 127.0.0.1"
+        )
+
+
+@dataclass
+class ServingState:
+    ws: Workspace
+    config: ServerConfig
+    telemetry: Telemetry = field(default_factory=Telemetry)
+    models: ModelCache = field(init=False)
+    writer: PredictionLogWriter = field(init=False)
+    inflight: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _idle: threading.Condition = field(init=False)
+    closed: bool = False
+
+    def __post_init__(self) -> None:
+        self._idle = threading.Condition(self._lock)
+        self.models = ModelCache(self.ws, batching=self.config.batching,
+                                 window_s=self.config.batch_window_ms / 1000.0, on_swap=self._swapped)
+        self.writer = PredictionLogWriter(self.ws, maxsize=self.config.log_queue_size,
+                                          flush_interval=self.config.log_flush_interval,
+                                          put_timeout=self.config.log_put_timeout)
+
+    def start(self) -> None:
+        self.models.refresh()
+        self.telemetry.served.set(len(self.models.served()))
+        self.writer.start()
+        self.models.start_polling(self.config.poll_interval)
+
+    def _swapped(self, name: str, old: int | None, new: int | None) -> None:
+        self.telemetry.swaps.labels(name).inc()
+        self.telemetry.served.set(len(self.models.served()))
+
+    def enter(self) -> None:
+        with self._lock:
+            self.inflight += 1
+
+    def leave(self) -> None:
+        with self._lock:
+            self.inflight -= 1
+            if self.inflight <= 0:
+                self._idle.notify_all()
+
+    def wait_idle(self, timeout: float) -> bool:
+        with self._lock:
+            return self._idle.wait_for(lambda: self.inflight <= 0, timeout)
+
+    def close(self) -> None:
+        """Stop the poller and write every queued prediction (idempotent)."""
+        if self.closed:
+            return
+        self.closed = True
+        self.models.stop()
+        self.writer.close()
+
+    def stats(self) -> dict[str, Any]:
+        out = self.telemetry.stats()
+        out["models"] = [{"name": m.name, "version": m.version, "task": m.mv.task} for m in self.models.served()]
+        out["log"] = {"pending": self.writer.pending, "written": self.writer.written,
+                      "failures": self.writer.failures, "last_error": self.writer.last_error}
+        out["inflight"] = self.inflight
+        out["model_error"] = self.models.last_error
+        return out
