@@ -1,0 +1,228 @@
+"""`mlcycle monitor ...` (drift checks, schedules, reports) and `mlcycle jobs ...` (the retraining queue)."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from typing import Any
+
+from mlcycle_tui.commands.base import CliContext, CliExit, table
+
+
+def register(sub: Any, common: argparse.ArgumentParser) -> None:
+    monitor = sub.add_parser("monitor", parents=[common], help="drift checks of deployed models")
+    msub = monitor.add_subparsers(dest="monitor_command", metavar="ACTION", required=True)
+
+    p = msub.add_parser("check", parents=[common], help="check a model's current inputs against its training data")
+    p.add_argument("model", metavar="MODELREF", help="NAME (production), NAME@VERSION or NAME@ALIAS")
+    p.add_argument("--current", metavar="REF|PATH", help="a dataset reference or a file (default: logged inputs)")
+    window = p.add_mutually_exclusive_group()
+    window.add_argument("--window", metavar="DURATION", help="logged predictions of the last DURATION (default 24h)")
+    window.add_argument("--last", metavar="N", type=int, help="the last N logged predictions")
+    p.add_argument("--method", default="auto",
+                   choices=["auto", "ks", "psi", "wasserstein", "js", "chi2", "evidently"])
+    p.add_argument("--action", default="retrain", choices=["retrain", "alert"],
+                   help="retrain (default): queue a retraining job when the policy says so; alert: only record")
+    p.add_argument("--fail-on-drift", action="store_true", help="exit 1 when drift or decay is found")
+    p.set_defaults(handler=cmd_check)
+
+    p = msub.add_parser("schedule", parents=[common], help="check a model periodically (kept in the workspace)")
+    p.add_argument("model", metavar="MODELREF")
+    p.add_argument("--every", required=True, metavar="DURATION", help="30s, 15m, 1h, 7d")
+    p.add_argument("--action", default="retrain", choices=["retrain", "alert"])
+    p.set_defaults(handler=cmd_schedule)
+
+    p = msub.add_parser("schedules", parents=[common], help="the periodic checks")
+    p.set_defaults(handler=cmd_schedules)
+
+    p = msub.add_parser("unschedule", parents=[common], help="remove a periodic check")
+    p.add_argument("id", metavar="ID")
+    p.set_defaults(handler=cmd_unschedule)
+
+    p = msub.add_parser("reports", parents=[common], help="past drift reports (newest first)")
+    p.add_argument("model", metavar="MODELREF", nargs="?")
+    p.add_argument("--limit", type=int, default=50)
+    p.set_defaults(handler=cmd_reports)
+
+    p = msub.add_parser("report", parents=[common], help="one drift report with its columns")
+    p.add_argument("id", metavar="ID", type=int)
+    p.set_defaults(handler=cmd_report)
+
+    jobs = sub.add_parser("jobs", parents=[common], help="the retraining queue")
+    jsub = jobs.add_subparsers(dest="jobs_command", metavar="ACTION", required=True)
+    p = jsub.add_parser("list", parents=[common], help="jobs, newest first")
+    p.add_argument("--status", choices=["queued", "running", "awaiting_approval", "done", "failed", "cancelled",
+                                        "rejected"])
+    p.add_argument("--model")
+    p.add_argument("--limit", type=int, default=100)
+    p.set_defaults(handler=cmd_jobs_list)
+    p = jsub.add_parser("show", parents=[common], help="one job with its result and log")
+    p.add_argument("id", metavar="ID")
+    p.set_defaults(handler=cmd_jobs_show)
+    p = jsub.add_parser("run", parents=[common], help="work off the queue (until Ctrl-C, or --once / --drain)")
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--once", action="store_true", help="run at most one queued job, then exit")
+    mode.add_argument("--drain", action="store_true", help="run queued jobs until the queue is empty, then exit")
+    p.add_argument("--poll", type=float, default=2.0, metavar="SECONDS", help="wait between looks at the queue")
+    p.set_defaults(handler=cmd_jobs_run)
+    for name, helptext, handler in (
+        ("approve", "promote the challenger of a job awaiting approval", cmd_jobs_approve),
+        ("reject", "keep the champion; the waiting challenger is not promoted", cmd_jobs_reject),
+        ("cancel", "cancel a queued, running or waiting job", cmd_jobs_cancel),
+        ("retry", "queue a failed, cancelled or rejected job again", cmd_jobs_retry),
+    ):
+        p = jsub.add_parser(name, parents=[common], help=helptext)
+        p.add_argument("id", metavar="ID")
+        p.set_defaults(handler=handler)
+
+
+# -- monitor -----------------------------------------------------------------------
+def cmd_check(args: argparse.Namespace, ctx: CliContext) -> int:
+    report = ctx.ws().check_drift(args.model, args.current, window=args.window, last=args.last,
+                                  method=args.method, action=args.action)
+    ctx.emit(report, _human_report(report))
+    if args.fail_on_drift and (report["drift"] or report["decay"]):
+        raise CliExit(1)
+    return 0
+
+
+def _human_report(report: dict[str, Any]) -> str:
+    verdict = "DRIFT" if report["drift"] else "no drift"
+    lines = [f"{report['model']}@{report['version']}: {verdict} in {report['n_drifted']}/{report['n_columns']} "
+             f"columns (share {report['share_drifted']:.2f}, threshold {report['drift_share']:.2f}) on "
+             f"{report['rows']} rows ({report['source']}); report {report['report_id']}", ""]
+    rows = [{"column": c["column"], "kind": c["kind"], "method": c["method"], "statistic": c["statistic"],
+             "threshold": c["threshold"], "drifted": "yes" if c["drifted"] else "",
+             "note": _note(c)} for c in report["columns"]]
+    if report["prediction"]:
+        c = report["prediction"]
+        rows.append({"column": "(prediction)", "kind": c["kind"], "method": c["method"], "statistic": c["statistic"],
+                     "threshold": c["threshold"], "drifted": "yes" if c["drifted"] else "", "note": _note(c)})
+    lines.append(table(rows, ["column", "kind", "method", "statistic", "threshold", "drifted", "note"]))
+    perf = report["performance"]
+    if perf:
+        lines += ["", ("DECAY: " if perf["decay"] else "performance: ") + perf["message"]]
+    if report["job_queued"]:
+        lines += ["", f"retraining job {report['job_id']} queued (see `mlcycle jobs show {report['job_id']}`)"]
+    elif report["job_id"] is not None:
+        lines += ["", f"retraining job {report['job_id']} is already open"]
+    elif report["drift"] and not report["alarm"]:
+        p = report["persistence"]
+        lines += ["", f"drift seen in {p['drift_in_last_m']} of the last {p['m']} checks; {p['k']} needed to act"]
+    return "\n".join(lines)
+
+
+def _note(col: dict[str, Any]) -> str:
+    notes = []
+    if col.get("verdict") not in ("ok", "drift"):
+        notes.append(col.get("verdict", ""))
+    if col.get("missing_changed"):
+        notes.append(f"missing {col['missing_reference']:.0%}->{col['missing_current']:.0%}")
+    if col.get("new_categories"):
+        notes.append(f"{len(col['new_categories'])} new categories")
+    return "; ".join(n for n in notes if n)
+
+
+def cmd_schedule(args: argparse.Namespace, ctx: CliContext) -> int:
+    doc = ctx.ws().schedule_check(args.model, args.every, args.action)
+    ctx.emit(doc, f"schedule {doc['schedule_id']}: check {doc['model']} every {doc['every']} ({doc['action']}); "
+                  "it runs while `mlcycle daemon` or the TUI is open")
+    return 0
+
+
+def _when(epoch: float | None) -> str | None:
+    return None if epoch is None else time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(epoch))
+
+
+def cmd_schedules(args: argparse.Namespace, ctx: CliContext) -> int:
+    docs = ctx.ws().schedules()
+    rows = [d | {"id": d["schedule_id"], "next": _when(d["next_due"]), "last": _when(d["last_run"])} for d in docs]
+    ctx.emit(docs, table(rows, ["id", "model", "every", "action", "next", "last", "last_status", "runs"],
+                         empty="no schedules: add one with `mlcycle monitor schedule MODEL --every 1h`"))
+    return 0
+
+
+def cmd_unschedule(args: argparse.Namespace, ctx: CliContext) -> int:
+    doc = ctx.ws().unschedule(args.id)
+    ctx.emit(doc, f"schedule {doc['schedule_id']} ({doc['model']} every {doc['every']}) removed")
+    return 0
+
+
+def cmd_reports(args: argparse.Namespace, ctx: CliContext) -> int:
+    docs = ctx.ws().drift_reports(args.model, limit=args.limit)
+    ctx.emit(docs, table(docs, ["report_id", "model", "version", "created", "rows", "share_drifted", "drift",
+                                "prediction_drift", "decay", "job_id"],
+                         empty="no drift reports yet: run `mlcycle monitor check MODEL`"))
+    return 0
+
+
+def cmd_report(args: argparse.Namespace, ctx: CliContext) -> int:
+    report = ctx.ws().drift_report(args.id)
+    ctx.emit(report, _human_report(report))
+    return 0
+
+
+# -- jobs ----------------------------------------------------------------------------
+JOB_COLUMNS = ["id", "kind", "status", "model", "created", "reason"]
+
+
+def _job_human(job: dict[str, Any]) -> str:
+    result = job.get("result") or {}
+    lines = [f"job {job['id']} ({job['kind']} {job['model']}): {job['status']}"]
+    if job.get("reason"):
+        lines.append(f"reason: {job['reason']}")
+    if result.get("summary") or result.get("error"):
+        lines.append(f"result: {result.get('summary') or result.get('error')}")
+    return "\n".join(lines)
+
+
+def cmd_jobs_list(args: argparse.Namespace, ctx: CliContext) -> int:
+    docs = ctx.ws().jobs(args.status, args.model, args.limit)
+    rows = [d | {"reason": (d["reason"] or "")[:60]} for d in docs]
+    ctx.emit(docs, table(rows, JOB_COLUMNS, empty="no jobs: a drift check queues one when the policy says so"))
+    return 0
+
+
+def cmd_jobs_show(args: argparse.Namespace, ctx: CliContext) -> int:
+    job = ctx.ws().job(args.id)
+    human = _job_human(job)
+    if job.get("log"):
+        human += "\n\nlog:\n" + job["log"].rstrip()
+    ctx.emit(job, human)
+    return 0
+
+
+def cmd_jobs_run(args: argparse.Namespace, ctx: CliContext) -> int:
+    ws = ctx.ws()
+    done: list[dict[str, Any]] = []
+    while True:
+        job = ws.run_next_job(progress=lambda m: ctx.info(f"  {m}"))
+        if job is not None:
+            done.append(job)
+            ctx.info(_job_human(job))
+            if args.once:
+                break
+            continue
+        if args.once or args.drain:
+            break
+        try:
+            time.sleep(args.poll)
+        except KeyboardInterrupt:
+            break
+    ctx.emit(done, table(done, JOB_COLUMNS, empty="no queued jobs"))
+    return 1 if any(j["status"] == "failed" for j in done) else 0
+
+
+def _job_action(method: str, past: str) -> Any:
+    def handler(args: argparse.Namespace, ctx: CliContext) -> int:
+        job = getattr(ctx.ws(), method)(args.id)
+        ctx.emit(job, f"job {job['id']} {past}\n" + _job_human(job))
+        return 0
+
+    return handler
+
+
+cmd_jobs_approve = _job_action("approve_job", "approved")
+cmd_jobs_reject = _job_action("reject_job", "rejected")
+cmd_jobs_cancel = _job_action("cancel_job", "cancelled")
+cmd_jobs_retry = _job_action("retry_job", "queued again")

@@ -1,0 +1,199 @@
+"""Runs the workspace's schedules and the retraining worker in the background (APScheduler 3.x).
+
+Why this exists: the TUI and the headless daemon both need "check these
+models every so often and work off the job queue" without blocking. This is
+the only module that imports APScheduler; everything it runs is a Workspace
+method, so the CLI and tests reach the same code without it.
+
+- One interval job per schedule row (`coalesce`, `max_instances=1`,
+  a misfire grace time), started on the schedule's grid (`next_due`) plus a
+  small offset, so every process on the workspace tries right after the tick
+  and the lease in SQLite lets exactly one of them run it.
+- A sync job re-reads the schedules every `sync_interval` seconds: schedules
+  made elsewhere (CLI, another process) are picked up, removed ones dropped;
+  at start all of them are loaded, so they survive restarts.
+- A worker job claims and runs queued retraining jobs every `worker_interval`
+  seconds; jobs left running by a dead process are requeued at start.
+- `on_event(kind, message)` is called for checks that found something, for
+  skipped or failed checks and for jobs, so a UI can notify.
+
+    runner = SchedulerRunner(".mlcycle", on_event=print)
+    runner.start()  # returns at once
+    ...
+    runner.stop()
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from mlcycle_tui.core.tracking import hostname
+
+if TYPE_CHECKING:
+    from apscheduler.schedulers.background import BackgroundScheduler
+
+    from mlcycle_tui.core.workspace import Workspace
+
+EventCallback = Callable[[str, str], None]
+TICK_OFFSET_S = 0.05  # fire just after the grid point, so next_due <= now holds
+log = logging.getLogger(__name__)
+
+
+class SchedulerRunner:
+    """Background drift checks and job worker for one workspace; `start()` / `stop()`."""
+
+    def __init__(
+        self,
+        workspace: Workspace | str | os.PathLike[str] | None = None,
+        *,
+        worker: bool = True,
+        worker_interval: float = 2.0,
+        sync_interval: float = 10.0,
+        on_event: EventCallback | None = None,
+    ) -> None:
+        self._given = workspace
+        self.worker = worker
+        self.worker_interval = worker_interval
+        self.sync_interval = sync_interval
+        self.on_event = on_event
+        self.owner = f"{hostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.ws: Workspace | None = None
+        self._own_ws = False
+        self._scheduler: BackgroundScheduler | None = None
+        self._loaded: dict[int, float] = {}  # schedule id -> interval of the job we added
+        self._lock = threading.Lock()
+
+    # -- lifecycle ---------------------------------------------------------------
+    @property
+    def running(self) -> bool:
+        return self._scheduler is not None and self._scheduler.running
+
+    def start(self) -> SchedulerRunner:
+        """Open the workspace (if given a path), requeue orphaned jobs, start the background threads."""
+        from apscheduler.schedulers.background import BackgroundScheduler
+        from apscheduler.triggers.interval import IntervalTrigger
+
+        if self.running:
+            return self
+        if self.ws is None:
+            from mlcycle_tui.core.workspace import Workspace
+
+            if isinstance(self._given, str | os.PathLike | Path) or self._given is None:
+                self.ws, self._own_ws = Workspace.open(self._given), True
+            else:
+                self.ws = self._given
+        for job_id in self.ws.reap_jobs():
+            self._notify("job", f"job {job_id} was running in a process that died; requeued")
+        self._scheduler = BackgroundScheduler(
+            timezone=UTC,
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 30},
+        )
+        self._scheduler.add_job(self.sync, IntervalTrigger(seconds=self.sync_interval), id="sync")
+        if self.worker:
+            self._scheduler.add_job(self.work_once, IntervalTrigger(seconds=self.worker_interval), id="worker")
+        self._scheduler.start()
+        self.sync()
+        return self
+
+    def stop(self, wait: bool = True) -> None:
+        """Stop the threads (waiting for a running check or job when `wait`); close an owned workspace."""
+        if self._scheduler is not None and self._scheduler.running:
+            self._scheduler.shutdown(wait=wait)
+        self._scheduler = None
+        self._loaded.clear()
+        if self._own_ws and self.ws is not None:
+            self.ws.close()
+            self.ws = None
+
+    def __enter__(self) -> SchedulerRunner:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- jobs ----------------------------------------------------------------------
+    def sync(self) -> None:
+        """Make the scheduler's jobs match the schedule rows (add new, drop removed, follow changes)."""
+        from apscheduler.triggers.interval import IntervalTrigger
+
+        if self._scheduler is None or self.ws is None:
+            return
+        with self._lock:
+            try:
+                rows = self.ws.schedules()
+            except Exception as exc:
+                log.warning("cannot read schedules: %s", exc)
+                return
+            wanted = {r["schedule_id"]: r for r in rows}
+            for sid in list(self._loaded):
+                if sid not in wanted:
+                    self._remove(sid)
+            for sid, row in wanted.items():
+                if self._loaded.get(sid) == row["every_s"]:
+                    continue
+                start = datetime.fromtimestamp(row["next_due"] + TICK_OFFSET_S, UTC)
+                self._scheduler.add_job(
+                    self.run_schedule, IntervalTrigger(seconds=row["every_s"], start_date=start),
+                    args=[sid], id=f"schedule-{sid}", replace_existing=True,
+                    misfire_grace_time=max(1, int(row["every_s"] // 2)),
+                )
+                self._loaded[sid] = row["every_s"]
+
+    def _remove(self, sid: int) -> None:
+        from apscheduler.jobstores.base import JobLookupError
+
+        try:
+            self._scheduler.remove_job(f"schedule-{sid}")  # type: ignore[union-attr]
+        except JobLookupError:
+            pass
+        self._loaded.pop(sid, None)
+
+    def run_schedule(self, schedule_id: int) -> dict[str, Any] | None:
+        """One tick of a schedule, if this process wins it."""
+        if self.ws is None:
+            return None
+        try:
+            result = self.ws.run_schedule(schedule_id, self.owner)
+        except Exception as exc:  # e.g. the schedule was removed meanwhile
+            log.warning("schedule %s: %s", schedule_id, exc)
+            return None
+        if result is None:
+            return None
+        report = result["report"]
+        if report is not None and (report["drift"] or report["decay"]):
+            what = "decay" if report["decay"] else "drift"
+            job = f"; retraining job {report['job_id']}" if report["job_id"] else ""
+            self._notify(what, f"{report['model']}@{report['version']}: {what} "
+                               f"(share {report['share_drifted']:.2f}){job}")
+        elif report is None:
+            self._notify("check", f"schedule {schedule_id}: {result['status']}")
+        return result
+
+    def work_once(self) -> dict[str, Any] | None:
+        """Claim and run one queued retraining job."""
+        if self.ws is None:
+            return None
+        try:
+            job = self.ws.run_next_job()
+        except Exception as exc:
+            log.warning("job worker: %s", exc)
+            return None
+        if job is not None:
+            summary = (job.get("result") or {}).get("summary") or (job.get("result") or {}).get("error") or ""
+            self._notify("job", f"job {job['id']} ({job['model']}) {job['status']}: {summary}")
+        return job
+
+    def _notify(self, kind: str, message: str) -> None:
+        if self.on_event is None:
+            return
+        try:
+            self.on_event(kind, message)
+        except Exception as exc:  # a UI callback must not stop the scheduler
+            log.warning("on_event callback failed: %s", exc)
