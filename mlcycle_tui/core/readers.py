@@ -134,10 +134,7 @@ def csv_options(path: Path) -> tuple[Any, Any, Any]:
     delimiter = _sniff_delimiter(text)
     header = next(csv.reader(io.StringIO(text.splitlines()[0]), delimiter=delimiter))
     _check_columns(header, path)
-    read_opts = pacsv.ReadOptions(
-        encoding="utf8" if encoding in ("utf-8", "utf-8-sig") else encoding,
-        block_size=1 << 24,
-    )
+    read_opts = pacsv.ReadOptions(encoding="utf8" if encoding in ("utf-8", "utf-8-sig") else encoding)
     parse_opts = pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True)
     convert_opts = pacsv.ConvertOptions(
         strings_can_be_null=True,

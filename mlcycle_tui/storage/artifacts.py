@@ -77,7 +77,7 @@ class ArtifactStore:
 
         def write(path: Path) -> None:
             table = pa.Table.from_pandas(frame, preserve_index=False)
-            pq.write_table(table, path, compression="lz4")
+            pq.write_table(table, path, compression="snappy")
 
         return self.put_with(write, ".parquet")
 
