@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 from sklearn.pipeline import Pipeline
 
@@ -71,8 +72,19 @@ class ServedModel:
         model, features = self.pipeline, frame
         if isinstance(model, Pipeline) and len(model) > 1:  # transform once for predict and predict_proba
             features, model = model[:-1].transform(frame), model[-1]
-        pred, proba, _ = predictions(self.mv.task, model, features)
+        if self._argmax_of_proba(model):  # a forest's predict is argmax(predict_proba): walk the trees once
+            proba = model.predict_proba(features)
+            pred = model.classes_.take(np.argmax(proba, axis=1), axis=0)
+        else:
+            pred, proba, _ = predictions(self.mv.task, model, features)
         return pred.tolist(), (None if proba is None or self.classes is None else proba.tolist())
+
+    @staticmethod
+    def _argmax_of_proba(model: Any) -> bool:
+        from sklearn.ensemble._forest import ForestClassifier
+        from sklearn.tree import DecisionTreeClassifier
+
+        return isinstance(model, ForestClassifier | DecisionTreeClassifier) and getattr(model, "n_outputs_", 1) == 1
 
     def predict(self, frame: pd.DataFrame) -> tuple[list[Any], list[list[float]] | None]:
         if self.batcher is not None:

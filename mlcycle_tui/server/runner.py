@@ -66,6 +66,8 @@ class ServerRunner:
         check_bind(self.host, self.token)
         from waitress import create_server
 
+        logging.getLogger("waitress.queue").setLevel(logging.ERROR)  # "Task queue depth" on every burst
+
         from mlcycle_tui.core.workspace import Workspace
         from mlcycle_tui.server.app import create_app
 
