@@ -38,7 +38,8 @@ async def test_every_stage_is_reachable_by_its_key(workspace: Workspace) -> None
 async def test_placeholders_say_what_is_coming_and_what_to_do_today(workspace: Workspace) -> None:
     app = make_app(workspace)
     placeholders = [s for s in STAGES if issubclass(s, PlaceholderScreen)]
-    assert {s.STAGE_ID for s in placeholders} == {"experiments", "models", "serve", "monitor", "jobs"}
+    # stages leave this set as they are built; none may go back to being a placeholder
+    assert {s.STAGE_ID for s in placeholders} <= {"serve", "monitor", "jobs"}
     async with app.run_test(size=SIZE) as pilot:
         for stage in placeholders:
             await pilot.press(stage.STAGE_KEY)

@@ -1,22 +1,287 @@
-"""The Models stage screen (a placeholder until the Models stage is built).
+"""The Models screen: the registry's models, their versions, gates, promotion and rollback.
 
-Why this exists: the stage is reachable by key and palette from day one; its
-body says honestly what is coming and what to do today. Replace the base class
-with `StageScreen` and write `compose_body` when the stage lands.
+Why this exists: "which model is in production, and may this one replace
+it?" is answered here. The highlighted version's promotion gates are checked
+in a thread worker (a check may evaluate the champion on the candidate's test
+rows) and shown as PASS/FAIL with reasons. Promoting asks for confirmation
+with that verdict in view; when the gates refuse, forcing is a separate,
+explicitly labelled choice that the registry records. Rollback moves
+production back to the version it held before, also after confirmation.
 """
 
 from __future__ import annotations
 
-from mlcycle_tui.tui.screens.placeholder import PlaceholderScreen
+from typing import Any, ClassVar
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.content import Content
+from textual.markup import escape
+from textual.widgets import DataTable, Static
+
+from mlcycle_tui.core.errors import MlcycleError
+from mlcycle_tui.core.registry import PRODUCTION, ModelVersion
+from mlcycle_tui.tui.dialogs.confirm import ConfirmDialog
+from mlcycle_tui.tui.format import ago
+from mlcycle_tui.tui.screens.base import StageScreen
+from mlcycle_tui.tui.widgets.run_panels import alias_history_text, gate_text, metric_value, primary_metric_name
+
+EMPTY_TEXT = (
+    "No models yet — train a run on the Experiments screen ([b]e[/b], then [b]t[/b]) "
+    "and register it ([b]g[/b])."
+)
 
 
-class ModelsScreen(PlaceholderScreen):
+def version_metric(mv: ModelVersion) -> str:
+    metric = primary_metric_name(mv.task)
+    return f"{metric} {metric_value(mv.metrics.get(metric))}"
+
+
+class ModelsScreen(StageScreen):
     STAGE_ID = "models"
     STAGE_KEY = "m"
     STAGE_TITLE = "Models"
     STAGE_SUMMARY = "The model registry: versions, aliases, promotion"
-    COMING = (
-        "The registry arrives with the Models stage: register a run as a model version, move the "
-        "production alias, compare challenger and champion."
+    HELP = (
+        "Registered models are listed on the left with their production version; the versions of the "
+        "selected model are on the right. For the highlighted version the **promotion gates** are "
+        "checked (it must beat the dummy baseline and not lose more than the allowed margin to the "
+        "current production version on the same test rows; thresholds from `[gates]` in the "
+        "workspace's config.toml). **p** promotes the version to production after a confirmation "
+        "that shows the verdict; if the gates refuse, you may force it, and the alias history records "
+        "that it was forced. **b** rolls production back to the version it held before. Register new "
+        "versions from a run on the Experiments screen (**g**)."
     )
-    TODAY = "import, validate and split data on the Data screen (d)"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("p", "promote", "Promote", tooltip="make the highlighted version the production model",
+                id="models.promote"),
+        Binding("b", "rollback", "Roll back", tooltip="move production back to the version before",
+                id="models.rollback"),
+        Binding("r", "reload", "Refresh", id="models.refresh"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.model_name: str | None = None
+        self.selected: ModelVersion | None = None
+        self.versions: dict[str, ModelVersion] = {}
+        self.verdicts: dict[str, dict[str, Any]] = {}
+        self.busy_with = ""
+
+    def compose_body(self) -> ComposeResult:
+        yield Static(EMPTY_TEXT, id="models-empty", classes="empty")
+        with Horizontal(id="models-main"):
+            with Vertical(id="models-left"):
+                yield Static("Models", classes="section-title")
+                models: DataTable[str] = DataTable(id="models-table", cursor_type="row")
+                models.add_columns("name", "versions", "production")
+                yield models
+            with Vertical(id="models-right"):
+                yield Static("Versions", classes="section-title", id="versions-title")
+                versions: DataTable[str] = DataTable(id="model-versions", cursor_type="row", zebra_stripes=True)
+                versions.add_columns("version", "aliases", "kind", "metric", "dataset", "created")
+                yield versions
+                with Horizontal(id="models-bottom"):
+                    with VerticalScroll(id="gate-panel"):
+                        yield Static("Promotion gates", classes="section-title")
+                        yield Static(id="gate-text")
+                    with VerticalScroll(id="history-panel"):
+                        yield Static("Alias history", classes="section-title")
+                        yield Static(id="history-text")
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.action_reload()
+
+    def on_screen_resume(self) -> None:
+        self.action_reload()
+
+    # -- loading ---------------------------------------------------------
+    def action_reload(self, select: str | None = None, version: int | None = None) -> None:
+        """Re-read the models; keep (or move to) the selected model and version."""
+        self.verdicts.clear()  # the champion may have changed elsewhere (CLI, retraining worker)
+        models = self.workspace.models()
+        self.query_one("#models-empty").display = not models
+        self.query_one("#models-main").display = bool(models)
+        if select is None and self.selected is not None:
+            select, version = self.selected.name, version or self.selected.version
+        table = self.query_one("#models-table", DataTable)
+        table.clear()
+        for m in models:
+            production = f"v{m['production']}" if m.get("production") is not None else "-"
+            table.add_row(m["name"], str(m["versions"]), production, key=m["name"])
+        if not models:
+            self.selected, self.model_name = None, None
+            self.refresh_bindings()
+            return
+        names = [m["name"] for m in models]
+        row = names.index(select) if select in names else 0
+        self._show_model(names[row], version)
+        table.move_cursor(row=row, animate=False)
+        if self.focused is None:
+            table.focus()
+
+    @on(DataTable.RowHighlighted, "#models-table")
+    def _model_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        name = str(event.row_key.value)
+        if self.model_name != name:
+            self._show_model(name)
+
+    def _show_model(self, name: str, version: int | None = None) -> None:
+        self.model_name = name
+        versions = self.workspace.model_versions(name)
+        self.versions = {str(v.version): v for v in versions}
+        self.query_one("#versions-title", Static).update(Content(f"Versions of {name}"))
+        table = self.query_one("#model-versions", DataTable)
+        table.clear()
+        for v in versions:
+            table.add_row(
+                f"v{v.version}", ", ".join(v.aliases) or "-", v.kind or "-", version_metric(v),
+                str(v.recipe.get("dataset") or "-"), ago(v.created), key=str(v.version),
+            )
+        chosen = next((i for i, v in enumerate(versions) if v.version == version), 0)
+        table.move_cursor(row=chosen, animate=False)
+        self.query_one("#history-text", Static).update(alias_history_text(self.workspace.alias_history(name)))
+        self._show_version(versions[chosen] if versions else None)
+
+    @on(DataTable.RowHighlighted, "#model-versions")
+    def _version_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        mv = self.versions.get(str(event.row_key.value))
+        if mv is not None and (self.selected is None or self.selected.ref != mv.ref):
+            self._show_version(mv)
+
+    def _show_version(self, mv: ModelVersion | None) -> None:
+        self.selected = mv
+        self.refresh_bindings()
+        gate = self.query_one("#gate-text", Static)
+        if mv is None:
+            gate.update("")
+            return
+        verdict = self.verdicts.get(mv.ref)
+        gate.update(gate_text(verdict, mv.ref))
+        if verdict is None:
+            self._check_gates(mv.ref, confirm=False)
+
+    @work(thread=True, group="gates")
+    def _check_gates(self, ref: str, confirm: bool) -> None:
+        try:
+            verdict = self.workspace.gate_check(ref)
+        except MlcycleError as exc:
+            self.app.call_from_thread(self._gates_failed, ref, exc.message)
+            return
+        self.app.call_from_thread(self._gates_checked, ref, verdict, confirm)
+
+    def _gates_checked(self, ref: str, verdict: dict[str, Any], confirm: bool) -> None:
+        self.verdicts[ref] = verdict
+        if self.selected is not None and self.selected.ref == ref:
+            self.query_one("#gate-text", Static).update(gate_text(verdict, ref))
+        if confirm:
+            self._confirm_promotion(ref, verdict)
+
+    def _gates_failed(self, ref: str, message: str) -> None:
+        if self.selected is not None and self.selected.ref == ref:
+            self.query_one("#gate-text", Static).update(f"[red]✘[/red] could not check the gates: {escape(message)}")
+
+    # -- promote -------------------------------------------------------------
+    def action_promote(self) -> None:
+        mv = self.selected
+        if mv is None or self.busy_with:
+            return
+        if PRODUCTION in mv.aliases:
+            self.notify(f"{mv.ref} is already the production version.", title="Promote")
+            return
+        verdict = self.verdicts.get(mv.ref)
+        if verdict is None:
+            self._check_gates(mv.ref, confirm=True)
+        else:
+            self._confirm_promotion(mv.ref, verdict)
+
+    def _confirm_promotion(self, ref: str, verdict: dict[str, Any]) -> None:
+        mv = self.workspace.model_version(ref)
+        champion = verdict.get("champion")
+        change = f"from v{champion} to v{mv.version}" if champion is not None else f"to v{mv.version} (first time)"
+        body = f"Move [b]production[/b] of {escape(mv.name)} {change}; servers load the new version.\n\n"
+        body += gate_text(verdict, ref)
+        if verdict.get("passed"):
+            choices = [("Promote", "promote", "primary")]
+        else:
+            body += (
+                "\n\n[b]The gates refuse this version.[/b] You can force it anyway; a forced promotion is "
+                "recorded as such in the alias history."
+            )
+            choices = [("Force promote (recorded)", "force", "error")]
+
+        def chosen(choice: str | None) -> None:
+            if choice is not None:
+                self._set_busy(f"promoting {ref}")
+                self._promote(mv.name, mv.version, choice == "force")
+
+        self.app.push_screen(ConfirmDialog(f"Promote {ref} to production?", body, choices), chosen)
+
+    @work(thread=True, exclusive=True, group="promote")
+    def _promote(self, name: str, version: int, force: bool) -> None:
+        try:
+            result = self.workspace.promote(name, version, force=force)
+        except MlcycleError as exc:
+            self.app.call_from_thread(self._failed, "Promotion refused", exc.message)
+            return
+        self.app.call_from_thread(self._moved, result, "Promoted")
+
+    def _moved(self, result: dict[str, Any], title: str) -> None:
+        self._set_busy("")
+        previous = f"v{result['previous']}" if result.get("previous") is not None else "nothing"
+        forced = " (forced past the gates, recorded)" if result.get("forced") and title == "Promoted" else ""
+        self.notify(f"{result['name']} production: {previous} → v{result['version']}{forced}", title=title)
+        self.action_reload(select=result["name"], version=result["version"])
+
+    # -- rollback ------------------------------------------------------------
+    def action_rollback(self) -> None:
+        name = self.model_name
+        if name is None or self.busy_with:
+            return
+        history = self.workspace.alias_history(name, PRODUCTION)
+        if not history or history[0].get("previous") is None:
+            self.notify(f"{name} has no earlier production version to roll back to.", title="Roll back",
+                        severity="warning")
+            return
+        now, before = history[0]["version"], history[0]["previous"]
+        body = (
+            f"Move [b]production[/b] of {escape(name)} back from v{now} to v{before}, the version it held "
+            "before the last move. Rollback skips the gates; it is recorded in the alias history."
+        )
+
+        def chosen(choice: str | None) -> None:
+            if choice is not None:
+                self._set_busy(f"rolling back {name}")
+                self._rollback(name)
+
+        self.app.push_screen(ConfirmDialog(f"Roll back {name}?", body, [("Roll back", "rollback", "warning")]),
+                             chosen)
+
+    @work(thread=True, exclusive=True, group="promote")
+    def _rollback(self, name: str) -> None:
+        try:
+            result = self.workspace.rollback(name)
+        except MlcycleError as exc:
+            self.app.call_from_thread(self._failed, "Rollback failed", exc.message)
+            return
+        self.app.call_from_thread(self._moved, result, "Rolled back")
+
+    # -- shared ----------------------------------------------------------------
+    def _set_busy(self, what: str) -> None:
+        self.busy_with = what
+        if what:
+            self.query_one("#gate-text", Static).update(Content(f"{what}…"))
+        self.refresh_bindings()
+
+    def _failed(self, title: str, message: str) -> None:
+        self._set_busy("")
+        self.notify(message, title=title, severity="error", timeout=10)
+        self.action_reload()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in ("promote", "rollback") and (self.selected is None or self.busy_with):
+            return None
+        return True
