@@ -1,0 +1,224 @@
+"""`mlcycle demo`: the whole lifecycle on the bundled Seattle weather data, in under a minute.
+
+Why this exists: a new user should see every stage work before reading a line
+of documentation, and be left with a workspace where every screen has
+something real to show. The demo drives the same Workspace API, server and
+scheduler that a user would: nothing here is special-cased.
+
+Story: a model learns Seattle's weather from January-June 2012, goes to
+production, meets the summer (July-September 2012) over HTTP, true labels come
+back as feedback, a scheduled drift check finds the drift and the decay and
+queues a retraining job, the rest of the data arrives, the job retrains and
+the challenger replaces the champion.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from mlcycle_tui.core.errors import OperationError, UserError
+
+SAMPLE_DATA = Path(__file__).resolve().parent.parent / "sample_data"
+MODEL = "weather"
+KINDS = ("rf", "hgb", "logistic")
+StepCallback = Callable[[dict[str, Any]], None]
+
+
+def sample_data_dir() -> Path:
+    if not (SAMPLE_DATA / "seattle_weather.csv").exists():
+        raise UserError(
+            f"the bundled sample data is missing ({SAMPLE_DATA}); run the demo from a clone of the repository "
+            "installed with `pip install -e .`"
+        )
+    return SAMPLE_DATA
+
+
+def _post(url: str, body: dict[str, Any]) -> dict[str, Any]:
+    req = urllib.request.Request(url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=30) as resp:
+        return json.loads(resp.read())
+
+
+def _get(url: str) -> Any:
+    with urllib.request.urlopen(url, timeout=30) as resp:
+        return json.loads(resp.read())
+
+
+class Demo:
+    """Runs the steps one by one, timing each and reporting it through `on_step`."""
+
+    def __init__(self, home: str | Path, on_step: StepCallback | None = None) -> None:
+        self.home = Path(home)
+        self.on_step = on_step or (lambda _s: None)
+        self.steps: list[dict[str, Any]] = []
+
+    def _step(self, name: str, fn: Callable[[], tuple[str, dict[str, Any]]]) -> dict[str, Any]:
+        start = time.perf_counter()
+        summary, details = fn()
+        step = {"step": name, "seconds": round(time.perf_counter() - start, 2), "summary": summary, **details}
+        self.steps.append(step)
+        self.on_step(step)
+        return step
+
+    def run(self) -> dict[str, Any]:
+        import pandas as pd
+
+        from mlcycle_tui.core.evaluation import primary_metric
+        from mlcycle_tui.core.workspace import Workspace
+        from mlcycle_tui.scheduler.runner import SchedulerRunner
+        from mlcycle_tui.server.runner import ServerRunner
+
+        if (self.home / "mlcycle.db").exists():
+            raise UserError(f"{self.home} already holds a workspace; the demo builds a new one "
+                            "(choose another --workspace or delete that folder)")
+        data = sample_data_dir()
+        ws = Workspace.open(self.home)
+        incoming = self.home / "incoming"
+        incoming.mkdir(exist_ok=True)
+        weather = pd.read_csv(data / "seattle_weather.csv", parse_dates=["date"])
+        first_half = weather[weather["date"] < "2012-07-01"]
+        summer = weather[(weather["date"] >= "2012-07-01") & (weather["date"] < "2012-10-01")]
+        first_half.to_csv(incoming / "weather-2012-h1.csv", index=False)
+        state: dict[str, Any] = {}
+
+        def ingest() -> tuple[str, dict[str, Any]]:
+            ds = ws.ingest(incoming / "weather-2012-h1.csv", name="weather", target="weather", time_column="date")
+            for other, target, tcol in (("penguins", "species", None), ("bikeshare", "bikers", "timestamp")):
+                ws.ingest(data / f"{other}.csv", name=other, target=target, time_column=tcol)
+            state["ds"] = ds
+            return f"{ds.ref}: {ds.rows} days of January-June 2012 (plus penguins and bikeshare to explore)", {
+                "dataset": ds.ref, "rows": ds.rows}
+
+        def validate() -> tuple[str, dict[str, Any]]:
+            result = ws.validate("weather")
+            verdict = "passed" if result["ok"] else "FAILED"
+            return f"validation {verdict}: {len(result['errors'])} errors, {len(result['warnings'])} warnings", {
+                "ok": result["ok"]}
+
+        def split() -> tuple[str, dict[str, Any]]:
+            sp = ws.split("weather", time_column="date", test_size=0.25)
+            state["split"] = sp.split_id
+            return f"time split {sp.split_id}: {sp.train_rows} earlier days train, {sp.test_rows} later days test", {
+                "split_id": sp.split_id}
+
+        def train() -> tuple[str, dict[str, Any]]:
+            runs = []
+            for kind in KINDS:
+                runs.append(ws.train("weather", kind, search="random", trials=2, cv=3, split=state["split"],
+                                     experiment="weather"))
+            metric = primary_metric(runs[0]["task"])
+            best = max(runs, key=lambda r: r["metrics"].get(metric) or 0.0)
+            state["best"], state["metric"] = best, metric
+            scores = ", ".join(f"{r['model']} {r['metrics'][metric]:.3f}" for r in runs)
+            return f"3 model kinds with a random search: {metric} {scores}; baseline " \
+                   f"{best['baseline'][metric]:.3f}", {"runs": [r["run_id"] for r in runs], "best": best["model"]}
+
+        def promote() -> tuple[str, dict[str, Any]]:
+            mv = ws.register(state["best"]["run_id"], MODEL)
+            result = ws.promote(MODEL, mv.version)
+            state["before"] = mv
+            return f"registered {mv.ref} ({mv.kind}) and promoted it to production: " \
+                   + "; ".join(result["gates"]["reasons"]), {"model": mv.ref}
+
+        server = ServerRunner(ws.home, "127.0.0.1", 0)
+        scheduler = SchedulerRunner(ws.home, worker=False, worker_interval=1.0, sync_interval=1.0)
+        try:
+            self._step("ingest", ingest)
+            self._step("validate", validate)
+            self._step("split", split)
+            self._step("train", train)
+            self._step("promote", promote)
+
+            def serve() -> tuple[str, dict[str, Any]]:
+                server.start()
+                return f"prediction server on {server.url}", {"url": server.url}
+
+            self._step("serve", serve)
+
+            def traffic() -> tuple[str, dict[str, Any]]:
+                features = summer.drop(columns=["weather"]).assign(date=summer["date"].dt.strftime("%Y-%m-%d"))
+                records = features.to_dict(orient="records")
+                ids: list[str] = []
+                predictions: list[Any] = []
+                for start in range(0, len(records), 10):
+                    answer = _post(f"{server.url}/v1/models/{MODEL}/predict",
+                                   {"instances": records[start:start + 10]})
+                    ids += answer["prediction_ids"]
+                    predictions += answer["predictions"]
+                labels = summer["weather"].tolist()
+                fb = _post(f"{server.url}/v1/models/{MODEL}/feedback",
+                           {"feedback": [{"prediction_id": i, "label": y} for i, y in zip(ids, labels, strict=True)]})
+                accuracy = sum(p == y for p, y in zip(predictions, labels, strict=True)) / len(labels)
+                state["summer_accuracy"] = accuracy
+                return (f"sent {len(ids)} summer days over HTTP, posted {fb['accepted']} true labels; "
+                        f"accuracy in production {accuracy:.3f}"), {"requests": len(ids), "accuracy": accuracy}
+
+            self._step("traffic", traffic)
+
+            def watch() -> tuple[str, dict[str, Any]]:
+                sched = ws.schedule_check(MODEL, every="1s", action="retrain")
+                scheduler.start()
+                deadline = time.time() + 30
+                while time.time() < deadline:
+                    reports = ws.drift_reports(MODEL, limit=1)
+                    if reports and ws.jobs(model=MODEL):
+                        break
+                    time.sleep(0.25)
+                else:
+                    raise OperationError("the scheduled drift check did not queue a retraining job within 30 s")
+                scheduler.stop()
+                ws.unschedule(sched["schedule_id"])
+                report = ws.drift_report(reports[0]["report_id"]) if "report_id" in reports[0] else reports[0]
+                job = ws.jobs(model=MODEL)[0]
+                drifted = [c["column"] for c in report.get("columns", []) if c.get("drifted")]
+                return (f"scheduled check: drift in {', '.join(drifted) or 'no column'} "
+                        f"(share {report.get('share_drifted', 0):.2f}); job {job['id']} queued: {job['reason']}"), {
+                    "report_id": report.get("report_id"), "job_id": job["id"]}
+
+            self._step("monitor", watch)
+
+            def newer() -> tuple[str, dict[str, Any]]:
+                ds = ws.ingest(data / "seattle_weather.csv", name="weather", target="weather", time_column="date")
+                return f"the rest of the data arrived: {ds.ref} with {ds.rows} days (2012-2015)", {"dataset": ds.ref}
+
+            self._step("new data", newer)
+
+            def retrain() -> tuple[str, dict[str, Any]]:
+                job = ws.run_next_job()
+                if job is None:
+                    raise OperationError("no retraining job was waiting")
+                result = job.get("result") or {}
+                return result.get("summary", f"job {job['id']} {job['status']}"), {
+                    "job_id": job["id"], "status": job["status"], "promoted": result.get("promoted", False)}
+
+            self._step("retrain", retrain)
+
+            def after() -> tuple[str, dict[str, Any]]:
+                now = ws.model_version(MODEL)
+                metric = state["metric"]
+                deadline = time.time() + 10
+                served = None
+                while time.time() < deadline:
+                    served = next((m for m in _get(f"{server.url}/v1/models") if m["name"] == MODEL), None)
+                    if served and served["version"] == now.version:
+                        break
+                    time.sleep(0.25)
+                job = ws.jobs(model=MODEL)[0]
+                champ = ((job.get("result") or {}).get("champion") or {}).get("metrics") or {}
+                before = champ.get(metric)
+                text = (f"production is now {now.ref} (served: v{served['version'] if served else '?'}); on the "
+                        f"new holdout {metric} {before if before is None else round(before, 3)} -> "
+                        f"{now.metrics.get(metric, float('nan')):.3f}")
+                return text, {"model": now.ref, "before": before, "after": now.metrics.get(metric)}
+
+            self._step("after", after)
+        finally:
+            scheduler.stop()
+            server.stop()
+            ws.close()
+        return {"workspace": str(self.home), "steps": self.steps}

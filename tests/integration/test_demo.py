@@ -1,0 +1,40 @@
+"""`mlcycle demo --no-tui --json`: the whole lifecycle end to end, as a user runs it."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from mlcycle_tui.core.workspace import Workspace
+
+STEPS = ["ingest", "validate", "split", "train", "promote", "serve", "traffic", "monitor", "new data", "retrain",
+         "after"]
+
+
+@pytest.mark.slow
+def test_demo_runs_the_whole_cycle(tmp_path):
+    home = tmp_path / "demo"
+    r = subprocess.run([sys.executable, "-m", "mlcycle_tui", "--workspace", str(home), "demo", "--no-tui", "--json"],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    assert doc["workspace"] == str(home)
+    assert [s["step"] for s in doc["steps"]] == STEPS
+    ws = Workspace.open(home)
+    # every stage left something real behind
+    assert {d.name for d in ws.datasets()} == {"weather", "penguins", "bikeshare"}
+    assert ws.dataset("weather").version == 2
+    assert ws.count_runs() >= 4
+    assert ws.model_version("weather").version == 2          # the challenger won
+    assert ws.alias_history("weather", "production")[0]["actor"] == "retrain-job"
+    assert ws.count_predictions("weather") >= 92 and ws.count_feedback("weather") == 92
+    report = ws.drift_reports("weather")[0]
+    assert report["drift"]
+    assert ws.jobs(model="weather")[0]["status"] == "done"
+    # a second demo into the same folder is refused, not merged
+    again = subprocess.run([sys.executable, "-m", "mlcycle_tui", "--workspace", str(home), "demo", "--no-tui"],
+                           capture_output=True, text=True, timeout=60)
+    assert again.returncode == 2 and "already holds a workspace" in again.stderr
