@@ -247,8 +247,9 @@ class JobsMixin:
         step(f"champion {champion.ref} ({rec['model']}, trained on {rec['dataset']}); newest data {latest.ref} "
              f"({latest.rows} rows) + {len(feedback)} labelled feedback rows")
         trained_on = {"dataset": latest.ref, "rows": latest.rows, "feedback_rows": len(feedback)}
-        if latest.id == champion.dataset_version_id and feedback.empty:
-            summary = (f"nothing new to train on: {latest.ref} is the champion's data and no feedback labels "
+        seen = int(self.get_run(champion.run_id)["tags"].get("feedback_rows") or 0)
+        if latest.id == champion.dataset_version_id and len(feedback) <= seen:
+            summary = (f"nothing new to train on: {latest.ref} is the champion's data and no new feedback labels "
                        "arrived; ingest a new version or send feedback")
             return "done", {"promoted": False, "outcome": "nothing_new", "summary": summary,
                             "champion": {"version": champion.version}, "trained_on": trained_on}
@@ -258,7 +259,8 @@ class JobsMixin:
             latest.ref, rec["model"], params=rec.get("best_params") or rec.get("params") or None,
             seed=int(rec.get("seed", 42)), split=split, task=rec.get("task"), include=rec.get("include"),
             drop=rec.get("drop"), extra_train=feedback if len(feedback) else None,
-            experiment=rec.get("experiment"), tags={"retrain_of": champion.ref, "job": str(job["id"])},
+            experiment=rec.get("experiment"),
+            tags={"retrain_of": champion.ref, "job": str(job["id"]), "feedback_rows": str(len(feedback))},
         )
         step(f"trained run {run['run_id'][:12]}; registering the challenger")
         challenger = self.register(run["run_id"], name)

@@ -2,7 +2,8 @@
 
 Why this exists: MLflow records what was trained; mlcycle also watches what
 the model sees afterwards and acts on it. A check compares a current window
-(by default the inputs the server logged for the model in the last 24 hours)
+(by default the inputs the server logged for that model version in the last
+24 hours)
 with reference statistics prepared once, when the version was registered
 (training rows of its split, its signature columns, its predictions on the
 test rows). It reports per-column drift, prediction drift, unseen categories
@@ -144,8 +145,8 @@ class MonitoringMixin:
     ) -> dict[str, Any]:
         """Check a model's current inputs against its training data; store the report; apply the policy.
 
-        `current`: None (the inputs logged for the model in `window`, default
-        24h, or its `last` N predictions), a DataFrame, a dataset reference or
+        `current`: None (the inputs logged for this version in `window`,
+        default 24h, or its `last` N predictions), a DataFrame, a dataset reference or
         a file path. `action`: "retrain" queues a retraining job when the
         policy says so, "alert" only records and logs it.
         """
@@ -235,32 +236,34 @@ class MonitoringMixin:
                 "since": None, "last": None}
 
     def _logged_window(self, mv: ModelVersion, window: str | None, last: int | None) -> dict[str, Any]:
+        """Inputs, predictions and labels the server logged for this version (not for earlier ones:
+        a freshly promoted version may have been trained on them)."""
         if window is not None and last is not None:
             raise UserError("give --window or --last, not both")
         since = None
         if last is None:
             window = window or DEFAULT_WINDOW
             since = time.time() - parse_duration(window)
-        logged = self.prediction_frame(mv.name, since=since, last=last)
+        span = f"in the last {window}" if last is None else "yet"
+        logged = self.prediction_frame(mv.name, since=since, last=last, version=mv.version)
         if logged.empty:
-            span = f"in the last {window}" if last is None else "at all"
-            raise UserError(
-                f"no logged predictions for model {mv.name} {span}; send traffic or use --current"
-            )
-        mine = logged[logged["_version"] == mv.version]
-        predictions = mine["_prediction"].to_numpy() if len(mine) else None
+            others = self.count_predictions(mv.name, since=since)
+            if others:
+                raise UserError(
+                    f"no logged predictions for {mv.ref} {span} ({others} for other versions of {mv.name}); "
+                    "send traffic to it or use --current"
+                )
+            raise UserError(f"no logged predictions for model {mv.name} {span}; send traffic or use --current")
         labels = None
-        if len(mine):
-            labelled = self.prediction_frame(mv.name, since=since, version=mv.version, with_feedback=True)
-            if len(labelled):
-                by_id = dict(zip(labelled["_id"], labelled["_label"], strict=True))
-                labels = mine["_id"].map(by_id).reset_index(drop=True)
+        labelled = self.prediction_frame(mv.name, since=since, version=mv.version, with_feedback=True)
+        if len(labelled):
+            by_id = dict(zip(labelled["_id"], labelled["_label"], strict=True))
+            labels = logged["_id"].map(by_id).reset_index(drop=True)
         inputs = logged.drop(columns=[c for c in META_COLUMNS if c in logged.columns])
         source = f"logged predictions, last {last}" if last is not None else f"logged predictions, last {window}"
-        first, newest = float(logged["_time"].min()), float(logged["_time"].max())
-        return {"frame": inputs, "predictions": predictions, "labels": labels, "source": source,
-                "since": since, "last": last, "first": first, "newest": newest,
-                "versions": sorted(int(v) for v in logged["_version"].unique())}
+        return {"frame": inputs, "predictions": logged["_prediction"].to_numpy(), "labels": labels,
+                "source": source, "since": since, "last": last,
+                "first": float(logged["_time"].min()), "newest": float(logged["_time"].max())}
 
     def _predict_quietly(self, mv: ModelVersion, frame: pd.DataFrame) -> Any:
         """The model's predictions on a frame, or None if the frame does not fit its signature."""

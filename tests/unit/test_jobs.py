@@ -85,6 +85,13 @@ def test_worker_retrains_on_newest_data_and_feedback_then_promotes(ws, weather):
     assert ws.run_next_job() is None
     assert any("promoted" in e["message"] for e in ws.events(10) if e["kind"] == "job")
 
+    # the new version is checked only on traffic it served itself (it was trained on September)
+    with pytest.raises(UserError, match=r"no logged predictions for weather@2 in the last 24h \(30 for other"):
+        ws.check_drift("weather")
+    # and another job finds nothing new: same data version, no new labels
+    ws.enqueue_retrain("weather", "test: again")
+    assert ws.run_next_job()["result"]["outcome"] == "nothing_new"
+
 
 def test_approval_policy_waits_then_approve_promotes(ws, weather):
     newer_data(ws, weather)
