@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 PAGE_SIZE = 50
 DEFAULT_SORT = "-created"
 MARK = "●"
+TASK_SHORT = {"classification": "classif.", "regression": "regress."}
 EMPTY_TEXT = (
     "No runs yet — press [b]t[/b] to train a model on a dataset. "
     "No dataset? Import one on the Data screen ([b]d[/b], then [b]i[/b]; try sample_data/penguins.csv)."
@@ -114,7 +115,7 @@ class ExperimentsScreen(StageScreen):
         with Vertical(id="exp-main"):
             with Horizontal(id="exp-bar"):
                 yield Input(
-                    placeholder='filter: metrics.f1 > 0.9 and model = "rf"   (/ then enter)',
+                    placeholder='/ filter: metrics.f1 > 0.9 and model = "rf"',
                     id="exp-filter", compact=True,
                 )
                 yield Static(id="exp-status")
@@ -198,7 +199,7 @@ class ExperimentsScreen(StageScreen):
                 r.get("experiment") or "-",
                 Text(status, style=style),
                 r.get("model") or "-",
-                r.get("task") or "-",
+                TASK_SHORT.get(r.get("task") or "", r.get("task") or "-"),
                 Text(run_panels.run_metric(r, 0), justify="right"),
                 Text(run_panels.run_metric(r, 1), justify="right"),
                 ago(r.get("created")),

@@ -76,7 +76,7 @@ class ModelsScreen(StageScreen):
             with Vertical(id="models-left"):
                 yield Static("Models", classes="section-title")
                 models: DataTable[str] = DataTable(id="models-table", cursor_type="row")
-                models.add_columns("name", "versions", "production")
+                models.add_columns("name", "vers", "prod")
                 yield models
             with Vertical(id="models-right"):
                 yield Static("Versions", classes="section-title", id="versions-title")

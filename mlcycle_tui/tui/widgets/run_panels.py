@@ -124,7 +124,12 @@ def gate_text(verdict: dict[str, Any] | None, ref: str) -> str:
         return f"Checking the promotion gates of {escape(ref)}…"
     head = "[b green]PASS[/]" if verdict.get("passed") else "[b red]FAIL[/]"
     champion = verdict.get("champion")
-    against = f" against production v{champion}" if champion is not None else " (no production version yet)"
+    if champion is None:
+        against = " (no production version yet)"
+    elif ref.endswith(f"@{champion}"):
+        against = " (it is the production version)"
+    else:
+        against = f" against production v{champion}"
     lines = [f"{head}  gates for {escape(ref)}{against}"]
     for check in verdict.get("checks") or []:
         mark = "[green]✔[/]" if check.get("passed") else "[red]✘[/]"
