@@ -79,6 +79,8 @@ def _ids(n: int) -> list[str]:
 def _log(served: ServedModel, X: Any, pred: list[Any], proba: list[list[float]] | None, ms: float,
          source: str) -> list[str]:
     ids = _ids(len(pred))
+    if not _state().config.log_predictions:
+        return ids
     entry = LogEntry(served.name, served.version, ids, X, pred, proba, ms, time.time(), source=source,
                      request_id=request.headers.get("X-Request-Id"))
     try:

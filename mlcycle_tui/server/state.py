@@ -37,6 +37,7 @@ class ServerConfig:
     log_queue_size: int = 10_000
     log_flush_interval: float = 0.1
     log_put_timeout: float = 5.0
+    log_predictions: bool = True  # False only to measure what logging costs (bench/bench_serve.py)
 
     @classmethod
     def build(cls, settings: dict[str, Any], overrides: dict[str, Any] | None = None) -> ServerConfig:

@@ -123,6 +123,7 @@ def test_log_writer_back_pressure_and_flush(ws):
     writer.submit(entry)  # thread not started: the queue is full now
     with pytest.raises(LogBackpressure):
         writer.submit(LogEntry("penguins", 1, ["b" * 32], frame, ["Adelie"], None, 1.0, time.time()))
+    writer.put_timeout = 5.0
     writer.start()
     assert writer.flush(5)
     assert ws.count_predictions("penguins") == 1

@@ -1,0 +1,250 @@
+"""Serving benchmark: mlcycle's server against `mlflow models serve --env-manager local`.
+
+Why this exists: the server's promise is MLflow's protocol, faster, with every
+prediction logged. This measures, in one run on one machine, for a
+RandomForestClassifier(n_estimators=50) on scikit-learn's breast_cancer data:
+cold start to the first healthy answer, sequential one-row latency (and the
+model's own predict time), throughput and p99 with 8 concurrent clients (each
+a separate process), one 10,000-row request, and the cost of logging.
+
+Run by hand (not in CI):
+    .venv/bin/python bench/bench_serve.py [--seconds 8] [--no-mlflow]
+MLflow comes from the throwaway venv bench/.venv-mlflow (mlflow>=3,<4),
+created when missing; the MLflow model is saved with mlflow.sklearn.save_model
+inside that venv from the same data and the same estimator settings.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import multiprocessing as mp
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+MLFLOW_VENV = HERE / ".venv-mlflow"
+MLFLOW_PY = MLFLOW_VENV / "bin" / "python"
+
+SAVE_MLFLOW_MODEL = """
+import sys, mlflow.sklearn, pandas as pd
+from sklearn.datasets import load_breast_cancer
+from sklearn.ensemble import RandomForestClassifier
+X, y = load_breast_cancer(return_X_y=True, as_frame=True)
+model = RandomForestClassifier(n_estimators=50, random_state=42).fit(X, y)
+mlflow.sklearn.save_model(model, sys.argv[1], input_example=X.head(2),
+                          skops_trusted_types=['sklearn.tree._tree.Tree'])
+"""
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def request(conn: http.client.HTTPConnection, path: str, body: bytes | None = None) -> tuple[int, bytes]:
+    conn.request("POST" if body is not None else "GET", path, body=body,
+                 headers={"Content-Type": "application/json"} if body is not None else {})
+    resp = conn.getresponse()
+    return resp.status, resp.read()
+
+
+def wait_healthy(port: int, path: str, started: float, proc: subprocess.Popen, timeout: float = 120) -> float:
+    while time.perf_counter() - started < timeout:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited: {proc.stderr.read().decode()[-2000:] if proc.stderr else ''}")
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            status, _ = request(conn, path)
+            conn.close()
+            if status == 200:
+                return time.perf_counter() - started
+        except OSError:
+            pass
+        time.sleep(0.005)
+    raise RuntimeError("server did not become healthy")
+
+
+def sequential(port: int, path: str, body: bytes, n: int = 400) -> list[float]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    for _ in range(20):
+        request(conn, path, body)
+    out = []
+    for _ in range(n):
+        t = time.perf_counter()
+        status, _ = request(conn, path, body)
+        out.append((time.perf_counter() - t) * 1000)
+        assert status == 200
+    conn.close()
+    return out
+
+
+def _client(args: tuple[int, str, bytes, float]) -> list[float]:
+    port, path, body, seconds = args
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    lat = []
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        t = time.perf_counter()
+        status, _ = request(conn, path, body)
+        lat.append((time.perf_counter() - t) * 1000)
+        assert status == 200, status
+    return lat
+
+
+def concurrent(port: int, path: str, body: bytes, seconds: float, clients: int = 8) -> dict[str, float]:
+    with mp.get_context("spawn").Pool(clients) as pool:
+        pool.map(_client, [(port, path, body, 0.5)] * clients)  # warm up
+        t = time.perf_counter()
+        results = pool.map(_client, [(port, path, body, seconds)] * clients)
+        elapsed = time.perf_counter() - t
+    lat = [x for r in results for x in r]
+    return {"rps": len(lat) / elapsed, "p50_ms": float(np.percentile(lat, 50)),
+            "p99_ms": float(np.percentile(lat, 99))}
+
+
+def big_request(port: int, path: str, body: bytes, n: int = 5) -> float:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+    request(conn, path, body)
+    times = []
+    for _ in range(n):
+        t = time.perf_counter()
+        status, _ = request(conn, path, body)
+        times.append((time.perf_counter() - t) * 1000)
+        assert status == 200
+    return statistics.median(times)
+
+
+def split_body(frame, rows: int) -> bytes:
+    sample = frame.sample(rows, replace=rows > len(frame), random_state=0)
+    return json.dumps({"dataframe_split": {"columns": list(sample.columns),
+                                           "data": sample.to_numpy().tolist()}}).encode()
+
+
+def own_predict_ms(model, row) -> float:
+    for _ in range(20):
+        model.predict(row)
+    t = time.perf_counter()
+    for _ in range(200):
+        model.predict(row)
+    return (time.perf_counter() - t) / 200 * 1000
+
+
+def measure(name: str, cmd: list[str], port: int, health: str, path: str, bodies: dict[str, bytes],
+            seconds: float, env: dict[str, str] | None = None) -> dict[str, float]:
+    started = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    try:
+        cold = wait_healthy(port, health, started, proc)
+        first = sequential(port, path, bodies["one"], n=1)  # noqa: F841 - first prediction (model load)
+        seq = sequential(port, path, bodies["one"])
+        conc = concurrent(port, path, bodies["one"], seconds)
+        big = big_request(port, path, bodies["big"])
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    out = {"cold_start_s": cold, "seq_p50_ms": float(np.percentile(seq, 50)),
+           "seq_p99_ms": float(np.percentile(seq, 99)), "c8_rps": conc["rps"], "c8_p50_ms": conc["p50_ms"],
+           "c8_p99_ms": conc["p99_ms"], "rows10k_ms": big}
+    print(f"{name:<28} " + "  ".join(f"{k}={v:.4g}" for k, v in out.items()), flush=True)
+    return out
+
+
+def ensure_mlflow() -> bool:
+    if not MLFLOW_PY.exists():
+        print("creating bench/.venv-mlflow (mlflow>=3,<4) ...", file=sys.stderr)
+        subprocess.run([sys.executable, "-m", "venv", str(MLFLOW_VENV)], check=True)
+        r = subprocess.run([str(MLFLOW_PY), "-m", "pip", "install", "-q", "mlflow>=3,<4", "scikit-learn", "pandas"])
+        if r.returncode != 0:
+            return False
+    return subprocess.run([str(MLFLOW_PY), "-c", "import mlflow"], capture_output=True).returncode == 0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seconds", type=float, default=8.0, help="duration of the concurrent phase")
+    parser.add_argument("--no-mlflow", action="store_true")
+    args = parser.parse_args()
+
+    from sklearn.datasets import load_breast_cancer
+    from sklearn.ensemble import RandomForestClassifier
+
+    from mlcycle_tui.core.workspace import Workspace
+    from mlcycle_tui.server.models import _single_threaded
+
+    tmp = Path(tempfile.mkdtemp(prefix="bench-serve-"))
+    X, y = load_breast_cancer(return_X_y=True, as_frame=True)
+    data = X.assign(target=y.map({0: "malignant", 1: "benign"}))
+    data.to_csv(tmp / "breast_cancer.csv", index=False)
+    ws = Workspace.open(tmp / "ws")
+    ws.ingest(tmp / "breast_cancer.csv", name="cancer", target="target")
+    run = ws.train("cancer", "rf", params=["n_estimators=50"])
+    ws.register(run["run_id"], "cancer")
+    ws.promote("cancer", 1)
+    _, pipeline = ws.load_model("cancer")
+    _single_threaded(pipeline)
+    row = X.head(1)
+    plain = RandomForestClassifier(n_estimators=50, random_state=42).fit(X, y)
+    print(f"model's own predict, 1 row: mlcycle pipeline {own_predict_ms(pipeline, row):.2f} ms "
+          f"(predict_proba {own_predict_ms(type('P', (), {'predict': pipeline.predict_proba})(), row):.2f} ms), "
+          f"plain RandomForestClassifier {own_predict_ms(plain, row):.2f} ms", flush=True)
+    ws.close()
+
+    bodies = {"one": split_body(X, 1), "big": split_body(X, 10_000)}
+    results = {}
+    env = dict(os.environ)
+    port = free_port()
+    results["mlcycle"] = measure("mlcycle serve", [sys.executable, "-m", "mlcycle_tui", "serve", "-w",
+                                                   str(tmp / "ws"), "--port", str(port)],
+                                 port, "/health", "/v1/models/cancer/predict", bodies, args.seconds, env)
+    port = free_port()
+    no_log = ("import sys; from mlcycle_tui.server.runner import ServerRunner; "
+              f"ServerRunner(sys.argv[1], '127.0.0.1', {port}, config={{'log_predictions': False}}).serve_forever()")
+    results["mlcycle_nolog"] = measure("mlcycle serve (no logging)", [sys.executable, "-c", no_log, str(tmp / "ws")],
+                                       port, "/health", "/v1/models/cancer/predict", bodies, args.seconds, env)
+    port = free_port()
+    results["mlcycle_nobatch"] = measure("mlcycle serve --no-batching",
+                                         [sys.executable, "-m", "mlcycle_tui", "serve", "-w", str(tmp / "ws"),
+                                          "--port", str(port), "--no-batching"],
+                                         port, "/health", "/v1/models/cancer/predict", bodies, args.seconds, env)
+    ws = Workspace.open(tmp / "ws")
+    print(f"rows in the prediction log after the logged runs: {ws.count_predictions('cancer')}")
+    ws.close()
+    if not args.no_mlflow and ensure_mlflow():
+        model_dir = tmp / "mlflow-model"
+        subprocess.run([str(MLFLOW_PY), "-c", SAVE_MLFLOW_MODEL, str(model_dir)], check=True, capture_output=True)
+        port = free_port()
+        menv = {**env, "MLFLOW_TRACKING_URI": f"file://{tmp / 'mlruns'}",
+                "PATH": f"{MLFLOW_VENV / 'bin'}{os.pathsep}{env.get('PATH', '')}"}  # mlflow execs uvicorn
+        results["mlflow"] = measure("mlflow models serve", [str(MLFLOW_VENV / "bin" / "mlflow"), "models", "serve",
+                                                            "-m", str(model_dir), "--env-manager", "local",
+                                                            "-h", "127.0.0.1", "-p", str(port)],
+                                    port, "/ping", "/invocations", bodies, args.seconds, menv)
+    elif not args.no_mlflow:
+        print("MLflow could not be installed: mlcycle figures only")
+    ours, nolog = results["mlcycle"], results["mlcycle_nolog"]
+    print(f"logging cost: {100 * (1 - ours['c8_rps'] / nolog['c8_rps']):.1f}% of 8-client throughput")
+    if "mlflow" in results:
+        m = results["mlflow"]
+        print(f"8-client throughput: {ours['c8_rps'] / m['c8_rps']:.1f}x MLflow; "
+              f"cold start {ours['cold_start_s']:.2f}s vs {m['cold_start_s']:.2f}s; "
+              f"10k rows {ours['rows10k_ms']:.0f} ms vs {m['rows10k_ms']:.0f} ms")
+    print(json.dumps(results, indent=1))
+
+
+if __name__ == "__main__":
+    main()
