@@ -6,7 +6,7 @@ JSON's loose types. Before a row reaches a pipeline it is checked against the
 model's signature so that a client error is a clear 400/422 naming the
 column, never a 500 from deep inside scikit-learn.
 
-Rules (documented in the README's Serving section):
+Rules (the contract of 422 answers; the README owner may copy them to the user guide):
 - a column of the signature absent from every row -> 422 (missing columns);
   a key absent from some rows only is a missing value;
 - numeric columns take numbers, numeric strings ("3.5", "1,200") and
