@@ -6,6 +6,12 @@ mode, a key binding with a stable id (so `[tui.keymap]` in the workspace's
 `config.toml` can remap it, e.g. `"goto.data" = "f2"`), a stage-bar item and a
 command palette entry. The screens call Workspace methods; nothing here
 touches SQL.
+
+The app also owns the background services (`tui/services.py`): the
+prediction server the Serve screen starts and the scheduler (started at
+launch unless `[scheduler] in_tui = false`). Their events become
+notifications; quitting stops both (the prediction log is flushed) before
+the app exits.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from textual import work
 from textual.app import App
 from textual.binding import Binding, BindingType
 from textual.screen import ModalScreen
@@ -20,6 +27,7 @@ from textual.screen import ModalScreen
 from mlcycle_tui.tui.commands import StageCommands
 from mlcycle_tui.tui.dialogs.help import HelpDialog
 from mlcycle_tui.tui.screens import STAGES, StageScreen
+from mlcycle_tui.tui.services import ServiceEvent, Services
 
 if TYPE_CHECKING:
     from mlcycle_tui.core.workspace import Workspace
@@ -63,10 +71,56 @@ class MlcycleApp(App[None]):
         self._user_keymap: dict[str, str] = {str(k): str(v) for k, v in keymap.items()} if isinstance(
             keymap, dict
         ) else {}
+        self.services = Services(self, workspace)
+        self._quitting = False
 
     def on_mount(self) -> None:
         if self._user_keymap:
             self.set_keymap(self._user_keymap)
+        if self.services.scheduler_in_tui():
+            self._start_scheduler()
+
+    # -- background services ---------------------------------------------
+    @work(thread=True, group="services")
+    def _start_scheduler(self) -> None:
+        try:
+            self.services.start_scheduler()
+        except Exception as exc:  # the UI stays usable; the Monitor screen can try again
+            if self.is_running:
+                self.call_from_thread(self.notify, f"the scheduler did not start: {exc}", title="Scheduler",
+                                      severity="error", timeout=10)
+
+    def on_service_event(self, event: ServiceEvent) -> None:
+        severity = "warning" if event.kind in ("drift", "decay") else "information"
+        title = {"drift": "Drift found", "decay": "Model decay", "job": "Retraining job"}.get(event.kind, "Scheduler")
+        self.notify(event.message, title=title, severity=severity, timeout=8)
+        refresh = getattr(self.screen, "service_event", None)
+        if refresh is not None:
+            refresh(event.kind)
+
+    async def action_quit(self) -> None:
+        """Stop the server and the scheduler (in a thread: a running check may take a while), then exit."""
+        if self._quitting:
+            return
+        if not self.services.busy:
+            self.exit()
+            return
+        self._quitting = True
+        job = self.services.running_job()
+        wait = f"; waiting for retraining job {job} to finish its step" if job is not None else ""
+        self.notify(f"Stopping the server and the scheduler{wait}…", title="Quit", timeout=30)
+        self._stop_services_then_exit()
+
+    @work(thread=True, group="quit")
+    def _stop_services_then_exit(self) -> None:
+        try:
+            self.services.stop_all()
+        finally:
+            self.call_from_thread(self.exit)
+
+    def on_unmount(self) -> None:
+        # however the app ends (quit key, ctrl+c, a test leaving run_test), nothing keeps running
+        self.services.stop_all()
 
     # -- stages ----------------------------------------------------------
     def stage_key_display(self, stage_id: str) -> str:

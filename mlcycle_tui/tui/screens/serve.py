@@ -1,22 +1,287 @@
-"""The Serve stage screen (a placeholder until the Serve stage is built).
+"""The Serve screen: run the prediction server inside the app and watch its traffic.
 
-Why this exists: the stage is reachable by key and palette from day one; its
-body says honestly what is coming and what to do today. Replace the base class
-with `StageScreen` and write `compose_body` when the stage lands.
+Why this exists: "is my model answering, how fast, and are clients getting
+errors?" is answered here without a second terminal. The server belongs to
+the app (`tui/services.py`), so it keeps serving while you look at other
+screens and stops (prediction log flushed) when you quit. Starting loads the
+production models and binds the port in a thread worker, so the UI never
+freezes; a refusal (port in use, a non-loopback address without a token) is
+shown under the address. The figures come from the running server's
+in-memory telemetry once a second: no database reads on the UI thread.
 """
 
 from __future__ import annotations
 
-from mlcycle_tui.tui.screens.placeholder import PlaceholderScreen
+import time
+from typing import Any, ClassVar
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.content import Content
+from textual.widgets import DataTable, Input, Static
+
+from mlcycle_tui.core.errors import MlcycleError
+from mlcycle_tui.tui.format import number
+from mlcycle_tui.tui.screens.base import StageScreen
+
+REFRESH_S = 1.0
+RECENT_SHOWN = 20
+NO_MODELS = "No production model yet — promote a version on the Models screen ([b]m[/b], then [b]p[/b])."
 
 
-class ServeScreen(PlaceholderScreen):
+def ms(value: float | None) -> str:
+    return "-" if value is None else f"{number(value)} ms"
+
+
+def seconds_ago(then: float, now: float) -> str:
+    gap = max(0.0, now - then)
+    return f"{gap:.0f}s ago" if gap < 90 else f"{gap / 60:.0f} min ago"
+
+
+class ServeScreen(StageScreen):
     STAGE_ID = "serve"
     STAGE_KEY = "s"
     STAGE_TITLE = "Serve"
     STAGE_SUMMARY = "Run the prediction server and watch its traffic"
-    COMING = (
-        "Serving arrives with the Serve stage: start the local prediction server for the production"
-        " model and see requests as they come."
+    HELP = (
+        "Runs the HTTP prediction server for every model with a **production** version, inside this app. "
+        "**enter** starts it on the host and port above (defaults from `[server]` in the workspace's "
+        "config.toml; port 0 picks a free one); **x** stops it: in-flight requests finish and the "
+        "prediction log is flushed. Quitting the app stops it the same way.\n\n"
+        "Any address other than 127.0.0.1/localhost needs a token (the Token field, `MLCYCLE_TOKEN` or "
+        "`[server] token`); clients then send `Authorization: Bearer TOKEN`. Send predictions with e.g. "
+        "`curl -X POST URL/v1/models/NAME/predict -H 'Content-Type: application/json' "
+        "-d '{\"instances\": [...]}'`.\n\n"
+        "The figures refresh every second: requests per second and latency percentiles over the last "
+        "10 seconds, error totals since start, the served versions (a newly promoted version is swapped "
+        "in without a restart) and the most recent requests. Logged predictions feed the drift checks on "
+        "the Monitor screen (**o**)."
     )
-    TODAY = "import, validate and split data on the Data screen (d)"
+    AUTO_FOCUS = ""  # keys are actions here; the address form is focused with `a`
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("enter", "start", "Start", tooltip="start the server on the host and port shown", id="serve.start"),
+        Binding("x", "stop", "Stop", tooltip="stop the server (the prediction log is flushed)", id="serve.stop"),
+        Binding("a", "edit_address", "Address", tooltip="edit the host, port and token", id="serve.address"),
+        Binding("escape", "leave_form", "Leave the form", show=False, id="serve.leave_form"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.starting = False
+        self.stopping = False
+        self._shown_recent: tuple[Any, ...] = ()
+
+    @property
+    def services(self) -> Any:
+        return self.app.services  # type: ignore[attr-defined]
+
+    def compose_body(self) -> ComposeResult:
+        with Vertical(id="serve-main"):
+            yield Static(id="serve-status")
+            with Horizontal(id="serve-form"):
+                host = Input(id="serve-host", placeholder="127.0.0.1")
+                host.border_title = "Host"
+                port = Input(id="serve-port", placeholder="5005", restrict=r"\d*", max_length=5)
+                port.border_title = "Port"
+                token = Input(id="serve-token", password=True, placeholder="only beyond 127.0.0.1")
+                token.border_title = "Token"
+                yield host
+                yield port
+                yield token
+            yield Static(id="serve-error", classes="error")
+            with Horizontal(id="serve-figures"):
+                for key in ("rate", "p50", "p95", "errors", "total"):
+                    yield Static(id=f"serve-{key}", classes="figure")
+            with Horizontal(id="serve-tables"):
+                with Vertical(id="serve-models-panel"):
+                    yield Static("Served models", classes="section-title")
+                    yield Static(NO_MODELS, id="serve-no-models", classes="empty")
+                    served: DataTable[str] = DataTable(id="serve-models", cursor_type="none")
+                    served.add_columns("model", "version", "task")
+                    served.can_focus = False
+                    yield served
+                with Vertical(id="serve-recent-panel"):
+                    yield Static("Recent requests", classes="section-title")
+                    recent: DataTable[str] = DataTable(id="serve-recent", cursor_type="none", zebra_stripes=True)
+                    recent.add_columns("when", "request", "status", "latency", "model")
+                    recent.can_focus = False
+                    yield recent
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        host, port = self.services.server_defaults()
+        self.query_one("#serve-host", Input).value = host
+        self.query_one("#serve-port", Input).value = str(port)
+        self.query_one("#serve-error").display = False
+        self.set_focus(None)
+        self.refresh_view()
+        self.set_interval(REFRESH_S, self.refresh_view)
+
+    def on_screen_resume(self) -> None:
+        self.refresh_view()
+
+    # -- actions ---------------------------------------------------------------
+    def action_start(self) -> None:
+        if self.starting or self.stopping or self.services.server_running:
+            return
+        host = self.query_one("#serve-host", Input).value.strip() or "127.0.0.1"
+        port_text = self.query_one("#serve-port", Input).value.strip()
+        if not port_text.isdigit() or int(port_text) > 65535:
+            self._error("the port must be a number from 0 to 65535 (0 picks a free one)")
+            return
+        token = self.query_one("#serve-token", Input).value.strip() or None
+        self.query_one("#serve-error").display = False
+        self.starting = True
+        self.set_focus(None)
+        self.refresh_view()
+        self._start(host, int(port_text), token)
+
+    @work(thread=True, exclusive=True, group="server")
+    def _start(self, host: str, port: int, token: str | None) -> None:
+        try:
+            runner = self.services.start_server(host, port, token)
+        except MlcycleError as exc:
+            self.app.call_from_thread(self._start_failed, exc.message)
+        except Exception as exc:  # an unexpected error: one line, never a traceback
+            self.app.call_from_thread(self._start_failed, f"unexpected error ({type(exc).__name__}): {exc}")
+        else:
+            self.app.call_from_thread(self._started, runner.url)
+
+    def _started(self, url: str) -> None:
+        self.starting = False
+        self.refresh_view()
+        self.notify(f"Serving on {url}", title="Server started")
+
+    def _start_failed(self, message: str) -> None:
+        self.starting = False
+        self._error(message)
+        self.refresh_view()
+
+    def action_stop(self) -> None:
+        if self.stopping or not self.services.server_running:
+            return
+        self.stopping = True
+        self.refresh_view()
+        self._stop()
+
+    @work(thread=True, exclusive=True, group="server")
+    def _stop(self) -> None:
+        self.services.stop_server()
+        self.app.call_from_thread(self._stopped)
+
+    def _stopped(self) -> None:
+        self.stopping = False
+        self.refresh_view()
+        self.notify("Server stopped; prediction log flushed.", title="Server stopped")
+
+    def action_edit_address(self) -> None:
+        self.query_one("#serve-host", Input).focus()
+
+    def action_leave_form(self) -> None:
+        self.set_focus(None)
+
+    @on(Input.Submitted)
+    def _submitted(self) -> None:
+        self.action_start()
+
+    # -- the view ----------------------------------------------------------------
+    def refresh_view(self) -> None:
+        """Status, figures and tables from the server's in-memory telemetry (no SQL)."""
+        services = self.services
+        running = services.server_running
+        stats = services.server_stats()
+        status = self.query_one("#serve-status", Static)
+        if self.starting:
+            status.update(Content.from_markup("[b $warning]◌ starting…[/] loading the production models"))
+        elif self.stopping:
+            status.update(Content.from_markup("[b $warning]◌ stopping…[/] finishing requests, flushing the log"))
+        elif running:
+            up = stats.get("uptime_s", 0.0)
+            status.update(Content.from_markup(
+                "[b $success]● running[/] on [b]$url[/]  [dim]up $up · x stops it[/]",
+                url=stats.get("url", ""), up=_duration(up)))
+        else:
+            last = " [dim](figures of the last run)[/]" if stats.get("requests") else ""
+            status.update(Content.from_markup(
+                f"[b]○ stopped[/]  [dim]enter starts the server on the address below · a edits it[/]{last}"))
+        for widget in self.query("#serve-form Input"):
+            widget.disabled = running or self.starting or self.stopping
+        errors = int(stats.get("errors_4xx", 0)) + int(stats.get("errors_5xx", 0))
+        rate = f"{stats['requests_per_s']:.1f}" if running and "requests_per_s" in stats else "-"
+        self._figure("rate", "req/s", rate)
+        self._figure("p50", "p50", ms(stats.get("p50_ms")) if running else "-")
+        self._figure("p95", "p95", ms(stats.get("p95_ms")) if running else "-")
+        self._figure("errors", "errors", f"{stats.get('errors_4xx', 0)}/{stats.get('errors_5xx', 0)}"
+                     if errors else "0", hot=errors > 0)
+        self._figure("total", "requests", f"{stats.get('requests', 0):,}")
+        self._show_models(stats.get("models") if running else None)
+        self._show_recent(stats.get("recent") or [])
+        self.refresh_bindings()
+
+    def _figure(self, key: str, label: str, value: str, hot: bool = False) -> None:
+        style = "b $error" if hot else "b"
+        self.query_one(f"#serve-{key}", Static).update(
+            Content.from_markup(f"[dim]$label[/] [{style}]$value[/]", label=label, value=value))
+
+    def _show_models(self, served: list[dict[str, Any]] | None) -> None:
+        """The versions the server holds, or (stopped) the production versions it would load."""
+        if served is None:
+            served = [{"name": mv.name, "version": mv.version, "task": mv.task}
+                      for mv in self._production_models()]
+        table = self.query_one("#serve-models", DataTable)
+        rows = tuple((m["name"], f"v{m['version']}", m.get("task") or "-") for m in served)
+        if getattr(table, "_rows_shown", None) != rows:
+            table.clear()
+            for row in rows:
+                table.add_row(*row)
+            table._rows_shown = rows  # type: ignore[attr-defined]
+        table.display = bool(rows)
+        self.query_one("#serve-no-models").display = not rows
+
+    def _production_models(self) -> list[Any]:
+        # one small query, only while stopped and at most once a second; cached between ticks
+        now = time.monotonic()
+        cached = getattr(self, "_prod_cache", None)
+        if cached is None or now - cached[0] > 5.0:
+            cached = (now, self.workspace.production_models())
+            self._prod_cache = cached
+        return list(cached[1])
+
+    def _show_recent(self, recent: list[dict[str, Any]]) -> None:
+        table = self.query_one("#serve-recent", DataTable)
+        key = tuple((r["time"], r["status"]) for r in recent[:RECENT_SHOWN])
+        now = time.time()
+        if key == self._shown_recent and not recent:
+            return
+        self._shown_recent = key
+        table.clear()
+        for r in recent[:RECENT_SHOWN]:
+            status = str(r["status"])
+            status_text = Content.from_markup("[$error]$s[/]", s=status) if r["status"] >= 400 else status
+            model = f"{r['model']}@{r['version']}" if r.get("model") and r.get("version") else (r.get("model") or "-")
+            table.add_row(seconds_ago(r["time"], now), f"{r['method']} {r['path']}", status_text,
+                          ms(r.get("latency_ms")), model)
+
+    def _error(self, message: str) -> None:
+        error = self.query_one("#serve-error", Static)
+        error.update(Content(f"✘ {message}"))
+        error.display = True
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        busy = self.starting or self.stopping
+        running = self.services.server_running
+        if action in ("start", "edit_address") and (running or busy):
+            return None
+        if action == "stop" and (not running or busy):
+            return None
+        return True
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 60:
+        return f"{seconds:.0f}s"
+    if seconds < 3600:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
