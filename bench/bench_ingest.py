@@ -30,6 +30,7 @@ print(json.dumps({"seconds": elapsed, "maxrss_mb": resource.getrusage(resource.R
 
 MLCYCLE_SIDE = """
 import sys, time, resource, json
+import pandas, pyarrow.parquet  # imported before timing, as on the pandas side
 from mlcycle_tui import Workspace
 ws = Workspace.open(sys.argv[2])
 t = time.perf_counter()

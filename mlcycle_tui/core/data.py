@@ -167,17 +167,19 @@ class DataMixin:
             source_text, fmt = "<dataframe>", "dataframe"
         frame = prepare_frame(frame, target, time_column)
         frame = frame.reset_index(drop=True)
-        report(0.45, "hashing")
-        hashes = profiling.row_hashes(frame)
-        content = profiling.content_sha256(frame, hashes)
-        found = self._find_version(name, content, target, time_column)
-        if found is not None:
-            report(1.0, "unchanged")
-            return found
-        report(0.55, "profiling")
-        # Parquet writing (Arrow, GIL released) overlaps with profiling.
+        # Parquet writing (Arrow, GIL released) overlaps with hashing and profiling; when the
+        # content turns out to be known, the file is the existing artifact (same bytes, same address)
         with ThreadPoolExecutor(max_workers=1) as pool:
             written = pool.submit(self.artifacts.put_parquet, frame)
+            report(0.45, "hashing")
+            hashes = profiling.row_hashes(frame)
+            content = profiling.content_sha256(frame, hashes)
+            found = self._find_version(name, content, target, time_column)
+            if found is not None:
+                written.result()
+                report(1.0, "unchanged")
+                return found
+            report(0.55, "profiling")
             profile = profiling.profile_frame(frame, hashes)
             report(0.8, "writing")
             art_sha, rel = written.result()

@@ -168,3 +168,11 @@ def test_events_timeline_records_ingest(ws):
     ws.ingest(SAMPLES / "penguins.csv", name="p")
     events = ws.events()
     assert events[0]["kind"] == "ingest" and events[0]["subject"] == "p@1"
+
+
+def test_empty_last_field_is_not_a_ragged_row(ws, tmp_path):
+    path = tmp_path / "gaps.csv"
+    path.write_text("a,b,c\n1,2,\n4,5,6\n")
+    frame = ws.load_frame(ws.ingest(path, name="gaps"))
+    assert frame.shape == (2, 3)
+    assert frame["c"].isna().sum() == 1
