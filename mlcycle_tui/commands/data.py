@@ -6,6 +6,7 @@ import argparse
 from typing import Any
 
 from mlcycle_tui.commands.base import CliContext, CliExit, table
+from mlcycle_tui.commands.sources import register_source
 
 
 def register(sub: Any, common: argparse.ArgumentParser) -> None:
@@ -48,6 +49,7 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     p = dsub.add_parser("splits", parents=[common], help="recorded splits (of one dataset)")
     p.add_argument("ref", nargs="?")
     p.set_defaults(handler=cmd_splits)
+    register_source(dsub, common)
 
 
 def cmd_ingest(args: argparse.Namespace, ctx: CliContext) -> int:

@@ -22,6 +22,8 @@ from mlcycle_tui.core.monitoring import MonitoringMixin
 from mlcycle_tui.core.predlog import PredictionLogMixin
 from mlcycle_tui.core.registry import RegistryMixin
 from mlcycle_tui.core.schedules import SchedulesMixin
+from mlcycle_tui.core.scoring import ScheduleBoardMixin, ScoringMixin
+from mlcycle_tui.core.sources import SourcesMixin
 from mlcycle_tui.core.timeutil import now_iso
 from mlcycle_tui.core.tracking import TrackingMixin
 from mlcycle_tui.core.training import TrainingMixin
@@ -34,7 +36,7 @@ DB_FILE = "mlcycle.db"
 
 class Workspace(MonitoringMixin, JobsMixin, SchedulesMixin,
                 DataMixin, ValidationMixin, TrackingMixin, TrainingMixin, RegistryMixin,
-                PredictionLogMixin, BatchMixin, ExportMixin):
+                PredictionLogMixin, BatchMixin, ExportMixin, SourcesMixin, ScoringMixin, ScheduleBoardMixin):
     """A workspace folder: `mlcycle.db` plus the artifact store."""
 
     def __init__(self, home: Path) -> None:

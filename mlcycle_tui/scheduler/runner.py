@@ -14,8 +14,13 @@ method, so the CLI and tests reach the same code without it.
   at start all of them are loaded, so they survive restarts.
 - A worker job claims and runs queued retraining jobs every `worker_interval`
   seconds; jobs left running by a dead process are requeued at start.
+- Watched sources (`core/sources.py`) and scoring schedules
+  (`core/scoring.py`) get interval jobs the same way (`source-ID`,
+  `scoring-ID`), claimed through the same kind of lease; paused schedules of
+  any kind have no job until resumed.
 - `on_event(kind, message)` is called for checks that found something, for
-  skipped or failed checks and for jobs, so a UI can notify.
+  skipped or failed checks, for jobs, for sources that made a version,
+  quarantined a file or failed, and for scoring runs, so a UI can notify.
 
     runner = SchedulerRunner(".mlcycle", on_event=print)
     runner.start()  # returns at once
@@ -68,6 +73,7 @@ class SchedulerRunner:
         self._own_ws = False
         self._scheduler: BackgroundScheduler | None = None
         self._loaded: dict[int, float] = {}  # schedule id -> interval of the job we added
+        self._loaded_other: dict[tuple[str, int], float] = {}  # ("source"|"scoring", id) -> interval
         self._lock = threading.Lock()
 
     # -- lifecycle ---------------------------------------------------------------
@@ -108,6 +114,7 @@ class SchedulerRunner:
             self._scheduler.shutdown(wait=wait)
         self._scheduler = None
         self._loaded.clear()
+        self._loaded_other.clear()
         if self._own_ws and self.ws is not None:
             self.ws.close()
             self.ws = None
@@ -128,10 +135,13 @@ class SchedulerRunner:
         with self._lock:
             try:
                 rows = self.ws.schedules()
+                paused = self.ws.paused_schedules()
+                others = [("source", r["source_id"], r) for r in self.ws.sources()]
+                others += [("scoring", r["schedule_id"], r) for r in self.ws.scoring_schedules()]
             except Exception as exc:
                 log.warning("cannot read schedules: %s", exc)
                 return
-            wanted = {r["schedule_id"]: r for r in rows}
+            wanted = {r["schedule_id"]: r for r in rows if ("drift", r["schedule_id"]) not in paused}
             for sid in list(self._loaded):
                 if sid not in wanted:
                     self._remove(sid)
@@ -145,6 +155,30 @@ class SchedulerRunner:
                     misfire_grace_time=max(1, int(row["every_s"] // 2)),
                 )
                 self._loaded[sid] = row["every_s"]
+            self._sync_others({(k, i): r for k, i, r in others if (k, i) not in paused})
+
+    def _sync_others(self, wanted: dict[tuple[str, int], dict[str, Any]]) -> None:
+        """The same for sources and scoring schedules (jobs `source-ID`, `scoring-ID`)."""
+        from apscheduler.jobstores.base import JobLookupError
+        from apscheduler.triggers.interval import IntervalTrigger
+
+        for key in list(self._loaded_other):
+            if key not in wanted:
+                try:
+                    self._scheduler.remove_job(f"{key[0]}-{key[1]}")  # type: ignore[union-attr]
+                except JobLookupError:
+                    pass
+                self._loaded_other.pop(key, None)
+        for key, row in wanted.items():
+            if self._loaded_other.get(key) == row["every_s"]:
+                continue
+            start = datetime.fromtimestamp(row["next_due"] + TICK_OFFSET_S, UTC)
+            self._scheduler.add_job(  # type: ignore[union-attr]
+                self.run_other, IntervalTrigger(seconds=row["every_s"], start_date=start),
+                args=list(key), id=f"{key[0]}-{key[1]}", replace_existing=True,
+                misfire_grace_time=max(1, int(row["every_s"] // 2)),
+            )
+            self._loaded_other[key] = row["every_s"]
 
     def _remove(self, sid: int) -> None:
         from apscheduler.jobstores.base import JobLookupError
@@ -174,6 +208,28 @@ class SchedulerRunner:
                                f"(share {report['share_drifted']:.2f}){job}")
         elif report is None:
             self._notify("check", f"schedule {schedule_id}: {result['status']}")
+        return result
+
+    def run_other(self, kind: str, schedule_id: int) -> dict[str, Any] | None:
+        """One tick of a source or scoring schedule, if it is due and this process wins its lease."""
+        if self.ws is None:
+            return None
+        try:
+            if kind == "source":
+                result = self.ws.run_source(schedule_id, self.owner, force=False)
+            else:
+                result = self.ws.run_scoring(schedule_id, self.owner, force=False)
+        except Exception as exc:  # e.g. removed meanwhile
+            log.warning("%s %s: %s", kind, schedule_id, exc)
+            return None
+        if result["status"] in ("busy", "not due"):
+            return None
+        if result["error"]:
+            self._notify(kind, f"{kind} {schedule_id}: {result['error']}")
+        elif kind == "source" and (result.get("version") is not None or result["quarantined"]):
+            self._notify(kind, f"source {schedule_id}: {result['status'].removeprefix('ok: ')}")
+        elif kind == "scoring" and result["scored"]:
+            self._notify(kind, f"scoring {schedule_id}: {result['status'].removeprefix('ok: ')}")
         return result
 
     def work_once(self) -> dict[str, Any] | None:

@@ -12,6 +12,7 @@ from mlcycle_tui.storage.schema_batch import BATCH
 from mlcycle_tui.storage.schema_monitoring import MONITORING
 from mlcycle_tui.storage.schema_registry import REGISTRY
 from mlcycle_tui.storage.schema_serving import SERVING
+from mlcycle_tui.storage.schema_sources import SOURCES
 from mlcycle_tui.storage.schema_tracking import TRACKING
 
 DATA = [
@@ -72,4 +73,5 @@ COMPONENTS: dict[str, list[str]] = {
     "serving": SERVING,
     "batch": BATCH,
     "monitoring": MONITORING,
+    "sources": SOURCES,
 }
