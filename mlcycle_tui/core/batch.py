@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 Progress = Callable[[float, str], None]
 OUTPUT_FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet", ".jsonl": "jsonl", ".ndjson": "jsonl"}
 CHUNK_ROWS = 100_000
-LOG_SAMPLE_ROWS = 10_000
+LOG_SAMPLE_ROWS = 2_000
 
 
 def _format_of(path: Path, what: str) -> str:
@@ -177,7 +177,9 @@ class BatchMixin:
         progress: Progress | None = None,
     ) -> dict[str, Any]:
         """Score a file with a model version; returns {"rows","output","model","version",...}."""
-        from mlcycle_tui.core.predlog import new_prediction_id, prediction_row
+        import numpy as np
+
+        from mlcycle_tui.core.predlog import prediction_rows_from_frame
 
         src, dst = Path(input_path), Path(output_path)
         if not src.exists():
@@ -200,20 +202,16 @@ class BatchMixin:
             for chunk, fraction in iter_chunks(src, chunk_rows):
                 out, pred, proba = score_frame(model, mv.task, chunk, inputs)
                 writer.write(out)
-                share = min(1.0, log_rows * max(chunk.memory_usage().sum(), 1) / (size * 4)) if log_rows else 0
-                take = min(len(chunk), max(1, math.ceil(len(chunk) * share))) if log_rows else 0
-                if take and logged < log_rows:
-                    stride = max(1, len(chunk) // take)
-                    picks = range(0, len(chunk), stride)
-                    records = chunk[inputs].iloc[list(picks)].to_dict(orient="records")
-                    now = time.time()
-                    self.log_predictions(
-                        prediction_row(new_prediction_id(), mv.name, mv.version, rec, pred[i],
-                                       None if proba is None else proba[i], source="batch",
-                                       request_id=batch_id, at=now)
-                        for rec, i in zip(records, picks, strict=False)
-                    )
-                    logged += len(records)
+                if logged < log_rows:
+                    # an evenly spread sample, about log_rows over the whole file
+                    share = min(1.0, log_rows * max(chunk.memory_usage().sum(), 1) / (size * 4))
+                    take = min(len(chunk), log_rows - logged, max(1, math.ceil(len(chunk) * share)))
+                    picks = np.linspace(0, len(chunk) - 1, take).round().astype(int)
+                    self.log_predictions(prediction_rows_from_frame(
+                        mv.name, mv.version, chunk[inputs].iloc[picks], np.asarray(pred)[picks],
+                        None if proba is None else np.asarray(proba)[picks], source="batch", request_id=batch_id,
+                    ))
+                    logged += take
                 rows += len(chunk)
                 if progress:
                     progress(fraction, f"{rows:,} rows")

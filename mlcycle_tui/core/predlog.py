@@ -77,6 +77,33 @@ def prediction_row(
     )
 
 
+def prediction_rows_from_frame(
+    model: str,
+    version: int,
+    inputs: pd.DataFrame,
+    outputs: Sequence[Any],
+    probabilities: Any = None,
+    *,
+    source: str = "batch",
+    request_id: str | None = None,
+    at: float | None = None,
+) -> list[tuple[Any, ...]]:
+    """Rows for `log_predictions` from a frame, JSON-encoded column-wise (fast for thousands)."""
+    text = inputs.to_json(orient="records", lines=True, date_format="iso", default_handler=str)
+    records = text.splitlines()
+    when = at if at is not None else time.time()
+    outs = [json.dumps(_json_safe(v)) for v in (outputs.tolist() if hasattr(outputs, "tolist") else outputs)]
+    probas: list[str | None]
+    if probabilities is None:
+        probas = [None] * len(records)
+    else:
+        probas = [json.dumps(_json_safe(row)) for row in probabilities.tolist()]
+    return [
+        (new_prediction_id(), model, int(version), when, None, source, request_id, rec, out, prob)
+        for rec, out, prob in zip(records, outs, probas, strict=True)
+    ]
+
+
 class PredictionLogMixin:
     """Workspace methods for the prediction log and feedback (see `Workspace`)."""
 
