@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from typing import Any, ClassVar
 
+from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -39,13 +40,14 @@ EMPTY_TEXT = (
     "`mlcycle jobs enqueue MODEL`. Try `mlcycle demo` for a workspace with a finished job."
 )
 STATUS_STYLE = {
-    "queued": "$warning", "running": "b $accent", "awaiting_approval": "b $warning", "done": "$success",
-    "failed": "b $error", "cancelled": "dim", "rejected": "dim",
+    "queued": "yellow", "running": "bold cyan", "awaiting_approval": "bold yellow", "done": "green",
+    "failed": "bold red", "cancelled": "dim", "rejected": "dim",
 }
 
 
-def status_text(status: str) -> Content:
-    return Content.from_markup(f"[{STATUS_STYLE.get(status, '')}]$s[/]", s=status.replace("_", " "))
+def status_text(status: str) -> Text:
+    """A table cell (rich Text: DataTable sizes columns from it, not from Content)."""
+    return Text(status.replace("_", " "), style=STATUS_STYLE.get(status, ""))
 
 
 def clip(text: str, width: int = CELL) -> str:

@@ -1,25 +1,482 @@
-"""The Monitor stage screen (a placeholder until the Monitor stage is built).
+"""The Monitor screen: is a production model still seeing the data it was trained on, and still right?
 
-Why this exists: the stage is reachable by key and palette from day one; its
-body says honestly what is coming and what to do today. Replace the base class
-with `StageScreen` and write `compose_body` when the stage lands.
+Why this exists: serving is only half of production. For the selected
+production model this screen shows the stored drift checks over time, the
+latest report column by column (statistic against its size-aware threshold,
+drifted rows highlighted), the reference vs current distribution of the
+highlighted column, the operational health from the prediction log and the
+real metrics from feedback (decay). From here a user runs a check now,
+schedules checks, removes schedules and starts or stops the app's scheduler.
+Everything is read in thread workers; a check runs in one too.
 """
 
 from __future__ import annotations
 
-from mlcycle_tui.tui.screens.placeholder import PlaceholderScreen
+import time
+from typing import Any, ClassVar
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.markup import escape
+from textual.widgets import DataTable, Static, TabbedContent, TabPane
+
+from mlcycle_tui.core.errors import MlcycleError
+from mlcycle_tui.tui.dialogs.confirm import ConfirmDialog
+from mlcycle_tui.tui.dialogs.schedule import ScheduleDialog
+from mlcycle_tui.tui.format import ago, number, share
+from mlcycle_tui.tui.screens.base import StageScreen
+from mlcycle_tui.tui.widgets.drift_plots import DriftHistogram, DriftTimeline
+
+REPORTS_SHOWN = 30
+DAY_S = 86400.0
+EMPTY_TEXT = (
+    "No production model to watch yet. Promote a version on the Models screen ([b]m[/b], [b]p[/b]), serve it "
+    "([b]s[/b]) so predictions are logged, then check it here. Or run `mlcycle demo` for a workspace "
+    "with traffic, drift and a retraining job."
+)
 
 
-class MonitorScreen(PlaceholderScreen):
+# Table cells are rich Text: DataTable sizes its columns from them (it does not measure Content).
+def verdict_text(row: dict[str, Any]) -> Text:
+    if row.get("verdict") == "skipped" or row.get("method") == "skipped":
+        return Text("skipped", style="dim")
+    if row.get("drifted"):
+        return Text("DRIFT", style="bold red")
+    return Text("ok", style="green")
+
+
+def check_verdict(row: dict[str, Any] | None) -> Text:
+    """A short verdict of a stored check (summary or status row)."""
+    if row is None or row.get("drift") is None:
+        return Text("not checked", style="dim")
+    parts = [w for w, on_ in (("drift", row.get("drift")), ("decay", row.get("decay"))) if on_]
+    return Text(" ".join(parts), style="bold red") if parts else Text("ok", style="green")
+
+
+def summary_text(model: str, production: int | None, report: dict[str, Any] | None,
+                 open_job: dict[str, Any] | None) -> str:
+    head = f"[b]{escape(model)}[/b] production v{production}" if production is not None else f"[b]{escape(model)}[/b]"
+    if report is None:
+        return f"{head} · no checks yet: [b]c[/b] checks the last 24 h of logged predictions now"
+    verdict = "[b red]DRIFT[/]" if report.get("drift") else "[b green]no drift[/]"
+    line = (f"{head} · last check {ago(report.get('created'))} of v{report['version']} on "
+            f"{report.get('rows', 0)} rows ({escape(str(report.get('source', '')))}): {verdict}, "
+            f"{report.get('n_drifted', 0)}/{report.get('n_columns', 0)} columns "
+            f"(share {share(report.get('share_drifted'))}, threshold {share(report.get('drift_share'))})")
+    extra = []
+    if report.get("prediction_drift"):
+        extra.append("[red]prediction drift[/]")
+    if report.get("new_categories"):
+        cols = ", ".join(escape(c) for c in report["new_categories"])
+        extra.append(f"new categories in {cols}")
+    if report.get("missing_changed"):
+        extra.append("missing share changed in " + ", ".join(escape(c) for c in report["missing_changed"]))
+    if report.get("decay"):
+        extra.append("[b red]decay[/]")
+    if report.get("job_id"):
+        extra.append(f"retraining job {report['job_id']}" + (" queued" if report.get("job_queued") else ""))
+    elif report.get("alarm") and report.get("action") == "alert":
+        extra.append("alarm (alert only)")
+    if open_job:
+        extra.append(f"open job {open_job['id']} ({open_job['status'].replace('_', ' ')}) on Jobs ([b]j[/b])")
+    return line + ("\n" + " · ".join(extra) if extra else "")
+
+
+def health_text(ops: dict[str, Any], report: dict[str, Any] | None) -> str:
+    lines = ["[b]Operational health[/b] (prediction log, last 24 h)"]
+    if not ops.get("predictions"):
+        lines.append("no predictions logged in the last 24 h: start the server on Serve ([b]s[/b]) and send "
+                     "requests")
+    else:
+        lines.append(f"predictions {ops['predictions']:,} · {number(float(ops['per_second']))}/s while active · "
+                     f"latency p50 {number(ops.get('p50_ms'))} ms · p95 {number(ops.get('p95_ms'))} ms · "
+                     f"p99 {number(ops.get('p99_ms'))} ms · newest {_since(ops.get('last'))}")
+    lines.append("")
+    lines.append("[b]Real metrics[/b] (logged predictions with feedback labels)")
+    perf = (report or {}).get("performance")
+    if not report:
+        lines.append("no check yet")
+    elif not perf:
+        lines.append("no feedback labels in the last check's window: send them to "
+                     "`POST /v1/models/NAME/feedback` with the prediction ids")
+    else:
+        verdict = "[b red]decay[/]" if perf.get("decay") else "[green]no decay[/]"
+        lines.append(f"{verdict}: {escape(str(perf.get('message', '')))}")
+        metrics = perf.get("metrics") or {}
+        shown = [k for k in ("accuracy", "f1", "precision", "recall", "rmse", "mae", "r2") if k in metrics]
+        if shown:
+            lines.append("  ".join(f"{k} {number(metrics[k])}" for k in shown))
+    return "\n".join(lines)
+
+
+def _since(t: float | None) -> str:
+    if t is None:
+        return "-"
+    gap = time.time() - float(t)
+    return "just now" if gap < 60 else (f"{gap / 60:.0f} min ago" if gap < 3600 else f"{gap / 3600:.1f} h ago")
+
+
+def histogram_window(report: dict[str, Any]) -> dict[str, Any] | None:
+    """Arguments of `drift_histogram` that select the current data of `report` (None: not re-readable)."""
+    window = report.get("window") or {}
+    source = str(report.get("source") or "")
+    if window.get("last"):
+        return {"last": int(window["last"])}
+    if window.get("since"):
+        return {"window": f"{max(1, int(time.time() - float(window['since'])) + 1)}s"}
+    if source.startswith("dataset "):
+        return {"current": source.removeprefix("dataset ")}
+    if source.startswith("file "):
+        return {"current": source.removeprefix("file ")}
+    return None
+
+
+class MonitorScreen(StageScreen):
     STAGE_ID = "monitor"
     STAGE_KEY = "o"
     STAGE_TITLE = "Monitor"
-    STAGE_SUMMARY = "Drift checks, prediction logs and feedback"
-    COMING = (
-        "Monitoring arrives with the Monitor stage: drift reports per column against the training "
-        "data, prediction logs and feedback."
+    STAGE_SUMMARY = "Drift, health and real metrics of production models"
+    HELP = (
+        "Pick a production model on the left. **Report** shows its latest drift check column by column "
+        "(statistic against a threshold that depends on the sample sizes; drifted columns in red) and, "
+        "for the highlighted column, the reference (training) vs current distribution. **Timeline** "
+        "plots the share of drifted columns at each check. **Health** shows requests, rate and latency "
+        "from the prediction log and the real metrics computed from feedback labels (decay).\n\n"
+        "**c** checks now: the inputs the server logged for the production version in the last 24 h "
+        "against its training data (send traffic on the Serve screen first). **n** schedules checks "
+        "(every 1h, then retrain or only alert); **u** removes the highlighted schedule.\n\n"
+        "**The scheduler** runs scheduled checks and works the retraining queue in the background. The "
+        "app starts it at launch; to keep it off, set `[scheduler] in_tui = false` in the workspace's "
+        "config.toml. **S** starts or stops it now. Drift found and finished jobs pop up as notifications "
+        "on any screen. `mlcycle daemon` runs the same without a terminal UI; several processes never "
+        "run the same tick twice."
     )
-    TODAY = (
-        "compare a new dataset version with the previous one: import it on the Data screen (d) and "
-        "validate it (v)"
-    )
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("c", "check", "Check now", tooltip="check the model's logged inputs for drift now", id="monitor.check"),
+        Binding("n", "schedule", "Schedule", tooltip="check this model every so often", id="monitor.schedule"),
+        Binding("u", "unschedule", "Unschedule", tooltip="remove the highlighted schedule", id="monitor.unschedule"),
+        Binding("S", "toggle_scheduler", "Scheduler", tooltip="start or stop the app's scheduler",
+                id="monitor.scheduler"),
+        Binding("r", "reload", "Refresh", id="monitor.refresh"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.model: str | None = None
+        self.status: dict[str, dict[str, Any]] = {}
+        self.report: dict[str, Any] | None = None
+        self.reports: list[dict[str, Any]] = []
+        self.schedules: list[dict[str, Any]] = []
+        self.column: str | None = None
+        self.busy_with = ""
+        self.scheduler_busy = False
+
+    @property
+    def services(self) -> Any:
+        return self.app.services  # type: ignore[attr-defined]
+
+    def compose_body(self) -> ComposeResult:
+        yield Static(id="mon-scheduler", classes="section-title")
+        yield Static(EMPTY_TEXT, id="mon-empty", classes="empty")
+        with Horizontal(id="mon-main"):
+            with Vertical(id="mon-left"):
+                yield Static("Production models", classes="section-title")
+                models: DataTable[Any] = DataTable(id="mon-models", cursor_type="row")
+                models.add_columns("model", "prod", "last check")
+                yield models
+                yield Static("Schedules", classes="section-title")
+                scheds: DataTable[Any] = DataTable(id="mon-schedules", cursor_type="row")
+                scheds.add_columns("id", "model", "every", "then", "last")
+                yield scheds
+                yield Static("none: n schedules checks", id="mon-no-schedules", classes="empty")
+            with Vertical(id="mon-right"):
+                with VerticalScroll(id="mon-summary-panel"):
+                    yield Static(id="mon-summary")
+                with TabbedContent(id="mon-tabs"):
+                    with TabPane("Report", id="mon-tab-report"), Horizontal(id="mon-report"):
+                        columns: DataTable[Any] = DataTable(id="mon-columns", cursor_type="row",
+                                                            zebra_stripes=True)
+                        columns.add_columns("column", "kind", "method", "statistic", "threshold", "verdict")
+                        yield columns
+                        yield DriftHistogram(id="mon-histogram")
+                    with TabPane("Timeline", id="mon-tab-timeline"):
+                        yield DriftTimeline(id="mon-timeline")
+                    with TabPane("Health", id="mon-tab-health"), VerticalScroll():
+                        yield Static(id="mon-health")
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.query_one("#mon-empty").display = False
+        self.query_one("#mon-histogram", DriftHistogram).message("no check yet")
+        self._scheduler_line()
+        self.action_reload()
+        self.set_interval(2.0, self._scheduler_line)
+
+    def on_screen_resume(self) -> None:
+        self.action_reload()
+
+    def service_event(self, kind: str) -> None:
+        self.action_reload()
+
+    # -- loading -------------------------------------------------------------------
+    def action_reload(self, model: str | None = None) -> None:
+        self._load(model or self.model)
+
+    @work(thread=True, exclusive=True, group="monitor-load")
+    def _load(self, model: str | None) -> None:
+        ws = self.workspace
+        try:
+            status = [s for s in ws.monitoring_status() if s["production"] is not None]
+            names = [s["model"] for s in status]
+            name = model if model in names else (names[0] if names else None)
+            reports = ws.drift_reports(name, REPORTS_SHOWN) if name else []
+            latest = ws.drift_report(reports[0]["report_id"]) if reports else None
+            ops = ws.operational_stats(name, since=time.time() - DAY_S) if name else {}
+            schedules = ws.schedules()
+            threshold = float(ws.policy()["drift_share"])
+        except MlcycleError as exc:
+            self.app.call_from_thread(self.notify, exc.message, title="Monitor", severity="error")
+            return
+        self.app.call_from_thread(self._show, status, name, reports, latest, ops, schedules, threshold)
+
+    def _show(self, status: list[dict[str, Any]], name: str | None, reports: list[dict[str, Any]],
+              latest: dict[str, Any] | None, ops: dict[str, Any], schedules: list[dict[str, Any]],
+              threshold: float) -> None:
+        self.status = {s["model"]: s for s in status}
+        self.model, self.reports, self.schedules = name, reports, schedules
+        self.query_one("#mon-empty").display = not status
+        self.query_one("#mon-main").display = bool(status)
+        models = self.query_one("#mon-models", DataTable)
+        models.clear()
+        for s in status:
+            models.add_row(s["model"], f"v{s['production']}", check_verdict(s), key=s["model"])
+        if name is not None:
+            models.move_cursor(row=list(self.status).index(name), animate=False)
+        self._show_schedules()
+        self.refresh_bindings()
+        if name is None:
+            self.report = None
+            return
+        row = self.status[name]
+        self.query_one("#mon-summary", Static).update(
+            summary_text(name, row["production"], latest, row.get("open_job")))
+        self.query_one("#mon-timeline", DriftTimeline).show(reports, threshold)
+        self.query_one("#mon-health", Static).update(health_text(ops, latest))
+        changed = (self.report or {}).get("report_id") != (latest or {}).get("report_id")
+        self.report = latest
+        if changed or self.query_one("#mon-columns", DataTable).row_count == 0:
+            self._show_columns(latest)
+        if self.focused is None:
+            models.focus()
+
+    def _show_schedules(self) -> None:
+        table = self.query_one("#mon-schedules", DataTable)
+        table.clear()
+        for s in self.schedules:
+            last = s.get("last_status") or "-"
+            table.add_row(str(s["schedule_id"]), s["model"], s["every"], s["action"], last,
+                          key=str(s["schedule_id"]))
+        table.display = bool(self.schedules)
+        self.query_one("#mon-no-schedules").display = not self.schedules
+
+    def _show_columns(self, report: dict[str, Any] | None) -> None:
+        table = self.query_one("#mon-columns", DataTable)
+        table.clear()
+        histogram = self.query_one("#mon-histogram", DriftHistogram)
+        self.column = None
+        if report is None:
+            histogram.message("no check yet: press c")
+            return
+        rows = list(report.get("columns") or [])
+        if report.get("prediction"):
+            rows.append(report["prediction"])
+        # drifted first, then by how far past the threshold
+        rows.sort(key=lambda r: (not r.get("drifted"), r.get("method") == "skipped", str(r["column"])))
+        for r in rows:
+            skipped = r.get("method") == "skipped"
+            name = Text(str(r["column"]), style="bold red" if r.get("drifted") else "")
+            table.add_row(name, r.get("kind", "-"), r.get("method", "-"),
+                          "-" if skipped else number(r.get("statistic")),
+                          "-" if skipped else number(r.get("threshold")), verdict_text(r), key=str(r["column"]))
+        checkable = [r for r in rows if r.get("method") != "skipped"]
+        if checkable:
+            table.move_cursor(row=rows.index(checkable[0]), animate=False)
+            self._select_column(str(checkable[0]["column"]))
+        else:
+            histogram.message("no column was checked")
+
+    @on(DataTable.RowHighlighted, "#mon-models")
+    def _model_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        name = str(event.row_key.value)
+        if name != self.model:
+            self.model = name
+            self.report = None
+            self.action_reload(name)
+
+    @on(DataTable.RowHighlighted, "#mon-columns")
+    def _column_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        column = str(event.row_key.value)
+        if column != self.column:
+            self._select_column(column)
+
+    def _select_column(self, column: str) -> None:
+        self.column = column
+        report = self.report
+        histogram = self.query_one("#mon-histogram", DriftHistogram)
+        if report is None:
+            return
+        row = next((r for r in [*(report.get("columns") or []), report.get("prediction") or {}]
+                    if r.get("column") == column), {})
+        if row.get("method") == "skipped":
+            histogram.message(f"{column}: {row.get('message') or 'not checked'}")
+            return
+        args = histogram_window(report)
+        if args is None:
+            histogram.message(f"{column}: the current data of this check cannot be read again")
+            return
+        histogram.message(f"{column}: loading…")
+        self._load_histogram(f"{report['model']}@{report['version']}", column, args)
+
+    @work(thread=True, exclusive=True, group="monitor-histogram")
+    def _load_histogram(self, ref: str, column: str, args: dict[str, Any]) -> None:
+        try:
+            hist = self.workspace.drift_histogram(ref, column, bins=24, **args)
+        except MlcycleError as exc:
+            self.app.call_from_thread(self._histogram_failed, column, exc.message)
+            return
+        self.app.call_from_thread(self._histogram_loaded, column, hist)
+
+    def _histogram_loaded(self, column: str, hist: dict[str, Any]) -> None:
+        if column == self.column:
+            self.query_one("#mon-histogram", DriftHistogram).show(hist)
+
+    def _histogram_failed(self, column: str, message: str) -> None:
+        if column == self.column:
+            self.query_one("#mon-histogram", DriftHistogram).message(f"{column}: {message}")
+
+    # -- actions -------------------------------------------------------------------------
+    def action_check(self) -> None:
+        if self.model is None or self.busy_with:
+            return
+        self._set_busy(f"checking {self.model}")
+        self._check(self.model)
+
+    @work(thread=True, exclusive=True, group="monitor-check")
+    def _check(self, model: str) -> None:
+        try:
+            report = self.workspace.check_drift(model)
+        except MlcycleError as exc:
+            self.app.call_from_thread(self._check_failed, exc.message)
+            return
+        self.app.call_from_thread(self._checked, report)
+
+    def _checked(self, report: dict[str, Any]) -> None:
+        self._set_busy("")
+        what = f"drift in {report['n_drifted']}/{report['n_columns']} columns" if report["drift"] else "no drift"
+        if report.get("decay"):
+            what += ", decay"
+        job = f"; retraining job {report['job_id']} queued" if report.get("job_queued") else ""
+        self.notify(f"{report['model']}@{report['version']}: {what}{job}", title="Drift check",
+                    severity="warning" if report["drift"] or report.get("decay") else "information")
+        self.report = None  # show the new report's columns
+        self.action_reload(report["model"])
+
+    def _check_failed(self, message: str) -> None:
+        self._set_busy("")
+        self.notify(message, title="Drift check", severity="error", timeout=10)
+
+    def action_schedule(self) -> None:
+        if self.model is None:
+            return
+
+        def created(doc: dict[str, Any] | None) -> None:
+            if doc is not None:
+                self.services.sync_schedules()
+                running = "" if self.services.scheduler_running else " (the scheduler is off: S starts it)"
+                self.notify(f"schedule {doc['schedule_id']}: check {doc['model']} every {doc['every']}, "
+                            f"then {doc['action']}{running}", title="Scheduled")
+                self.action_reload()
+
+        self.app.push_screen(ScheduleDialog(self.workspace, self.model), created)
+
+    def action_unschedule(self) -> None:
+        table = self.query_one("#mon-schedules", DataTable)
+        if not self.schedules or table.cursor_row is None or table.cursor_row >= len(self.schedules):
+            self.notify("No schedule to remove.", title="Unschedule")
+            return
+        sched = self.schedules[table.cursor_row]
+        body = (f"Stop checking [b]{escape(sched['model'])}[/b] every {escape(sched['every'])} "
+                f"(schedule {sched['schedule_id']}, {sched['runs']} runs so far). Stored reports stay.")
+
+        def chosen(value: str | None) -> None:
+            if value is not None:
+                self._unschedule(sched["schedule_id"])
+
+        self.app.push_screen(ConfirmDialog(f"Remove schedule {sched['schedule_id']}?", body,
+                                           [("Remove", "remove", "warning")]), chosen)
+
+    @work(thread=True, group="monitor-schedule")
+    def _unschedule(self, schedule_id: int) -> None:
+        try:
+            self.workspace.unschedule(schedule_id)
+        except MlcycleError as exc:
+            self.app.call_from_thread(self.notify, exc.message, title="Unschedule", severity="error")
+            return
+        self.services.sync_schedules()
+        self.app.call_from_thread(self.notify, f"schedule {schedule_id} removed", title="Unschedule")
+        self.app.call_from_thread(self.action_reload)
+
+    def action_toggle_scheduler(self) -> None:
+        if self.scheduler_busy:
+            return
+        self.scheduler_busy = True
+        self._scheduler_line()
+        self._toggle_scheduler(not self.services.scheduler_running)
+
+    @work(thread=True, exclusive=True, group="monitor-scheduler")
+    def _toggle_scheduler(self, start: bool) -> None:
+        error = ""
+        try:
+            if start:
+                self.services.start_scheduler()
+            else:
+                self.services.stop_scheduler()
+        except Exception as exc:  # shown, never a traceback
+            error = f"{type(exc).__name__}: {exc}"
+        self.app.call_from_thread(self._scheduler_toggled, start, error)
+
+    def _scheduler_toggled(self, start: bool, error: str) -> None:
+        self.scheduler_busy = False
+        self._scheduler_line()
+        if error:
+            self.notify(error, title="Scheduler", severity="error")
+        else:
+            self.notify("Scheduler started" if start else "Scheduler stopped", title="Scheduler")
+
+    # -- shared ---------------------------------------------------------------------------
+    def _scheduler_line(self) -> None:
+        if self.scheduler_busy:
+            text = "Scheduler: [b]…[/b]"
+        elif self.services.scheduler_running:
+            text = (f"Scheduler [b green]● running[/]: {len(self.schedules)} schedule(s), job worker on "
+                    "[dim]· S stops it[/dim]")
+        else:
+            text = "Scheduler [b]○ off[/b]: scheduled checks and the job queue wait [dim]· S starts it[/dim]"
+        if self.busy_with:
+            text += f"  [b]{escape(self.busy_with)}…[/b]"
+        self.query_one("#mon-scheduler", Static).update(text)
+
+    def _set_busy(self, what: str) -> None:
+        self.busy_with = what
+        self._scheduler_line()
+        self.refresh_bindings()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in ("check", "schedule") and (self.model is None or self.busy_with):
+            return None
+        if action == "unschedule" and not self.schedules:
+            return None
+        return True

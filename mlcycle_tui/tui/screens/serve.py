@@ -15,6 +15,7 @@ from __future__ import annotations
 import time
 from typing import Any, ClassVar
 
+from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -259,7 +260,7 @@ class ServeScreen(StageScreen):
         table.clear()
         for r in recent[:RECENT_SHOWN]:
             status = str(r["status"])
-            status_text = Content.from_markup("[$error]$s[/]", s=status) if r["status"] >= 400 else status
+            status_text = Text(status, style="bold red") if r["status"] >= 400 else status
             model = f"{r['model']}@{r['version']}" if r.get("model") and r.get("version") else (r.get("model") or "-")
             table.add_row(seconds_ago(r["time"], now), f"{r['method']} {r['path']}", status_text,
                           ms(r.get("latency_ms")), model)
