@@ -130,8 +130,12 @@ class NumericCoercer(_ColumnsMixin):
 
     def transform(self, X: Any) -> np.ndarray:
         frame = _as_frame(X, self.columns_)
+        if frame.shape[1] == 0:
+            return np.empty((len(frame), 0))
+        if all(isinstance(d, np.dtype) and d.kind in "fiu" for d in frame.dtypes):
+            return frame.to_numpy(dtype=float)  # plain numbers: one conversion, no per-column work
         columns = [_to_float(frame.iloc[:, i]) for i in range(frame.shape[1])]
-        return np.column_stack(columns) if columns else np.empty((len(frame), 0))
+        return np.column_stack(columns)
 
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
         return np.asarray(self._input_names(input_features), dtype=object)
@@ -142,9 +146,13 @@ def _to_float(series: pd.Series) -> np.ndarray:
         return series.astype(float).to_numpy()
     if pd.api.types.is_numeric_dtype(series):
         return series.to_numpy(dtype=float, na_value=np.nan)
-    values = series.astype(object).map(
-        lambda v: v.strip().replace(",", "") if isinstance(v, str) else v
-    )
+    values = series.astype(object)
+    try:
+        cleaned = values.str.strip().str.replace(",", "", regex=False)  # NaN where the value is not a string
+    except AttributeError:  # no string at all in the column
+        cleaned = None
+    if cleaned is not None:
+        values = cleaned.where(cleaned.notna(), values)
     return pd.to_numeric(values, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
 
 
@@ -168,6 +176,41 @@ def _category_text(value: Any, boolean: bool) -> Any:
     return text
 
 
+# Types whose equal values always have the same category text, so a column can be
+# converted one distinct value at a time (Decimal("1.0") == Decimal("1") is not one).
+_HASHABLE_TYPES = (str, int, float, bool, type(None), np.str_, np.int64, np.int32, np.float64, np.float32,
+                   np.bool_)
+_type_of = np.frompyfunc(type, 1, 1)
+
+
+def _category_texts(values: np.ndarray, boolean: bool) -> np.ndarray:
+    """`_category_text` of every value of an object array, computed once per distinct value.
+
+    Values are grouped by exact type first (1, 1.0 and True are equal to Python but
+    are the categories "1", "1" and "true"), then factorized within the type.
+    """
+    out = np.empty(len(values), dtype=object)
+    if len(values) == 0:
+        return out
+    type_codes, kinds = pd.factorize(_type_of(values))
+    for j, kind in enumerate(kinds):
+        mask = type_codes == j
+        part = values if mask.all() else values[mask]
+        if kind in _HASHABLE_TYPES:
+            codes, uniques = pd.factorize(part)  # missing values (None, NaN) get code -1
+            texts = np.empty(len(uniques) + 1, dtype=object)
+            texts[:-1] = [_category_text(u, boolean) for u in uniques]
+            texts[-1] = np.nan
+            converted = texts[codes]
+        else:
+            converted = np.empty(len(part), dtype=object)
+            converted[:] = [_category_text(v, boolean) for v in part]
+        if part is values:
+            return converted
+        out[mask] = converted
+    return out
+
+
 class CategoryCoercer(_ColumnsMixin):
     """Normalises categories to strings (1, 1.0 and "1" are one category).
 
@@ -186,8 +229,7 @@ class CategoryCoercer(_ColumnsMixin):
         frame = _as_frame(X, self.columns_)
         out = np.empty(frame.shape, dtype=object)
         for i in range(frame.shape[1]):
-            col = frame.iloc[:, i].astype(object)
-            out[:, i] = [_category_text(v, self.boolean) for v in col]
+            out[:, i] = _category_texts(frame.iloc[:, i].astype(object).to_numpy(), self.boolean)
         return out
 
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:

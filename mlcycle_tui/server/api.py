@@ -14,6 +14,7 @@ import time
 import uuid
 from typing import TYPE_CHECKING, Any
 
+import orjson
 from flask import Blueprint, Response, current_app, g, request
 
 from mlcycle_tui.config import NAME_RE
@@ -34,12 +35,21 @@ def _state() -> ServingState:
 
 
 def read_json() -> Any:
-    """The request body as JSON (NaN and Infinity literals are accepted, as Python does)."""
+    """The request body as JSON (NaN and Infinity literals are accepted, as Python does).
+
+    orjson parses 3 MB in about a third of the time of `json`; bodies it refuses (NaN
+    literals, integers over 64 bits, invalid JSON) get a second chance with `json`, whose
+    message is the one shown for invalid JSON.
+    """
     if not request.is_json:
         raise ApiError(415, f"send JSON with `Content-Type: application/json` (got {request.mimetype or 'none'})")
     raw = request.get_data(cache=False)  # over MAX_CONTENT_LENGTH: werkzeug raises 413
     if not raw:
         raise ApiError(400, "the body is empty; send a JSON object")
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        pass
     try:
         return json.loads(raw)
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:

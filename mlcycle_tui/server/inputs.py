@@ -32,6 +32,12 @@ from mlcycle_tui.server.errors import ApiError
 
 BODY_KEYS = ("instances", "dataframe_records", "dataframe_split", "inputs")
 _MAX_BAD_SHOWN = 3
+# Checks run per type and per distinct value, not per value: `_type_of` maps an object
+# array to the types of its values in C; values of these types that are equal convert
+# the same way, so each distinct one is converted once.
+_type_of = np.frompyfunc(type, 1, 1)
+_HASHABLE = (str, type(None), np.str_)
+_SMALL = 32  # up to this many rows a plain loop is quicker than the vectorized checks
 
 
 def body_frame(body: Any, columns: Sequence[str]) -> pd.DataFrame:
@@ -155,15 +161,37 @@ def _numeric(series: pd.Series) -> tuple[np.ndarray, list[str]]:
         if inf.any():
             return values, [*_show(values[inf].tolist()), "(infinity cannot be imputed)"]
         return values, []
-    out = np.empty(len(series), dtype=float)
-    bad: list[Any] = []
-    for i, v in enumerate(series.to_numpy(dtype=object)):
-        number = _to_number(v)
-        if number is None:
-            bad.append(v)
-            number = math.nan
-        out[i] = number
-    return out, _show(bad)
+    values = series.to_numpy(dtype=object)
+    if len(values) <= _SMALL:
+        converted = [_to_number(v) for v in values]
+        return (np.array([math.nan if n is None else n for n in converted], dtype=float),
+                _show([v for v, n in zip(values, converted, strict=True) if n is None]))
+    out = np.full(len(values), math.nan)
+    accepted = np.ones(len(values), dtype=bool)
+    type_codes, kinds = pd.factorize(_type_of(values))
+    for j, kind in enumerate(kinds):
+        where = np.flatnonzero(type_codes == j)
+        part = values[where]
+        if kind is float or kind is int:
+            try:
+                numbers = part.astype(float)
+            except OverflowError:  # an integer beyond float's range: not acceptable
+                numbers = np.array([math.inf if (n := _to_number(v)) is None else n for v in part])
+            ok = ~np.isinf(numbers)
+            out[where[ok]] = numbers[ok]
+            accepted[where[~ok]] = False
+            continue
+        # other types (strings above all): convert each distinct value once
+        if kind in _HASHABLE:
+            codes, uniques = pd.factorize(part)
+            converted = [_to_number(u) for u in uniques] + [math.nan]  # code -1: None or NaN
+            numbers = np.array([math.inf if v is None else v for v in converted])[codes]
+        else:
+            numbers = np.array([math.inf if (n := _to_number(v)) is None else n for v in part])
+        ok = ~np.isinf(numbers)
+        out[where[ok]] = numbers[ok]
+        accepted[where[~ok]] = False
+    return out, _show(values[~accepted].tolist())
 
 
 def _to_number(v: Any) -> float | None:
@@ -173,7 +201,10 @@ def _to_number(v: Any) -> float | None:
     if isinstance(v, bool | np.bool_):
         return None
     if isinstance(v, int | float | np.integer | np.floating):
-        f = float(v)
+        try:
+            f = float(v)
+        except OverflowError:  # an integer with hundreds of digits
+            return None
         return None if math.isinf(f) else f
     if isinstance(v, str):
         text = v.strip().replace(",", "")
@@ -190,8 +221,15 @@ def _to_number(v: Any) -> float | None:
 def _scalar(series: pd.Series) -> tuple[pd.Series, list[str]]:
     if series.dtype != object:
         return series, []
-    bad = [v for v in series.to_numpy(dtype=object) if isinstance(v, list | dict)]
-    return series, (_show(bad) if bad else [])
+    values = series.to_numpy(dtype=object)
+    if len(values) <= _SMALL:
+        bad = [v for v in values if isinstance(v, list | dict)]
+        return series, (_show(bad) if bad else [])
+    type_codes, kinds = pd.factorize(_type_of(values))
+    nested = [j for j, kind in enumerate(kinds) if issubclass(kind, list | dict)]
+    if not nested:
+        return series, []
+    return series, _show(values[np.isin(type_codes, nested)].tolist())
 
 
 def _datetime(series: pd.Series) -> tuple[pd.Series, list[str]]:
@@ -201,7 +239,7 @@ def _datetime(series: pd.Series) -> tuple[pd.Series, list[str]]:
     if bad:
         return series, bad
     if series.dtype == object:
-        if any(isinstance(v, bool) for v in series.to_numpy(dtype=object)):
+        if any(issubclass(kind, bool) for kind in pd.unique(_type_of(series.to_numpy(dtype=object)))):
             return series, ["booleans are not dates"]
         # numbers and strings mixed confuse the parser: read numbers as text
         series = series.map(lambda v: str(v) if isinstance(v, int | float) and not pd.isna(v) else v)

