@@ -1,46 +1,95 @@
-"""The Dashboard (home): counts from the workspace and the recent events.
+"""The Dashboard (home): the whole cycle at a glance, one tile per stage, and what happened lately.
 
-Why this exists: the first screen answers "what is in this workspace and what
-happened lately?" and, when the workspace is empty, "what do I do first?".
+Why this exists: the first screen answers "where does each stage of this
+workspace stand, and what happened?" — datasets, runs, production models,
+the server, the last drift verdict, the job queue — each tile with its state
+and the key that goes there, and on an empty workspace with the next step to
+take. The datasets and the events (small, bounded queries) are read at once;
+the rest (runs, registry, monitoring, jobs) in a thread worker, since a large
+workspace can hold a hundred thousand runs. The server tile follows the
+app's server every two seconds without touching the database.
 """
 
 from __future__ import annotations
 
-from typing import ClassVar
+import re
+from typing import Any, ClassVar
 
+from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal, Vertical
+from textual.containers import Grid, Vertical
+from textual.markup import escape
 from textual.widgets import DataTable, Static
 
-from mlcycle_tui.tui.format import ago
+from mlcycle_tui.core.errors import MlcycleError
+from mlcycle_tui.tui.format import ago, share
 from mlcycle_tui.tui.screens.base import StageScreen
+from mlcycle_tui.tui.widgets.run_panels import metric_value, primary_metric_name
 
 EVENTS_SHOWN = 100
+_RUN_ID = re.compile(r"[0-9a-f]{32}")
+RECENT_RUNS = 50
 EMPTY_TEXT = (
     "Nothing here yet — press [b]d[/b] for the Data screen, then [b]i[/b] to import a CSV, "
-    "Parquet, JSON lines or SQLite file (try sample_data/penguins.csv)."
+    "Parquet, JSON lines or SQLite file (try sample_data/penguins.csv). Or run `mlcycle demo` "
+    "to build a workspace that has been around the whole cycle once."
 )
+TILES = [
+    ("datasets", "Data", "data"),
+    ("runs", "Runs", "experiments"),
+    ("production", "Production", "models"),
+    ("server", "Server", "serve"),
+    ("drift", "Drift", "monitor"),
+    ("jobs", "Jobs", "jobs"),
+]
+
+
+def short_subject(subject: str) -> str:
+    """Run ids (32 hex characters) as their first 12, like everywhere else."""
+    return subject[:12] if _RUN_ID.fullmatch(subject or "") else subject
+
+
+def best_recent(runs: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The best of the recent finished runs of the newest run's task, by its primary metric."""
+    from mlcycle_tui.core.evaluation import higher_is_better
+
+    finished = [r for r in runs if r.get("status") == "finished" and r.get("task")]
+    if not finished:
+        return None
+    task = finished[0]["task"]
+    metric = primary_metric_name(task)
+    scored = [r for r in finished
+              if r["task"] == task and isinstance((r.get("metrics") or {}).get(metric), int | float)]
+    if not scored:
+        return None
+    pick = max if higher_is_better(metric) else min
+    return pick(scored, key=lambda r: r["metrics"][metric])
 
 
 class DashboardScreen(StageScreen):
     STAGE_ID = "dashboard"
     STAGE_KEY = "h"
     STAGE_TITLE = "Home"
-    STAGE_SUMMARY = "Counts from the workspace and the recent events"
+    STAGE_SUMMARY = "The whole cycle at a glance, and the recent events"
     HELP = (
-        "The Dashboard shows how many datasets, versions and splits the workspace holds, "
-        "the suggested next step, and the most recent events (ingests, splits, ...), newest first."
+        "One tile per stage of the cycle — data, runs, production models, the server, the last drift "
+        "check and the retraining queue — with its state and the key that opens the stage (also "
+        "clickable in the bar at the top). On an empty workspace each tile says what to do first; "
+        "`mlcycle demo` builds a workspace that has been around the cycle once.\n\n"
+        "Below, the most recent events (ingests, splits, training, promotions, checks, jobs), newest "
+        "first. The tiles refresh when you come back here and when the scheduler reports something; "
+        "**r** refreshes now."
     )
     BINDINGS: ClassVar[list[BindingType]] = [Binding("r", "reload", "Refresh", id="dashboard.refresh")]
+    HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [(0, "-narrow"), (150, "-wide")]
+    """Six tiles in one row on a wide terminal, two rows of three otherwise."""
 
     def compose_body(self) -> ComposeResult:
         with Vertical(id="dashboard"):
-            with Horizontal(id="tiles"):
-                yield Static(id="tile-datasets", classes="tile")
-                yield Static(id="tile-versions", classes="tile")
-                yield Static(id="tile-splits", classes="tile")
-                yield Static(id="tile-next", classes="tile tile-next")
+            with Grid(id="tiles"):
+                for key, _title, _stage in TILES:
+                    yield Static(id=f"tile-{key}", classes="tile")
             yield Static("Recent events", classes="section-title")
             yield Static(EMPTY_TEXT, id="dashboard-empty", classes="empty")
             table: DataTable[str] = DataTable(id="events", cursor_type="row", zebra_stripes=True)
@@ -49,33 +98,116 @@ class DashboardScreen(StageScreen):
 
     def on_mount(self) -> None:
         super().on_mount()
+        for key, title, stage in TILES:
+            tile = self.query_one(f"#tile-{key}", Static)
+            tile.border_title = title
+            tile.border_subtitle = self._key(stage)
         self.action_reload()
+        self.set_interval(2.0, self._server_tile)
 
     def on_screen_resume(self) -> None:
         self.action_reload()
 
+    def service_event(self, kind: str) -> None:
+        self.action_reload()
+
+    def _key(self, stage_id: str) -> str:
+        display = getattr(self.app, "stage_key_display", None)
+        return f"key {display(stage_id)}" if display else ""
+
+    # -- loading -------------------------------------------------------------------
     def action_reload(self) -> None:
         ws = self.workspace
         datasets = ws.datasets()
-        versions = sum(d.version for d in datasets)  # versions count up from 1 per dataset
-        splits = len(ws.splits())
-        self._tile("datasets", "Datasets", len(datasets))
-        self._tile("versions", "Versions", versions)
-        self._tile("splits", "Splits", splits)
-        if not datasets:
-            step = "press [b]d[/b], then [b]i[/b] to import data"
-        elif not splits:
-            step = f"press [b]d[/b], validate ([b]v[/b]) and split ([b]t[/b]) {datasets[0].ref}"
+        if datasets:
+            newest = max(datasets, key=lambda d: d.created or "")
+            self._tile("datasets", f"{len(datasets)} dataset{'s' * (len(datasets) != 1)}",
+                       f"newest {newest.ref}", f"{newest.rows:,} rows · {ago(newest.created)}")
         else:
-            step = "training arrives with the Experiments stage ([b]e[/b])"
-        self.query_one("#tile-next", Static).update(f"[dim]Next[/dim]\n{step}")
+            self._tile("datasets", "0 datasets", "press [b]d[/b], then [b]i[/b]", "to import a file")
         events = ws.events(EVENTS_SHOWN)
         table = self.query_one("#events", DataTable)
         table.clear()
         for event in events:
-            table.add_row(ago(event["time"]), event["kind"], event["subject"], event["message"])
+            table.add_row(ago(event["time"]), event["kind"], short_subject(event["subject"]), event["message"])
         table.display = bool(events)
         self.query_one("#dashboard-empty").display = not events
+        self._server_tile()
+        self._load(bool(datasets))
 
-    def _tile(self, key: str, label: str, value: int) -> None:
-        self.query_one(f"#tile-{key}", Static).update(f"[dim]{label}[/dim]\n[b]{value:,}[/b]")
+    @work(thread=True, exclusive=True, group="dashboard-load")
+    def _load(self, has_data: bool) -> None:
+        ws = self.workspace
+        try:
+            runs = ws.count_runs()
+            recent = ws.runs(limit=RECENT_RUNS) if runs else []
+            production = ws.production_models()
+            status = ws.monitoring_status()
+            queued = len(ws.jobs(status="queued"))
+            waiting = len(ws.jobs(status="awaiting_approval"))
+            running = len(ws.jobs(status="running"))
+        except MlcycleError as exc:
+            self.app.call_from_thread(self.notify, exc.message, title="Dashboard", severity="error")
+            return
+        self.app.call_from_thread(self._show, has_data, runs, recent, production, status, (queued, running, waiting))
+
+    def _show(self, has_data: bool, runs: int, recent: list[dict[str, Any]], production: list[Any],
+              status: list[dict[str, Any]], jobs: tuple[int, int, int]) -> None:
+        # runs
+        best = best_recent(recent)
+        if runs:
+            if best is not None:
+                metric = primary_metric_name(best["task"])
+                detail = f"best {best['model']} {metric} {metric_value(best['metrics'][metric])}"
+                where = f"on {best.get('dataset') or '-'}"
+            else:
+                detail, where = "no finished run yet", ""
+            self._tile("runs", f"{runs:,} run{'s' * (runs != 1)}", detail, where)
+        elif has_data:
+            self._tile("runs", "0 runs", "press [b]e[/b], then [b]t[/b]", "to train a model")
+        else:
+            self._tile("runs", "0 runs", "import data first", "then train on [b]e[/b]")
+        # production
+        if production:
+            names = ", ".join(f"{mv.name}@v{mv.version}" for mv in production)
+            self._tile("production", f"{len(production)} in production", names, "")
+        elif runs:
+            self._tile("production", "none in production", "register a run ([b]g[/b] on [b]e[/b])",
+                       "promote it on [b]m[/b] ([b]p[/b])")
+        else:
+            self._tile("production", "none in production", "train, register and", "promote a model")
+        # drift: the most recent check of any model
+        checked = [s for s in status if s.get("last_check")]
+        if checked:
+            last = max(checked, key=lambda s: s["last_check"])
+            verdict = "[b red]drift[/]" if last.get("drift") else "[b green]no drift[/]"
+            if last.get("decay"):
+                verdict += " [b red]decay[/]"
+            self._tile("drift", verdict, f"{last['model']} · {ago(last['last_check'])}",
+                       f"share drifted {share(last.get('share_drifted'))}")
+        elif production:
+            self._tile("drift", "no checks yet", "serve traffic, then", "press [b]o[/b], then [b]c[/b]")
+        else:
+            self._tile("drift", "no checks yet", "needs a production", "model and its traffic")
+        # jobs
+        queued, running, waiting = jobs
+        first = f"{queued} queued" + (f" · {running} running" if running else "")
+        second = f"[b yellow]{waiting} awaiting approval[/]" if waiting else "none awaiting approval"
+        third = "" if queued or running or waiting else "from drift checks"
+        self._tile("jobs", first, second, third)
+
+    def _server_tile(self) -> None:
+        services = getattr(self.app, "services", None)
+        if services is not None and services.server_running:
+            stats = services.server_stats()
+            rate = stats.get("requests_per_s")
+            self._tile("server", "[b green]● running[/]", escape(str(stats.get("url", ""))),
+                       f"{stats.get('requests', 0):,} requests" + (f" · {rate:.1f}/s" if rate else ""))
+        else:
+            self._tile("server", "○ stopped", "press [b]s[/b], then [b]enter[/b]", "to serve models")
+
+    def _tile(self, key: str, value: str, detail: str, hint: str) -> None:
+        text = f"[b]{value}[/b]\n{detail}"
+        if hint:
+            text += f"\n[dim]{hint}[/dim]"
+        self.query_one(f"#tile-{key}", Static).update(text)
