@@ -332,7 +332,7 @@ class SourcesMixin:
         return _source_doc(row)
 
     def remove_source(self, source_id: int | str) -> dict[str, Any]:
-        """Stop watching (the dataset versions and the record of processed files stay... the files record goes)."""
+        """Stop watching: the dataset versions stay; the record of processed files goes with the source."""
         doc = self.get_source(source_id)
         with self.db.transaction() as conn:
             conn.execute("DELETE FROM sources WHERE id = ?", (doc["source_id"],))
