@@ -67,7 +67,7 @@ def _served(name: str, version: str | None) -> ServedModel:
 def _score(served: ServedModel, body: Any) -> tuple[Any, list[Any], list[list[float]] | None, list[str], float]:
     t0 = time.perf_counter()
     inputs = served.inputs
-    frame = body_frame(body, [c["name"] for c in inputs])
+    frame = body_frame(body, [c["name"] for c in inputs], numeric=served.numeric)
     X, warnings = conform(frame, inputs)
     g.model, g.version = served.name, served.version
     try:

@@ -66,3 +66,24 @@ def test_large_body_conforms_like_row_by_row() -> None:
         alone, _ = inputs.conform(ok.iloc[[i]].reset_index(drop=True), SIGNATURE)
         assert alone["n"].iloc[0] == X["n"].iloc[i] or (np.isnan(alone["n"].iloc[0]) and np.isnan(X["n"].iloc[i]))
         assert alone["d"].iloc[0] == X["d"].iloc[i] or (pd.isna(alone["d"].iloc[0]) and pd.isna(X["d"].iloc[i]))
+
+
+NUMERIC = [{"name": "a", "kind": "numeric"}, {"name": "b", "kind": "numeric"}]
+
+
+@pytest.mark.parametrize("data", [
+    [[1, 2.5]], [[1.0, -3]], [[0.5, float("nan")], [2, 3]], [[True, 1.0]], [["1.5", 2]], [[None, 2.0]],
+    [[float("inf"), 1.0]], [[10**400, 1.0]],
+])
+def test_numeric_shortcut_answers_as_the_general_path(data: list) -> None:
+    body = {"dataframe_split": {"columns": ["b", "a"], "data": data}}
+
+    def answer(numeric: bool) -> tuple:
+        try:
+            X, warnings = inputs.conform(inputs.body_frame(body, ["a", "b"], numeric=numeric), NUMERIC)
+        except ApiError as exc:
+            return exc.status, exc.message
+        return X.columns.tolist(), X.to_numpy().tolist(), warnings
+
+    fast, general = answer(True), answer(False)
+    assert repr(fast) == repr(general)  # repr: NaN equals NaN
