@@ -31,7 +31,7 @@ def create_app(workspace: Workspace, config: dict[str, Any] | ServerConfig | Non
 
     `config` overrides the workspace's `[server]` settings: host, token,
     max_body_mb, batching, batch_window_ms, poll_interval (0 = no hot swap),
-    log_queue_size, log_flush_interval, log_put_timeout. A non-loopback host
+    log_queue_size, log_flush_interval, log_put_timeout, log_max_defer. A non-loopback host
     without a token raises `UserError`.
     """
     cfg = config if isinstance(config, ServerConfig) else ServerConfig.build(workspace.settings, config)

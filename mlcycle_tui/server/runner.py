@@ -79,9 +79,14 @@ class ServerRunner:
         try:
             self.app = create_app(self.ws, {**self.config, "host": self.host, "token": self.token})
             try:
+                body_limit = int(self.app.config["MAX_CONTENT_LENGTH"])
+                # Bodies up to the size limit stay in memory (waitress spools anything over 512 KB
+                # to a temporary file by default) and are read 256 KB at a time, not 8 KB.
                 self._server = create_server(self.app, host=self.host, port=self.requested_port,
                                              threads=self.threads, ident="mlcycle", connection_limit=1000,
-                                             channel_timeout=30, asyncore_use_poll=True)
+                                             channel_timeout=30, asyncore_use_poll=True,
+                                             recv_bytes=262_144,
+                                             inbuf_overflow=body_limit, outbuf_overflow=4 * body_limit)
             except OSError as exc:
                 raise OperationError(f"cannot listen on {self.host}:{self.requested_port}: {exc.strerror or exc}"
                                      " (is another server using that port? try --port 0)") from None

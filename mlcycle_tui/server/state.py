@@ -37,6 +37,7 @@ class ServerConfig:
     log_queue_size: int = 10_000
     log_flush_interval: float = 0.1
     log_put_timeout: float = 5.0
+    log_max_defer: float = 0.5  # the log writer waits for a moment without requests at most this long
     log_predictions: bool = True  # False only to measure what logging costs (bench/bench_serve.py)
 
     @classmethod
@@ -88,7 +89,8 @@ class ServingState:
                                  window_s=self.config.batch_window_ms / 1000.0, on_swap=self._swapped)
         self.writer = PredictionLogWriter(self.ws, maxsize=self.config.log_queue_size,
                                           flush_interval=self.config.log_flush_interval,
-                                          put_timeout=self.config.log_put_timeout)
+                                          put_timeout=self.config.log_put_timeout,
+                                          wait_idle=self.wait_idle, max_defer=self.config.log_max_defer)
 
     def start(self) -> None:
         self.models.refresh()

@@ -56,3 +56,49 @@ def test_values_orjson_cannot_encode_are_still_logged() -> None:
     frame = pd.DataFrame({"big": [2**70, 1]}, dtype=object)
     rows = _entry(frame, [1, 2], None).rows()
     assert [json.loads(r[7])["big"] for r in rows] == [2**70, 1]
+
+
+def test_writer_yields_to_requests_but_not_past_its_deadline_or_a_flush(trained_home, tmp_path) -> None:
+    import shutil
+    import time
+
+    from mlcycle_tui.core.workspace import Workspace
+    from mlcycle_tui.server.logwriter import PredictionLogWriter
+
+    home = tmp_path / "ws"
+    shutil.copytree(trained_home, home)
+    ws = Workspace.open(home)
+    busy = {"on": True}
+
+    def wait_idle(timeout: float) -> bool:  # a server that is answering requests while busy["on"]
+        if busy["on"]:
+            time.sleep(timeout)
+            return False
+        return True
+
+    writer = PredictionLogWriter(ws, flush_interval=0.02, wait_idle=wait_idle, max_defer=0.6)
+    writer.start()
+    frame = pd.DataFrame({"x": [1.0, 2.0]})
+    try:
+        writer.submit(_entry(frame, [1, 2], None))
+        time.sleep(0.3)
+        assert ws.count_predictions("m") == 0  # requests in flight: not yet
+        started = time.monotonic()
+        assert writer.flush(5)  # a flush does not wait for a quiet moment
+        assert time.monotonic() - started < 0.5 and ws.count_predictions("m") == 2
+        later = _entry(frame, [3, 4], None)
+        later.ids = ["id8", "id9"]
+        writer.submit(later)
+        deadline = time.monotonic() + 3
+        while ws.count_predictions("m") < 4 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert ws.count_predictions("m") == 4  # busy all along: written by the deadline anyway
+        busy["on"] = False
+        quiet = _entry(frame, [5, 6], None)
+        quiet.ids = ["id10", "id11"]
+        writer.submit(quiet)
+        time.sleep(0.3)
+        assert ws.count_predictions("m") == 6  # idle: written at once
+    finally:
+        writer.close()
+        ws.close()
