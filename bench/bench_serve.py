@@ -184,7 +184,7 @@ def main() -> None:
     from sklearn.ensemble import RandomForestClassifier
 
     from mlcycle_tui.core.workspace import Workspace
-    from mlcycle_tui.server.models import _single_threaded
+    from mlcycle_tui.server.models import ServedModel, _single_threaded
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-serve-"))
     X, y = load_breast_cancer(return_X_y=True, as_frame=True)
@@ -195,12 +195,15 @@ def main() -> None:
     run = ws.train("cancer", "rf", params=["n_estimators=50"])
     ws.register(run["run_id"], "cancer")
     ws.promote("cancer", 1)
-    _, pipeline = ws.load_model("cancer")
+    mv, pipeline = ws.load_model("cancer")
     _single_threaded(pipeline)
     row = X.head(1)
     plain = RandomForestClassifier(n_estimators=50, random_state=42).fit(X, y)
+    served = ServedModel(mv, pipeline, batching=False)
     print(f"model's own predict, 1 row: mlcycle pipeline {own_predict_ms(pipeline, row):.2f} ms "
-          f"(predict_proba {own_predict_ms(type('P', (), {'predict': pipeline.predict_proba})(), row):.2f} ms), "
+          f"(predict_proba {own_predict_ms(type('P', (), {'predict': pipeline.predict_proba})(), row):.2f} ms; "
+          f"the server's scoring call, labels and probabilities in one pass, "
+          f"{own_predict_ms(type('S', (), {'predict': served.predict_frame})(), row):.2f} ms), "
           f"plain RandomForestClassifier {own_predict_ms(plain, row):.2f} ms", flush=True)
     ws.close()
 
