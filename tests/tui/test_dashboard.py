@@ -37,7 +37,7 @@ async def test_tiles_show_the_cycle(trained: Workspace) -> None:
         await wait_until(pilot, lambda: "1 queued" in text_of(app, "#tile-jobs"))
         assert "1 dataset" in text_of(app, "#tile-datasets") and "penguins@1" in text_of(app, "#tile-datasets")
         assert "1 run" in text_of(app, "#tile-runs") and "best rf f1" in text_of(app, "#tile-runs")
-        assert "penguins@v1" in text_of(app, "#tile-production")
+        assert "penguins@1" in text_of(app, "#tile-production")
         events = app.screen.query_one("#events", DataTable)
         assert events.row_count >= 4
         assert str(events.get_row_at(0)[1]) == "job"

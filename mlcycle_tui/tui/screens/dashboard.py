@@ -169,7 +169,7 @@ class DashboardScreen(StageScreen):
             self._tile("runs", "0 runs", "import data first", "then train on [b]e[/b]")
         # production
         if production:
-            names = ", ".join(f"{mv.name}@v{mv.version}" for mv in production)
+            names = ", ".join(f"{mv.name}@{mv.version}" for mv in production)
             self._tile("production", f"{len(production)} in production", names, "")
         elif runs:
             self._tile("production", "none in production", "register a run ([b]g[/b] on [b]e[/b])",

@@ -58,7 +58,7 @@ def check_verdict(row: dict[str, Any] | None) -> Text:
 
 def summary_text(model: str, production: int | None, report: dict[str, Any] | None,
                  open_job: dict[str, Any] | None) -> str:
-    head = f"[b]{escape(model)}[/b] production v{production}" if production is not None else f"[b]{escape(model)}[/b]"
+    head = f"[b]{escape(model)}[/b] · production v{production}" if production is not None else f"[b]{escape(model)}[/b]"
     if report is None:
         return f"{head} · no checks yet: [b]c[/b] checks the last 24 h of logged predictions now"
     verdict = "[b red]DRIFT[/]" if report.get("drift") else "[b green]no drift[/]"
