@@ -27,59 +27,7 @@ _VENDORED = ("__init__.py", "core/__init__.py", "core/errors.py", "core/preproce
 _RUNTIME = ("scikit-learn", "pandas", "numpy", "scipy", "joblib")
 _MLFLOW_TYPES = {"int": "long", "uint": "long", "float": "double", "bool": "boolean", "datetime": "datetime"}
 
-SERVE_PY = '''"""Serve the exported model: GET /health, POST /invocations (MLflow bodies), POST /predict."""
-import json
-import os
-import sys
-from pathlib import Path
-
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE / "code"))
-
-import joblib  # noqa: E402
-import pandas as pd  # noqa: E402
-from flask import Flask, jsonify, request  # noqa: E402
-
-MODEL = joblib.load(HERE / "model.joblib")
-SIGNATURE = json.loads((HERE / "signature.json").read_text())
-INPUTS = [c["name"] for c in SIGNATURE["inputs"]]
-app = Flask(__name__)
-
-
-def frame_from(body):
-    if "dataframe_split" in body:
-        split = body["dataframe_split"]
-        return pd.DataFrame(split["data"], columns=split["columns"])
-    rows = body.get("dataframe_records") or body.get("instances") or body.get("inputs")
-    if not isinstance(rows, list) or not rows:
-        raise ValueError("send instances, dataframe_records or dataframe_split with at least one row")
-    return pd.DataFrame.from_records(rows)
-
-
-@app.get("/health")
-def health():
-    return jsonify(status="ok")
-
-
-@app.post("/invocations")
-@app.post("/predict")
-def predict():
-    try:
-        frame = frame_from(request.get_json(force=True))
-    except Exception as exc:  # noqa: BLE001
-        return jsonify(error={"code": "bad_request", "message": str(exc)}), 400
-    missing = [c for c in INPUTS if c not in frame.columns]
-    if missing:
-        return jsonify(error={"code": "schema", "message": "missing columns: " + ", ".join(missing)}), 422
-    preds = MODEL.predict(frame[INPUTS])
-    return jsonify(predictions=[p.item() if hasattr(p, "item") else p for p in preds])
-
-
-if __name__ == "__main__":
-    from waitress import serve
-
-    serve(app, host=os.environ.get("HOST", "0.0.0.0"), port=int(os.environ.get("PORT", "8080")))
-'''
+TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 
 DOCKERFILE = """FROM python:{py}-slim
 WORKDIR /model
@@ -133,7 +81,7 @@ def export_bundle(mv: ModelVersion, model_file: Path, dest: Path) -> dict[str, A
             "sha256": mv.artifact_sha256, "metrics": mv.metrics, "recipe": mv.recipe}
     (dest / "metadata.json").write_text(json.dumps(meta, indent=2, default=str))
     (dest / "requirements.txt").write_text("\n".join(_pins(("flask", "waitress"))) + "\n")
-    (dest / "serve.py").write_text(SERVE_PY)
+    shutil.copyfile(TEMPLATES / "bundle_serve.py.txt", dest / "serve.py")
     py = ".".join(platform.python_version_tuple()[:2])
     (dest / "Dockerfile").write_text(DOCKERFILE.format(py=py))
     _vendor(dest / "code")

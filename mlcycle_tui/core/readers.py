@@ -121,10 +121,8 @@ def _sniff_delimiter(text: str) -> str:
         return best if counts.get(best) else ","
 
 
-def csv_options(path: Path) -> tuple[Any, Any, Any]:
-    """pyarrow (read, parse, convert) options for a CSV: encoding and delimiter detected."""
-    import pyarrow.csv as pacsv
-
+def sniff_csv(path: Path) -> tuple[str, str]:
+    """(encoding, delimiter) of a CSV, after checking its header; UserError when unusable."""
     with open(path, "rb") as fh:
         head = fh.read(_SNIFF_BYTES)
     encoding = _detect_encoding(head, path)
@@ -134,6 +132,14 @@ def csv_options(path: Path) -> tuple[Any, Any, Any]:
     delimiter = _sniff_delimiter(text)
     header = next(csv.reader(io.StringIO(text.splitlines()[0]), delimiter=delimiter))
     _check_columns(header, path)
+    return encoding, delimiter
+
+
+def csv_options(path: Path) -> tuple[Any, Any, Any]:
+    """pyarrow (read, parse, convert) options for a CSV: encoding and delimiter detected."""
+    import pyarrow.csv as pacsv
+
+    encoding, delimiter = sniff_csv(path)
     read_opts = pacsv.ReadOptions(encoding="utf8" if encoding in ("utf-8", "utf-8-sig") else encoding)
     parse_opts = pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True)
     convert_opts = pacsv.ConvertOptions(
@@ -147,15 +153,7 @@ def _read_csv(path: Path) -> Any:
     """pandas' C parser (the fastest here), with the delimiter and encoding detected first."""
     import pandas as pd
 
-    with open(path, "rb") as fh:
-        head = fh.read(_SNIFF_BYTES)
-    encoding = _detect_encoding(head, path)
-    text = _decode_prefix(head, encoding).lstrip("\ufeff")
-    if not text.strip():
-        raise UserError(f"{path} contains only blank lines; nothing to ingest")
-    delimiter = _sniff_delimiter(text)
-    header = next(csv.reader(io.StringIO(text.splitlines()[0]), delimiter=delimiter))
-    _check_columns(header, path)
+    encoding, delimiter = sniff_csv(path)
     try:
         frame = pd.read_csv(path, sep=delimiter, encoding=encoding, engine="c", low_memory=False)
     except pd.errors.EmptyDataError:

@@ -117,3 +117,39 @@ def test_export_mlflow_loads_in_mlflow(trained, tmp_path):
     Workspace.open(trained).export("penguins", dest, "mlflow")
     model = mlflow.pyfunc.load_model(str(dest))
     assert len(model.predict(pd.read_csv(SAMPLES / "penguins.csv").head(5))) == 5
+
+
+def test_bundle_serve_py_answers_over_http(trained, tmp_path):
+    import socket
+    import time
+    import urllib.request
+
+    dest = tmp_path / "bundle"
+    Workspace.open(trained).export("penguins", dest)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, str(dest / "serve.py")], cwd=dest,
+                            env={**os.environ, "HOST": "127.0.0.1", "PORT": str(port), "PYTHONPATH": ""},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.time() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as resp:
+                    assert json.loads(resp.read())["status"] == "ok"
+                break
+            except OSError:
+                assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
+                assert time.time() < deadline, "the bundle's server did not start"
+                time.sleep(0.3)
+        rows = pd.read_csv(SAMPLES / "penguins.csv").drop(columns=["species"]).head(3)
+        body = json.dumps({"dataframe_records": json.loads(rows.to_json(orient="records"))}).encode()
+        req = urllib.request.Request(f"http://127.0.0.1:{port}/invocations", data=body,
+                                     headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            answer = json.loads(resp.read())
+        assert len(answer["predictions"]) == 3
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
