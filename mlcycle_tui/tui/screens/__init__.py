@@ -16,6 +16,7 @@ from mlcycle_tui.tui.screens.experiments import ExperimentsScreen
 from mlcycle_tui.tui.screens.jobs import JobsScreen
 from mlcycle_tui.tui.screens.models import ModelsScreen
 from mlcycle_tui.tui.screens.monitor import MonitorScreen
+from mlcycle_tui.tui.screens.schedules import SchedulesScreen
 from mlcycle_tui.tui.screens.serve import ServeScreen
 
 STAGES: list[type[StageScreen]] = [
@@ -26,6 +27,7 @@ STAGES: list[type[StageScreen]] = [
     ServeScreen,
     MonitorScreen,
     JobsScreen,
+    SchedulesScreen,
 ]
 
 __all__ = ["STAGES", "StageScreen"]

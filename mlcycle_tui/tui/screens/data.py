@@ -5,6 +5,8 @@ Why this exists: data enters the lifecycle here. The user imports a file
 against the previous version when there is one) and records a train/test
 split (`t`). Everything goes through Workspace methods; the slow ones
 (ingest, validate, split) run in thread workers so the UI never freezes.
+Data that arrives on its own comes through sources: the Sources panel at the
+bottom (`widgets/sources_panel.py`) lists them, `a` adds one.
 """
 
 from __future__ import annotations
@@ -19,11 +21,13 @@ from textual.widgets import DataTable, Static, TabbedContent, TabPane
 
 from mlcycle_tui.core.errors import MlcycleError
 from mlcycle_tui.tui.dialogs.ingest import IngestDialog
+from mlcycle_tui.tui.dialogs.source import SourceDialog
 from mlcycle_tui.tui.dialogs.split import SplitDialog
 from mlcycle_tui.tui.format import ago, column_stats, number, share
 from mlcycle_tui.tui.screens.base import StageScreen
 from mlcycle_tui.tui.widgets.column_chart import ColumnChart
 from mlcycle_tui.tui.widgets.data_panels import splits_text, validation_text, version_facts
+from mlcycle_tui.tui.widgets.sources_panel import SourcesPanel
 
 if TYPE_CHECKING:
     from mlcycle_tui.core.data import DatasetVersion
@@ -52,6 +56,9 @@ class DataScreen(StageScreen):
         Binding("i", "ingest", "Import", tooltip="import a file as a new dataset version", id="data.ingest"),
         Binding("v", "validate", "Validate", tooltip="check the selected version", id="data.validate"),
         Binding("t", "split", "Split", tooltip="record a train/test split", id="data.split"),
+        Binding("a", "add_source", "Add source", tooltip="watch a folder, SQLite query or JSON-lines file",
+                id="data.add_source"),
+        Binding("g", "run_source", "Run source", tooltip="run the source highlighted below now", id="data.run_source"),
         Binding("r", "reload", "Refresh", id="data.refresh"),
     ]
 
@@ -84,6 +91,7 @@ class DataScreen(StageScreen):
                         yield Static(id="validation")
                     with TabPane("Splits", id="tab-splits"), VerticalScroll():
                         yield Static(id="splits")
+        yield SourcesPanel(id="data-sources")
 
     def on_mount(self) -> None:
         super().on_mount()
@@ -183,6 +191,9 @@ class DataScreen(StageScreen):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action in ("validate", "split") and self.selected is None:
             return None  # shown dimmed in the footer: nothing to act on yet
+        if action == "run_source":
+            panels = self.query(SourcesPanel)
+            return True if panels and panels.first().highlighted() is not None else None
         return True
 
     def action_validate(self) -> None:
@@ -246,6 +257,23 @@ class DataScreen(StageScreen):
             f"{what} {split.split_id}: {split.train_rows:,} train / {split.test_rows:,} test rows.",
             title=f"{split.dataset} split",
         )
+
+    def action_add_source(self) -> None:
+        def created(doc: dict[str, Any] | None) -> None:
+            if doc is not None:
+                self.app.services.sync_schedules()  # type: ignore[attr-defined]
+                self.notify(f"source {doc['source_id']}: {doc['kind']} {doc['location']} → {doc['dataset']}, every "
+                            f"{doc['every']} (g runs it now)", title="Source added")
+                self.query_one(SourcesPanel).reload()
+
+        self.app.push_screen(SourceDialog(self.workspace), created)
+
+    def action_run_source(self) -> None:
+        self.query_one(SourcesPanel).run_highlighted()
+
+    def on_sources_panel_ingested(self, event: SourcesPanel.Ingested) -> None:
+        self.selected = None
+        self.action_reload(select=event.dataset, version=event.version)
 
     def _failed(self, title: str, message: str) -> None:
         self.notify(message, title=title, severity="error", timeout=10)
