@@ -10,9 +10,9 @@ raises `LogBackpressure`, which the server answers with 503 before replying,
 so an answered prediction is always a logged one. `close()` drains the queue
 before returning: stop(), SIGTERM and SIGINT all go through it.
 
-The writer yields to requests: given `wait_idle` (the server's "no request in
-flight" wait), it encodes and inserts while no request is being answered, in
-slices of `SLICE_ROWS` rows, and waits for a quiet moment before each slice,
+The writer yields to requests: given `wait_idle` (the server's wait for a quiet
+moment, `ServingState.wait_quiet`: no request in flight for 10 ms), it encodes
+and inserts in slices of `SLICE_ROWS` rows and waits for quiet before each slice,
 but never longer than `max_defer` seconds after it took the batch, and not at
 all when a flush is asked for, when the server closes or when the queue is half
 full. Logging 10,000 rows costs ~40 ms of Python (the GIL) plus the inserts;

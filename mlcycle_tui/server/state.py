@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -79,6 +80,7 @@ class ServingState:
     models: ModelCache = field(init=False)
     writer: PredictionLogWriter = field(init=False)
     inflight: int = 0
+    last_answer: float = 0.0  # time.monotonic() when a request last ended
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _idle: threading.Condition = field(init=False)
     closed: bool = False
@@ -90,7 +92,7 @@ class ServingState:
         self.writer = PredictionLogWriter(self.ws, maxsize=self.config.log_queue_size,
                                           flush_interval=self.config.log_flush_interval,
                                           put_timeout=self.config.log_put_timeout,
-                                          wait_idle=self.wait_idle, max_defer=self.config.log_max_defer)
+                                          wait_idle=self.wait_quiet, max_defer=self.config.log_max_defer)
 
     def start(self) -> None:
         self.models.refresh()
@@ -109,12 +111,31 @@ class ServingState:
     def leave(self) -> None:
         with self._lock:
             self.inflight -= 1
+            self.last_answer = time.monotonic()
             if self.inflight <= 0:
                 self._idle.notify_all()
 
     def wait_idle(self, timeout: float) -> bool:
         with self._lock:
             return self._idle.wait_for(lambda: self.inflight <= 0, timeout)
+
+    def wait_quiet(self, timeout: float, quiet: float = 0.01) -> bool:
+        """Whether, within `timeout`, no request has been in flight for `quiet` seconds.
+
+        The log writer works at such moments: a client sending large requests back to back
+        leaves gaps of a few milliseconds (while the next body arrives) that are not quiet.
+        """
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            while True:
+                now = time.monotonic()
+                calm = now - self.last_answer
+                if self.inflight <= 0 and calm >= quiet:
+                    return True
+                left = deadline - now
+                if left <= 0:
+                    return False
+                self._idle.wait(min(left, quiet - calm) if self.inflight <= 0 else left)
 
     def close(self) -> None:
         """Stop the poller and write every queued prediction (idempotent)."""

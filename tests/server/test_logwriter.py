@@ -102,3 +102,28 @@ def test_writer_yields_to_requests_but_not_past_its_deadline_or_a_flush(trained_
     finally:
         writer.close()
         ws.close()
+
+
+def test_wait_quiet_needs_a_pause_without_requests(ws) -> None:
+    import threading
+    import time
+
+    from mlcycle_tui.server.state import ServerConfig, ServingState
+
+    state = ServingState(ws, ServerConfig(poll_interval=0))
+    try:
+        assert state.wait_quiet(0.05)  # nothing ever answered: quiet
+        state.enter()
+        assert not state.wait_quiet(0.05)  # a request in flight
+        state.leave()
+        assert not state.wait_quiet(0.0, quiet=0.2)  # answered a moment ago
+        started = time.monotonic()
+        assert state.wait_quiet(1.0, quiet=0.1)
+        assert time.monotonic() - started >= 0.09
+        state.enter()
+        threading.Timer(0.1, state.leave).start()
+        started = time.monotonic()
+        assert state.wait_quiet(2.0, quiet=0.05)  # wakes when the request ends, then waits for quiet
+        assert 0.14 <= time.monotonic() - started < 1.0
+    finally:
+        state.close()
