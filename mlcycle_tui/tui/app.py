@@ -92,7 +92,8 @@ class MlcycleApp(App[None]):
 
     def on_service_event(self, event: ServiceEvent) -> None:
         severity = "warning" if event.kind in ("drift", "decay") else "information"
-        title = {"drift": "Drift found", "decay": "Model decay", "job": "Retraining job"}.get(event.kind, "Scheduler")
+        title = {"drift": "Drift found", "decay": "Model decay", "job": "Retraining job", "source": "Data source",
+                 "scoring": "Batch scoring"}.get(event.kind, "Scheduler")
         self.notify(event.message, title=title, severity=severity, timeout=8)
         refresh = getattr(self.screen, "service_event", None)
         if refresh is not None:

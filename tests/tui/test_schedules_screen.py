@@ -180,3 +180,19 @@ async def test_scoring_dialog_creates_a_schedule_and_refuses_the_same_folder(tra
         assert (sched["model"], sched["input_dir"], sched["output_dir"], sched["every"]) == (
             "penguins", str(inbox), str(outbox), "1h")
         assert _column(app, "kind") == ["scoring"]
+
+
+async def test_a_failing_run_shows_its_error_in_red(trained: Workspace, tmp_path: Path) -> None:
+    folders = _setup(trained, tmp_path)
+    folders["to_score"].rmdir()  # the scoring schedule's input folder is gone
+    app = make_ops_app(trained)
+    async with app.run_test(size=SIZE) as pilot:
+        await _open(app, pilot)
+        await pilot.press("down", "down", "g")
+        await wait_until(pilot, lambda: _column(app, "result")[2].startswith("error"))
+        cell = app.screen.query_one("#sched-table", DataTable).get_cell("scoring:1", "result")
+        assert "red" in str(cell.style)
+        await wait_until(pilot, lambda: "does not exist" in text_of(app, "#sched-detail"))
+        assert "error:" in text_of(app, "#sched-detail")
+        assert any(n.severity == "error" and "does not exist" in n.message for n in app._notifications)
+        assert trained.all_schedules()[2]["last_error"]

@@ -12,6 +12,7 @@ from textual.widgets import DataTable, Input, Select
 from mlcycle_tui.core.workspace import Workspace
 from mlcycle_tui.tui.dialogs.source import SourceDialog
 from mlcycle_tui.tui.screens.data import DataScreen
+from mlcycle_tui.tui.services import ServiceEvent
 from mlcycle_tui.tui.widgets.sources_panel import SourcesPanel
 
 from .helpers import SIZE, text_of
@@ -75,6 +76,25 @@ async def test_add_a_folder_source_run_it_and_see_the_dataset(workspace: Workspa
         assert [d.ref for d in workspace.datasets()] == ["arrivals@1"]
         assert any("quarantined" in n.message for n in app._notifications)
         assert (workspace.home / "quarantine").exists()
+
+
+async def test_a_run_by_the_scheduler_shows_without_a_key_press(workspace: Workspace, sample_data: Path,
+                                                                tmp_path: Path) -> None:
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    src = workspace.add_source("arrivals", folder=inbox, target="species", every="1h", settle="0s")
+    app = make_ops_app(workspace)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("d")
+        await wait_until(pilot, lambda: app.screen.query_one(SourcesPanel).sources != [])
+        assert app.screen.query_one("#data-empty").display
+        pd.read_csv(sample_data / "penguins.csv").head(20).to_csv(inbox / "a.csv", index=False)
+        workspace.run_source(src["source_id"])  # what the scheduler does on a tick, then it tells the app:
+        app.post_message(ServiceEvent("source", "source 1: arrivals@1 +20 rows from 1 files"))
+        await wait_until(pilot, lambda: app.screen.query_one("#datasets", DataTable).row_count == 1)
+        assert app.screen.query_one("#data-main").display
+        await wait_until(pilot, lambda: _cells(app, 8) == ["1 in"])
+        assert any(n.title == "Data source" for n in app._notifications)
 
 
 async def test_sqlite_kind_asks_for_query_and_key(workspace: Workspace, tmp_path: Path) -> None:

@@ -79,7 +79,7 @@ class SourceDialog(ModalScreen[dict[str, Any] | None]):
                 yield key
             with Horizontal(classes="row"):
                 name = Input(self.initial_dataset, placeholder="from the path", id="source-dataset")
-                name.border_title = "Dataset (new or existing)"
+                name.border_title = "Dataset"
                 yield name
                 target = Input(placeholder="optional", id="source-target")
                 target.border_title = "Target column"

@@ -100,6 +100,12 @@ class DataScreen(StageScreen):
     def on_screen_resume(self) -> None:
         self.action_reload()
 
+    def service_event(self, kind: str) -> None:
+        """The app's scheduler ran a source: its new version shows without a key press."""
+        if kind == "source":
+            self.action_reload()
+            self.query_one(SourcesPanel).reload()
+
     # -- loading ---------------------------------------------------------
     def action_reload(self, select: str | None = None, version: int | None = None) -> None:
         """Re-read the dataset list; keep (or move to) the selected dataset and version."""

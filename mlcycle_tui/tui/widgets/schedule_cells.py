@@ -47,7 +47,8 @@ def last_run(epoch: float | None, now: float | None = None) -> Text:
 
 
 def last_result(status: str | None, error: str | None, width: int = 48) -> Text:
-    """The last status, cut to `width`: an error in red, drift or a partial run in yellow, ok in green."""
+    """The last status, cut to `width`: an error in red; drift, a partial run or files set aside in yellow;
+    ok in green."""
     if not status and not error:
         return Text("-", style="dim")
     text = str(status or f"error: {error}")
@@ -56,7 +57,8 @@ def last_result(status: str | None, error: str | None, width: int = 48) -> Text:
     lowered = text.lower()
     if lowered.startswith("error") or (error and not lowered.startswith(("ok", "partial"))):
         style = "bold red"
-    elif lowered.startswith(("drift", "alarm", "partial", "skipped")) or error:
+    elif lowered.startswith(("drift", "alarm", "partial", "skipped")) or error or "quarantined" in lowered \
+            or "rejected" in lowered:
         style = "yellow"
     else:
         style = "green"
