@@ -58,7 +58,7 @@ def test_values_orjson_cannot_encode_are_still_logged() -> None:
     assert [json.loads(r[7])["big"] for r in rows] == [2**70, 1]
 
 
-def test_writer_yields_to_requests_but_not_past_its_deadline_or_a_flush(trained_home, tmp_path) -> None:
+def test_writer_yields_to_requests_but_not_past_its_deadline_or_a_flush(trained_home, tmp_path, monkeypatch) -> None:
     import shutil
     import time
 
@@ -76,6 +76,7 @@ def test_writer_yields_to_requests_but_not_past_its_deadline_or_a_flush(trained_
             return False
         return True
 
+    monkeypatch.setattr(logwriter, "SLICE_ROWS", 2)  # two-row entries count as large ones here
     writer = PredictionLogWriter(ws, flush_interval=0.02, wait_idle=wait_idle, max_defer=0.6)
     writer.start()
     frame = pd.DataFrame({"x": [1.0, 2.0]})
@@ -93,12 +94,17 @@ def test_writer_yields_to_requests_but_not_past_its_deadline_or_a_flush(trained_
         while ws.count_predictions("m") < 4 and time.monotonic() < deadline:
             time.sleep(0.05)
         assert ws.count_predictions("m") == 4  # busy all along: written by the deadline anyway
+        small = _entry(frame.head(1), [7], None)
+        small.ids = ["id7"]
+        writer.submit(small)
+        time.sleep(0.3)
+        assert ws.count_predictions("m") == 5  # a one-row request is not deferred
         busy["on"] = False
         quiet = _entry(frame, [5, 6], None)
         quiet.ids = ["id10", "id11"]
         writer.submit(quiet)
         time.sleep(0.3)
-        assert ws.count_predictions("m") == 6  # idle: written at once
+        assert ws.count_predictions("m") == 7  # idle: written at once
     finally:
         writer.close()
         ws.close()
