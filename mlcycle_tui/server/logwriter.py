@@ -118,7 +118,7 @@ def _default(value: Any) -> Any:
 
 def _encode_records(frame: pd.DataFrame) -> list[str]:
     """One JSON object per row of `frame` ({column: value}; NaN, NaT and infinity -> null)."""
-    columns = [str(c) for c in frame.columns]
+    columns = [str(c) for c in frame.columns.tolist()]  # iterating the Index itself costs ~15 us
     dumps, options = orjson.dumps, _OPTIONS
     return [dumps(dict(zip(columns, row, strict=True)), default=_default, option=options).decode()
             for row in frame.to_numpy(dtype=object).tolist()]
