@@ -98,3 +98,36 @@ def test_connections_of_ended_threads_are_closed(tmp_path):
         t.join()
     db.connection()
     assert db.open_connections() <= 2
+
+
+def test_prediction_log_migration_keeps_rows(tmp_path):
+    import sqlite3
+
+    from mlcycle_tui.storage import schema
+
+    # a workspace made before the log became a rowid table
+    db = Database(tmp_path / "old.db")
+    conn = db.connection()
+    conn.execute("CREATE TABLE schema_version (component TEXT PRIMARY KEY, version INTEGER NOT NULL)")
+    for component, steps in schema.COMPONENTS.items():
+        keep = 1 if component == "serving" else len(steps)
+        for script in steps[:keep]:
+            for statement in (s.strip() for s in script.split(";")):
+                if statement:
+                    conn.execute(statement)
+        conn.execute("INSERT INTO schema_version VALUES (?, ?)", (component, keep))
+    conn.execute(
+        "INSERT INTO predictions(id, model, version, time, inputs_json, output_json) "
+        "VALUES ('a', 'm', 1, 1.0, '{}', '1')"
+    )
+    db.close()
+    db = Database(tmp_path / "old.db")
+    db.migrate()
+    assert db.scalar("SELECT COUNT(*) FROM predictions") == 1
+    ddl = db.scalar("SELECT sql FROM sqlite_master WHERE name = 'predictions'")
+    assert "WITHOUT ROWID" not in ddl
+    with pytest.raises(sqlite3.IntegrityError):
+        db.execute(
+            "INSERT INTO predictions(id, model, version, time, inputs_json, output_json) "
+            "VALUES ('a', 'm', 1, 2.0, '{}', '1')"
+        )
