@@ -83,7 +83,7 @@ def validate_profile(
                 )
             )
         share = c.get("numeric_share")
-        if share is not None and 0.05 <= share < 0.99:
+        if share is not None and 0.05 <= share < 1.0:
             warnings.append(
                 _issue(
                     "mixed_types",

@@ -176,3 +176,14 @@ def test_empty_last_field_is_not_a_ragged_row(ws, tmp_path):
     frame = ws.load_frame(ws.ingest(path, name="gaps"))
     assert frame.shape == (2, 3)
     assert frame["c"].isna().sum() == 1
+
+
+def test_mixed_numbers_and_text_in_a_large_csv_become_one_text_column(ws, tmp_path):
+    path = tmp_path / "mixed.csv"
+    lines = ["a,b"] + [f"{i},{i}" for i in range(300_000)] + [f"x{i},{i}" for i in range(15_000)]
+    path.write_text("\n".join(lines) + "\n")
+    ds = ws.ingest(path, name="mixed")
+    col = ds.column("a")
+    assert col["dtype"] == "str" and col["unique"] == 315_000
+    codes = {(w["code"], w["column"]) for w in ws.validate("mixed")["warnings"]}
+    assert ("mixed_types", "a") in codes
