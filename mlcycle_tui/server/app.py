@@ -37,6 +37,8 @@ def create_app(workspace: Workspace, config: dict[str, Any] | ServerConfig | Non
     cfg = config if isinstance(config, ServerConfig) else ServerConfig.build(workspace.settings, config)
     check_bind(cfg.host, cfg.token)
     app = Flask("mlcycle_tui.server")
+    # `a//b` or an encoded slash in a model name is a 404 in JSON, not an HTML redirect
+    app.url_map.merge_slashes = False
     app.config["MAX_CONTENT_LENGTH"] = int(cfg.max_body_mb * 1024 * 1024)
     app.json.sort_keys = False  # type: ignore[attr-defined]
     state = ServingState(workspace, cfg)

@@ -115,3 +115,11 @@ def test_invocations_needs_exactly_one_production_model(ws):
         assert client.get("/health")[1]["models"] == 2
         status, out = client.post("/invocations", {"instances": [ROW]})
         assert _is_error(out, status) == 400 and "/v1/models/<name>/predict" in out["error"]["message"]
+
+
+def test_double_slash_is_a_json_404_not_a_redirect(client):
+    status, body = client.post("/v1/models/0%2F/predict", raw=b"null")
+    assert status == 404
+    assert body["error"]["code"] == "not_found"
+    status, body = client.post("/v1//models/penguins/predict", raw=b"null")
+    assert status == 404 and body["error"]["code"] == "not_found"
