@@ -108,7 +108,7 @@ def fuzz_app(trained_home, tmp_path_factory) -> Iterator[Any]:
     ws.close()
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+@settings(max_examples=400, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                                   HealthCheck.too_slow])
 @given(req=requests_())
 def test_no_request_gets_a_server_error(fuzz_app, req):
