@@ -655,14 +655,15 @@ class TrackingMixin:
             ):
                 run_id = row.pop("id")
                 docs[run_id] = {"run_id": run_id, **row, "metrics": {}, "params": {}, "tags": {}}
+            cursor = self.db.connection().cursor()
+            cursor.row_factory = None  # plain tuples: hundreds of rows per page
             for section, table in (("metrics", "metrics_latest"), ("params", "params"), ("tags", "tags")):
-                for row in self.db.connection().execute(
+                for run_id, key, value in cursor.execute(
                     f"SELECT run_id, key, value FROM {table} WHERE run_id IN ({marks}) ORDER BY run_id, key", chunk
                 ):
-                    value = row[2]
                     if section == "metrics" and value is None:
                         value = math.nan
-                    docs[row[0]][section][row[1]] = value
+                    docs[run_id][section][key] = value
         return [docs[i] for i in ids if i in docs]
 
 
