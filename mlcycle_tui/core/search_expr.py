@@ -23,6 +23,7 @@ Grammar (case-insensitive keywords):
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -264,6 +265,7 @@ def _checked(cmp: Comparison, text: str) -> Comparison:
     return cmp
 
 
+@functools.lru_cache(maxsize=256)  # the tree is immutable (frozen dataclasses)
 def parse_filter(text: str) -> Any:
     """The expression tree of a filter (UserError naming the position when bad)."""
     if not isinstance(text, str):
@@ -351,6 +353,7 @@ class SortKey:
 DEFAULT_SORT = SortKey(Field("attr", "created"), descending=True)
 
 
+@functools.lru_cache(maxsize=256)
 def parse_sort(text: str | None) -> SortKey:
     """`-metrics.f1`, `metrics.f1 desc`, `created`, `+duration` -> SortKey."""
     if text is None or not text.strip():
