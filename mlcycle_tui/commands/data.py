@@ -10,7 +10,7 @@ from mlcycle_tui.commands.sources import register_source
 
 
 def register(sub: Any, common: argparse.ArgumentParser) -> None:
-    data = sub.add_parser("data", parents=[common], help="datasets: ingest, show, validate, split")
+    data = sub.add_parser("data", parents=[common], help="datasets: ingest, show, validate, split, sources")
     dsub = data.add_subparsers(dest="data_command", metavar="ACTION", required=True)
 
     p = dsub.add_parser("ingest", parents=[common], help="import a file as a dataset version")

@@ -12,7 +12,7 @@ FILTER_HELP = 'e.g. \'metrics.f1 > 0.8 and params.model = "rf"\' (and/or/not, pa
 
 
 def register(sub: Any, common: argparse.ArgumentParser) -> None:
-    runs = sub.add_parser("runs", parents=[common], help="tracked runs: list, show, compare")
+    runs = sub.add_parser("runs", parents=[common], help="tracked runs: list, show, compare, reproduce")
     rsub = runs.add_subparsers(dest="runs_command", metavar="ACTION", required=True,
                                parser_class=_sort_friendly(type(runs)))
 
