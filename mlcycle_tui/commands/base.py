@@ -8,11 +8,12 @@ must go to stderr. Doing that in one place keeps every command consistent.
 from __future__ import annotations
 
 import json
-import math
 import sys
 import traceback
 from dataclasses import dataclass, field
 from typing import Any
+
+from mlcycle_tui.core.jsonsafe import json_safe
 
 
 class CliExit(Exception):
@@ -21,23 +22,6 @@ class CliExit(Exception):
     def __init__(self, code: int) -> None:
         super().__init__(code)
         self.code = code
-
-
-def _clean(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {str(k): _clean(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_clean(v) for v in value]
-    if hasattr(value, "item") and callable(value.item):  # numpy scalars
-        try:
-            return _clean(value.item())
-        except (TypeError, ValueError):
-            return str(value)
-    if hasattr(value, "isoformat"):
-        return value.isoformat()
-    return value
 
 
 @dataclass
@@ -57,11 +41,11 @@ class CliContext:
     def emit(self, document: Any, human: str | None = None) -> None:
         """Print the result: JSON with --json, else the human text (or pretty JSON)."""
         if self.json:
-            sys.stdout.write(json.dumps(_clean(document), default=str) + "\n")
+            sys.stdout.write(json.dumps(json_safe(document), default=str) + "\n")
         elif human is not None:
             sys.stdout.write(human if human.endswith("\n") else human + "\n")
         else:
-            sys.stdout.write(json.dumps(_clean(document), indent=2, default=str) + "\n")
+            sys.stdout.write(json.dumps(json_safe(document), indent=2, default=str) + "\n")
         sys.stdout.flush()
 
     def info(self, message: str) -> None:

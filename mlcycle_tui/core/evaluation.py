@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from mlcycle_tui.core.errors import UserError
+from mlcycle_tui.core.jsonsafe import json_safe
 
 MAX_CURVE_POINTS = 101
 MISSING = "(missing)"
@@ -42,19 +43,6 @@ LOWER_IS_BETTER = frozenset({
 
 
 # --- JSON helpers ----------------------------------------------------------------------
-
-def _json(value: Any) -> Any:
-    """Plain Python values: numpy scalars unwrapped, NaN and infinity -> None."""
-    if isinstance(value, dict):
-        return {str(k): _json(v) for k, v in value.items()}
-    if isinstance(value, list | tuple | np.ndarray):
-        return [_json(v) for v in value]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
 
 def _label(value: Any) -> Any:
     """A class label as a plain JSON value."""
@@ -131,7 +119,7 @@ def _downsample(columns: dict[str, np.ndarray]) -> dict[str, list[Any]]:
     if n > MAX_CURVE_POINTS:
         index = np.unique(np.linspace(0, n - 1, MAX_CURVE_POINTS).round().astype(int))
         columns = {k: np.asarray(v, dtype=object)[index] for k, v in columns.items()}
-    return {k: _json(list(v)) for k, v in columns.items()}
+    return {k: json_safe(list(v)) for k, v in columns.items()}
 
 
 def _binary_curves(is_pos: np.ndarray, score: np.ndarray) -> tuple[dict, dict] | None:
@@ -146,7 +134,7 @@ def _binary_curves(is_pos: np.ndarray, score: np.ndarray) -> tuple[dict, dict] |
         "precision": precision, "recall": recall,
         "thresholds": np.append(pr_thr.astype(object), None),
     })
-    pr["average_precision"] = _json(float(average_precision_score(is_pos, score)))
+    pr["average_precision"] = json_safe(float(average_precision_score(is_pos, score)))
     return roc, pr
 
 
@@ -324,14 +312,14 @@ def evaluate(task: str, y_true: Any, y_pred: Any, proba: Any = None,
     if task == "regression":
         y, pred = _numbers(y_true), _numbers(y_pred)
         keep = ~np.isnan(y) & ~np.isnan(pred)
-        return _json(_regression(y[keep], pred[keep]))
+        return json_safe(_regression(y[keep], pred[keep]))
     y, pred, class_array = _label_arrays(y_true, y_pred, [] if classes is None else classes)
     keep = ~pd.isna(y)
     y, pred = _typed(y[keep]), _typed(pred[keep])
     if proba is not None:
         proba = np.asarray(proba, dtype=float)[keep]
     classes = list(class_array) if classes is not None else None
-    return _json(_classification(y, pred, proba, classes, curves))
+    return json_safe(_classification(y, pred, proba, classes, curves))
 
 
 def predictions(task: str, model: Any, X: Any) -> tuple[np.ndarray, Any, list[Any] | None]:
@@ -512,4 +500,4 @@ def fairness(y_true: Any, y_pred: Any, groups: Any, positive_label: Any = None
         ok = len(values) >= 2
         gaps[metric] = max(values) - min(values) if ok else None
         ratios[metric] = min(values) / max(values) if ok and max(values) > 0 else None
-    return _json({"positive_label": pos, "groups": per_group, "gaps": gaps, "ratios": ratios})
+    return json_safe({"positive_label": pos, "groups": per_group, "gaps": gaps, "ratios": ratios})

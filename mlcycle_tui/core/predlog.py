@@ -9,13 +9,13 @@ drift checks and the retraining worker read windows of it back as frames.
 from __future__ import annotations
 
 import json
-import math
 import time
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from mlcycle_tui.core.errors import UserError
+from mlcycle_tui.core.jsonsafe import json_safe
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -30,23 +30,6 @@ _INSERT = (
 
 def new_prediction_id() -> str:
     return uuid.uuid4().hex
-
-
-def _json_safe(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if hasattr(value, "item") and callable(value.item):
-        try:
-            return _json_safe(value.item())
-        except (TypeError, ValueError):
-            return str(value)
-    if isinstance(value, Mapping):
-        return {str(k): _json_safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_json_safe(v) for v in value]
-    if hasattr(value, "isoformat"):
-        return value.isoformat()
-    return value
 
 
 def prediction_row(
@@ -71,9 +54,9 @@ def prediction_row(
         latency_ms,
         source,
         request_id,
-        json.dumps(_json_safe(dict(inputs))),
-        json.dumps(_json_safe(output)),
-        None if proba is None else json.dumps(_json_safe(list(proba))),
+        json.dumps(json_safe(dict(inputs))),
+        json.dumps(json_safe(output)),
+        None if proba is None else json.dumps(json_safe(list(proba))),
     )
 
 
@@ -92,12 +75,12 @@ def prediction_rows_from_frame(
     text = inputs.to_json(orient="records", lines=True, date_format="iso", default_handler=str)
     records = text.splitlines()
     when = at if at is not None else time.time()
-    outs = [json.dumps(_json_safe(v)) for v in (outputs.tolist() if hasattr(outputs, "tolist") else outputs)]
+    outs = [json.dumps(json_safe(v)) for v in (outputs.tolist() if hasattr(outputs, "tolist") else outputs)]
     probas: list[str | None]
     if probabilities is None:
         probas = [None] * len(records)
     else:
-        probas = [json.dumps(_json_safe(row)) for row in probabilities.tolist()]
+        probas = [json.dumps(json_safe(row)) for row in probabilities.tolist()]
     return [
         (new_prediction_id(), model, int(version), when, None, source, request_id, rec, out, prob)
         for rec, out, prob in zip(records, outs, probas, strict=True)
@@ -192,7 +175,7 @@ class PredictionLogMixin:
             known |= {r["id"] for r in self.db.query(
                 f"SELECT id FROM predictions WHERE model = ? AND id IN ({marks})", [model, *chunk])}
         now = time.time()
-        rows = [(pid, model, json.dumps(_json_safe(label)), now) for pid, label in pairs if pid in known]
+        rows = [(pid, model, json.dumps(json_safe(label)), now) for pid, label in pairs if pid in known]
         with self.db.transaction() as conn:
             conn.executemany(
                 "INSERT INTO feedback(prediction_id, model, label_json, time) VALUES (?, ?, ?, ?)"

@@ -15,19 +15,9 @@ from typing import Any
 import orjson
 from flask import Response
 
+from mlcycle_tui.core.jsonsafe import json_safe
+
 _OPTIONS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
-
-
-def _clean(value: Any) -> Any:
-    if isinstance(value, float):
-        return value if value == value and value not in (float("inf"), float("-inf")) else None
-    if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_clean(v) for v in value]
-    if hasattr(value, "item"):
-        return _clean(value.item())
-    return value
 
 
 def dumps(document: Any) -> bytes:
@@ -35,7 +25,7 @@ def dumps(document: Any) -> bytes:
     try:
         return orjson.dumps(document, option=_OPTIONS)
     except TypeError:
-        return json.dumps(_clean(document), allow_nan=False, separators=(",", ":"), default=str).encode()
+        return json.dumps(json_safe(document), allow_nan=False, separators=(",", ":"), default=str).encode()
 
 
 def json_response(document: Any, status: int = 200) -> Response:
