@@ -173,7 +173,7 @@ class Demo:
                     raise OperationError("the scheduled drift check did not queue a retraining job within 30 s")
                 scheduler.stop()
                 ws.unschedule(sched["schedule_id"])
-                report = ws.drift_report(reports[0]["report_id"]) if "report_id" in reports[0] else reports[0]
+                report = ws.drift_report(reports[0]["report_id"])
                 job = ws.jobs(model=MODEL)[0]
                 drifted = [c["column"] for c in report.get("columns", []) if c.get("drifted")]
                 return (f"scheduled check: drift in {', '.join(drifted) or 'no column'} "

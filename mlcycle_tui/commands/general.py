@@ -30,9 +30,12 @@ def cmd_doctor(args: argparse.Namespace, ctx: CliContext) -> int:
     lines = [f"checked {report['checked']} artifacts"]
     for p in report["problems"]:
         lines.append(f"PROBLEM {p['owner']}: {p['problem']}")
-    if report["orphans"]:
-        verb = "removed" if args.fix else "found"
-        lines.append(f"{verb} {len(report['orphans'])} orphan files" + ("" if args.fix else " (remove with --fix)"))
+    if report["orphans"] and args.fix:
+        kept = len(report["orphans"]) - report["removed_orphans"]
+        lines.append(f"removed {report['removed_orphans']} orphan files"
+                     + (f"; kept {kept} written in the last 5 minutes (maybe still being recorded)" if kept else ""))
+    elif report["orphans"]:
+        lines.append(f"found {len(report['orphans'])} orphan files (remove with --fix)")
     lines.append("workspace is healthy" if report["ok"] else "workspace has problems (see above)")
     ctx.emit(report, "\n".join(lines))
     if not report["ok"]:

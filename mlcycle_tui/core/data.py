@@ -58,7 +58,9 @@ class DatasetVersion:
 
     @property
     def schema(self) -> list[dict[str, str]]:
-        return [{"name": c["name"], "dtype": c["dtype"], "kind": c["kind"]} for c in self.profile["columns"]]
+        from mlcycle_tui.core.profiling import schema_of
+
+        return schema_of(self.profile)
 
     def column(self, name: str) -> dict[str, Any] | None:
         return next((c for c in self.profile["columns"] if c["name"] == name), None)

@@ -136,7 +136,7 @@ class TrainingMixin:
         X_test, y_test = test_df.drop(columns=[target]), test_df[target]
         with self.start_run(exp, dataset=ds, split=sp.split_id, seed=seed, model=kind, task=task,
                             tags={"search": search or "none", **(tags or {})}) as run:
-            run.log_params({"model": kind, **{k: v for k, v in resolved.items()}})
+            run.log_params({"model": kind, **resolved})
             report(0.15, "fitting" if not search else f"{search} search")
             if search:
                 fitted, search_log = self._search(
@@ -144,7 +144,7 @@ class TrainingMixin:
                 )
                 run.log_batch(metrics=[("cv_score", s, i) for i, s in enumerate(search_log["scores"])])
                 best = {k.removeprefix("model__"): v for k, v in search_log["best_params"].items()}
-                run.log_params({k: v for k, v in best.items()})
+                run.log_params(best)
                 run.log_metric("cv_best_score", search_log["best_score"])
                 recipe["best_params"] = best
             else:

@@ -84,40 +84,44 @@ class Workspace(MonitoringMixin, JobsMixin, SchedulesMixin,
         return self.db.query("SELECT * FROM events ORDER BY id DESC LIMIT ?", (limit,))
 
     # -- health of the workspace -----------------------------------------
-    def doctor(self, fix: bool = False) -> dict[str, Any]:
-        """Check every recorded artifact (present, sha256 matches) and list orphans."""
+    def doctor(self, fix: bool = False, orphan_grace_s: float = 300.0) -> dict[str, Any]:
+        """Check every recorded artifact (present, sha256 matches) and list orphans.
+
+        With `fix`, orphans older than `orphan_grace_s` are removed: a younger one may be a
+        file another process has just stored and is about to record.
+        """
+        import time
+
         from mlcycle_tui.core.errors import IntegrityError
 
-        recorded: dict[str, str] = {}
+        sha_of: dict[str, str] = {}
+        owner_of: dict[str, str] = {}
         for table, what in self._artifact_tables():
             for row in self.db.query(f"SELECT artifact_sha256, artifact_path, {what} AS owner FROM {table}"):
-                recorded[row["artifact_path"]] = row["artifact_sha256"]
-                recorded.setdefault("#" + row["artifact_path"], str(row["owner"]))
+                sha_of[row["artifact_path"]] = row["artifact_sha256"]
+                owner_of.setdefault(row["artifact_path"], str(row["owner"]))
         problems: list[dict[str, str]] = []
-        for rel, sha in recorded.items():
-            if rel.startswith("#"):
-                continue
+        for rel, sha in sha_of.items():
             try:
                 self.artifacts.verify(sha, rel)
             except IntegrityError as exc:
-                problems.append({"artifact": rel, "owner": recorded["#" + rel], "problem": exc.message})
-        known = {rel for rel in recorded if not rel.startswith("#")}
-        orphans = [
-            str(p.relative_to(self.artifacts.root))
-            for p in self.artifacts.iter_objects()
-            if str(p.relative_to(self.artifacts.root)) not in known
-        ]
-        removed_tmp = self.artifacts.clean_tmp(older_than_s=3600.0) if fix else 0
+                problems.append({"artifact": rel, "owner": owner_of[rel], "problem": exc.message})
+        root = self.artifacts.root
+        orphans = [p for p in self.artifacts.iter_objects() if str(p.relative_to(root)) not in sha_of]
+        removed = 0
         if fix:
-            for rel in orphans:
-                (self.artifacts.root / rel).unlink(missing_ok=True)
+            cutoff = time.time() - orphan_grace_s
+            for path in orphans:
+                if path.stat().st_mtime <= cutoff:
+                    path.unlink(missing_ok=True)
+                    removed += 1
         return {
             "ok": not problems,
-            "checked": len(known),
+            "checked": len(sha_of),
             "problems": problems,
-            "orphans": orphans,
-            "removed_orphans": len(orphans) if fix else 0,
-            "removed_tmp": removed_tmp,
+            "orphans": [str(p.relative_to(root)) for p in orphans],
+            "removed_orphans": removed,
+            "removed_tmp": self.artifacts.clean_tmp(older_than_s=3600.0) if fix else 0,
         }
 
     def _artifact_tables(self) -> list[tuple[str, str]]:
