@@ -41,9 +41,10 @@ print(json.dumps({"seconds": elapsed, "maxrss_mb": resource.getrusage(resource.R
 """
 
 BASELINE_SIDE = """
-import resource, json
-import pandas, pyarrow, sklearn, numpy
+import resource, json, sys
+import pandas, pyarrow.parquet  # the same imports as the ingest side, and an open workspace
 from mlcycle_tui import Workspace
+ws = Workspace.open(sys.argv[1])
 print(json.dumps({"maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """
 
@@ -75,7 +76,7 @@ def main() -> None:
         t = time.perf_counter()
         make_csv(csv, args.rows)
         print(f"wrote {args.rows:,} x 20 CSV ({csv.stat().st_size / 2**20:.0f} MiB) in {time.perf_counter() - t:.1f} s")
-        base = run(BASELINE_SIDE)
+        base = run(BASELINE_SIDE, str(Path(tmp) / "ws-base"))
         pandas_runs = [run(PANDAS_SIDE, str(csv)) for _ in range(args.repeat)]
         ours = [run(MLCYCLE_SIDE, str(csv), str(Path(tmp) / f"ws{i}")) for i in range(args.repeat)]
     p = min(r["seconds"] for r in pandas_runs)

@@ -117,6 +117,11 @@ def prepare_frame(frame: pd.DataFrame, target: str | None, time_column: str | No
             raise UserError(
                 f"{option} {col!r} is not a column of the data; columns are: {', '.join(columns)}"
             )
+    for name in columns:
+        if frame[name].dtype == object and pd.api.types.infer_dtype(frame[name], skipna=True).startswith(
+            "mixed"
+        ):  # numbers and text in one column (a DataFrame source): one text column, as from CSV
+            frame[name] = frame[name].map(lambda v: v if v is None or v != v else str(v)).astype("str")
     if time_column is not None:
         series = frame[time_column]
         if not (
@@ -169,22 +174,20 @@ class DataMixin:
             source_text, fmt = "<dataframe>", "dataframe"
         frame = prepare_frame(frame, target, time_column)
         frame = frame.reset_index(drop=True)
-        # Parquet writing (Arrow, GIL released) overlaps with hashing and profiling; when the
-        # content turns out to be known, the file is the existing artifact (same bytes, same address)
-        with ThreadPoolExecutor(max_workers=1) as pool:
+        # Parquet encoding and writing (Arrow and hashlib, GIL released) overlap with hashing
+        # and profiling; when the content turns out to be known, the file is the existing
+        # artifact (same bytes, same address)
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="mlcycle-parquet") as pool:
             written = pool.submit(self.artifacts.put_parquet, frame)
-            report(0.45, "hashing")
-            hashes = profiling.row_hashes(frame)
+            report(0.45, "profiling")
+            profile, hashes = profiling.analyse_frame(frame)
             content = profiling.content_sha256(frame, hashes)
             found = self._find_version(name, content, target, time_column)
-            if found is not None:
-                written.result()
-                report(1.0, "unchanged")
-                return found
-            report(0.55, "profiling")
-            profile = profiling.profile_frame(frame, hashes)
             report(0.8, "writing")
             art_sha, rel = written.result()
+            if found is not None:
+                report(1.0, "unchanged")
+                return found
         report(0.95, "recording")
         with self.db.transaction() as conn:
             again = self._find_version(name, content, target, time_column)

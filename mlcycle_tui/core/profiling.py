@@ -20,10 +20,56 @@ _ID_NAME_HINTS = ("id", "uuid", "key", "guid")
 
 
 def row_hashes(frame: Any) -> Any:
-    """One uint64 per row; equal rows give equal hashes."""
+    """One uint64 per row; equal rows give equal hashes (the values of pandas' hash_pandas_object)."""
+    return combine_hashes([column_hash(frame[name]) for name in frame.columns], len(frame))
+
+
+def column_hash(series: Any, factorized: tuple[Any, Any] | None = None) -> Any:
+    """pandas' per-value hash of one column; text columns are hashed once per distinct value."""
+    import numpy as np
     import pandas as pd
 
-    return pd.util.hash_pandas_object(frame, index=False).to_numpy()
+    if factorized is None and not _is_text(series):
+        return pd.util.hash_pandas_object(series, index=False).to_numpy()
+    codes, uniques = factorized if factorized is not None else _factorize(series)
+    distinct = pd.util.hash_pandas_object(pd.Series(uniques, dtype=series.dtype), index=False).to_numpy()
+    missing = pd.util.hash_pandas_object(pd.Series([None], dtype=series.dtype), index=False).to_numpy()
+    return np.concatenate([distinct, missing])[codes]  # code -1 (missing) picks the last entry
+
+
+def combine_hashes(columns: list[Any], rows: int) -> Any:
+    """Row hashes from column hashes, combined as pandas does (CPython's tuple hash)."""
+    import numpy as np
+
+    if not columns:
+        return np.full(rows, 0x345678 + 97531, dtype=np.uint64)
+    mult = np.uint64(1000003)
+    out = np.full(rows, 0x345678, dtype=np.uint64)
+    for i, values in enumerate(columns):
+        inverse = len(columns) - i
+        out ^= values
+        out *= mult
+        mult += np.uint64(82520 + inverse + inverse)
+    out += np.uint64(97531)
+    return out
+
+
+def _is_text(series: Any) -> bool:
+    import pandas as pd
+
+    return series.dtype == object or (
+        pd.api.types.is_string_dtype(series) and not isinstance(series.dtype, pd.CategoricalDtype)
+    )
+
+
+def _factorize(series: Any) -> tuple[Any, Any]:
+    """(codes, distinct values) of a text column; missing values get code -1."""
+    import pandas as pd
+
+    try:
+        return pd.factorize(series, use_na_sentinel=True)
+    except TypeError:  # unhashable objects (lists, dicts): compare them as text
+        return pd.factorize(series.astype(str), use_na_sentinel=True)
 
 
 def content_sha256(frame: Any, hashes: Any | None = None) -> str:
@@ -50,7 +96,10 @@ def _looks_like_id(name: str) -> bool:
     return low in _ID_NAME_HINTS or any(low.endswith(s) for s in ("_id", "id", "_uuid", "_key"))
 
 
-def infer_kind(name: str, series: Any, nunique: int, non_null: int) -> str:
+def infer_kind(
+    name: str, series: Any, nunique: int, non_null: int, distinct: Any | None = None
+) -> str:
+    """The column's kind; `distinct` (its distinct values, when known) saves a pass."""
     import pandas as pd
 
     if pd.api.types.is_bool_dtype(series):
@@ -70,7 +119,8 @@ def infer_kind(name: str, series: Any, nunique: int, non_null: int) -> str:
     if non_null == 0:
         return "categorical"
     if nunique <= 2 and non_null > 0:
-        lowered = {str(v).strip().lower() for v in series.dropna().unique()[:3]}
+        values = distinct if distinct is not None else series.dropna().unique()
+        lowered = {str(v).strip().lower() for v in list(values)[:3]}
         if lowered <= {"true", "false", "yes", "no", "y", "n", "t", "f"}:
             return "boolean"
     sample = series.dropna().head(1000).astype(str)
@@ -100,11 +150,12 @@ def _numeric_stats(series: Any) -> tuple[int, dict[str, Any]]:
     """(distinct count, statistics) from one sort: fast for millions of values."""
     import numpy as np
 
-    values = series.to_numpy(dtype="float64", na_value=np.nan)
-    values = np.sort(values[np.isfinite(values)])
+    values = np.sort(series.to_numpy(dtype="float64", na_value=np.nan))
+    # NaN sorts last and infinities to the ends: the finite values are one slice, no copy
+    values = values[np.searchsorted(values, -np.inf, "right") : np.searchsorted(values, np.inf, "left")]
     if not values.size:
         return 0, {"min": None, "max": None, "mean": None, "std": None, "quantiles": {}, "histogram": None}
-    nunique = 1 + int(np.count_nonzero(np.diff(values)))
+    nunique = 1 + int(np.count_nonzero(values[1:] != values[:-1]))
     lo, hi = float(values[0]), float(values[-1])
     bins = min(HIST_BINS, nunique)
     edges = np.linspace(lo, hi, bins + 1) if hi > lo else np.array([lo - 0.5, lo + 0.5])
@@ -121,25 +172,39 @@ def _numeric_stats(series: Any) -> tuple[int, dict[str, Any]]:
     return nunique, stats
 
 
-def profile_column(name: str, series: Any) -> dict[str, Any]:
+def profile_column(name: str, series: Any, factorized: tuple[Any, Any] | None = None) -> dict[str, Any]:
+    """Kind and statistics of one column; text columns use their (codes, distinct values)."""
+    import numpy as np
     import pandas as pd
 
     rows = len(series)
-    missing = int(series.isna().sum())
-    non_null = rows - missing
     is_bool = pd.api.types.is_bool_dtype(series)
     is_time = pd.api.types.is_datetime64_any_dtype(series)
     is_number = pd.api.types.is_numeric_dtype(series) and not is_bool
-    counts = None
+    is_text = not (is_bool or is_time or is_number) and _is_text(series)
+    top: list[tuple[Any, int]] = []
+    distinct = None
     stats: dict[str, Any] = {}
-    if is_number:
-        nunique, stats = _numeric_stats(series)
-    elif is_bool or is_time:
-        nunique = int(series.nunique(dropna=True))
+    if is_text:
+        codes, distinct = factorized if factorized is not None else _factorize(series)
+        counts = np.bincount(codes[codes >= 0], minlength=len(distinct))
+        missing = rows - int(counts.sum())
+        nunique = len(distinct)
+        order = np.argsort(-counts, kind="stable")[:TOP_VALUES]  # ties: first seen first
+        top = [(distinct[i], int(counts[i])) for i in order]
     else:
-        counts = series.value_counts(dropna=True)
-        nunique = len(counts)
-    kind = infer_kind(name, series, nunique, non_null)
+        missing = int(series.isna().sum())
+        if is_number:
+            nunique, stats = _numeric_stats(series)
+        elif is_bool or is_time:
+            nunique = int(series.nunique(dropna=True))
+        else:
+            value_counts = series.value_counts(dropna=True)
+            nunique = len(value_counts)
+            distinct = value_counts.index
+            top = [(k, int(v)) for k, v in value_counts.head(TOP_VALUES).items()]
+    non_null = rows - missing
+    kind = infer_kind(name, series, nunique, non_null, distinct)
     col: dict[str, Any] = {
         "name": name,
         "dtype": str(series.dtype),
@@ -157,17 +222,23 @@ def profile_column(name: str, series: Any) -> dict[str, Any]:
     elif is_number:
         col.update(stats)
         if kind == "numeric" and nunique <= TOP_VALUES:
-            top = series.value_counts(dropna=True)
-            col["top"] = [{"value": _finite(k), "count": int(v)} for k, v in top.items()]
+            counted = series.value_counts(dropna=True)
+            col["top"] = [{"value": _finite(k), "count": int(v)} for k, v in counted.items()]
     else:
-        assert counts is not None
-        col["top"] = [{"value": str(k), "count": int(v)} for k, v in counts.head(TOP_VALUES).items()]
+        assert distinct is not None
+        col["top"] = [{"value": str(k), "count": c} for k, c in top]
         if nunique <= MAX_CATEGORIES:
-            col["categories"] = sorted(str(k) for k in counts.index)
+            col["categories"] = sorted(str(k) for k in distinct)
         sample = _sample(series)
         col["mean_length"] = _finite(sample.astype(str).str.len().mean()) if len(sample) else None
         col["numeric_share"] = _numeric_share(sample)
     return col
+
+
+def analyse_column(name: str, series: Any) -> tuple[dict[str, Any], Any]:
+    """(profile, per-row hash) of one column, sharing the text columns' factorisation."""
+    factorized = _factorize(series) if _is_text(series) else None
+    return profile_column(name, series, factorized), column_hash(series, factorized)
 
 
 def _sample(series: Any, size: int = 5000) -> Any:
@@ -186,20 +257,33 @@ def _numeric_share(sample: Any) -> float:
     return float(pd.to_numeric(sample.astype(str), errors="coerce").notna().mean())
 
 
-def profile_frame(frame: Any, hashes: Any | None = None) -> dict[str, Any]:
-    """Schema and statistics of every column, plus whole-table facts."""
+def analyse_frame(frame: Any, workers: int = 2) -> tuple[dict[str, Any], Any]:
+    """(profile, row hashes) of a frame; columns are analysed on `workers` threads.
+
+    NumPy sorts, pandas factorisation of Arrow strings and hashing release the GIL,
+    so on a multi-core machine the columns really run side by side.
+    """
     import numpy as np
 
-    if hashes is None:
-        hashes = row_hashes(frame)
+    names = list(frame.columns)
+    if workers > 1 and len(names) > 1 and len(frame) >= 50_000:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="mlcycle-profile") as pool:
+            results = list(pool.map(lambda n: analyse_column(str(n), frame[n]), names))
+    else:
+        results = [analyse_column(str(n), frame[n]) for n in names]
+    hashes = combine_hashes([h for _, h in results], len(frame))
     # sort + diff: far faster than np.unique's hashing on millions of uint64
     ordered = np.sort(hashes)
-    duplicates = int(ordered.size - 1 - np.count_nonzero(np.diff(ordered))) if ordered.size else 0
-    return {
-        "rows": len(frame),
-        "duplicate_rows": duplicates,
-        "columns": [profile_column(str(name), frame[name]) for name in frame.columns],
-    }
+    duplicates = int(np.count_nonzero(ordered[1:] == ordered[:-1])) if ordered.size else 0
+    profile = {"rows": len(frame), "duplicate_rows": duplicates, "columns": [p for p, _ in results]}
+    return profile, hashes
+
+
+def profile_frame(frame: Any) -> dict[str, Any]:
+    """Schema and statistics of every column, plus whole-table facts."""
+    return analyse_frame(frame)[0]
 
 
 def schema_of(profile: dict[str, Any]) -> list[dict[str, str]]:
