@@ -641,30 +641,42 @@ class TrackingMixin:
 
     # -- helpers ---------------------------------------------------------
     def _hydrate(self, ids: list[str]) -> list[dict[str, Any]]:
-        """Summaries of runs in the order of `ids`."""
+        """Summaries of runs in the order of `ids`: one query per 500 runs (the JSON columns)."""
+        import orjson
+
         docs: dict[str, dict[str, Any]] = {}
+        exact: list[tuple[str, str]] = []  # metrics too large for their JSON text
+        cursor = self.db.connection().cursor()
+        cursor.row_factory = None  # plain tuples: hundreds of rows per page
         for start in range(0, len(ids), _SQL_CHUNK):
             chunk = ids[start : start + _SQL_CHUNK]
             marks = ",".join("?" * len(chunk))
-            for row in self.db.query(
-                "SELECT r.id, r.name, e.name AS experiment, r.status, r.created, r.ended, r.duration, "
-                "v.name || '@' || v.version AS dataset, r.split_id, r.seed, r.model, r.task "
+            for row in cursor.execute(
+                "SELECT r.id, r.name, e.name, r.status, r.created, r.ended, r.duration, "
+                "v.name || '@' || v.version, r.split_id, r.seed, r.model, r.task, "
+                "r.metrics_json, r.params_json, r.tags_json "
                 "FROM runs r JOIN experiments e ON e.id = r.experiment_id "
                 f"LEFT JOIN dataset_versions v ON v.id = r.dataset_version_id WHERE r.id IN ({marks})",
                 chunk,
             ):
-                run_id = row.pop("id")
-                docs[run_id] = {"run_id": run_id, **row, "metrics": {}, "params": {}, "tags": {}}
-            cursor = self.db.connection().cursor()
-            cursor.row_factory = None  # plain tuples: hundreds of rows per page
-            for section, table in (("metrics", "metrics_latest"), ("params", "params"), ("tags", "tags")):
-                for run_id, key, value in cursor.execute(
-                    f"SELECT run_id, key, value FROM {table} WHERE run_id IN ({marks}) ORDER BY run_id, key", chunk
-                ):
-                    if section == "metrics" and value is None:
-                        value = math.nan
-                    docs[run_id][section][key] = value
+                doc = dict(zip(_SUMMARY_FIELDS, row[:12], strict=True))
+                metrics = {}
+                for key, text in sorted(orjson.loads(row[12]).items()):
+                    if text == "table":
+                        exact.append((row[0], key))
+                    metrics[key] = float(text) if text != "table" else math.nan
+                doc["metrics"] = metrics
+                doc["params"] = dict(sorted(orjson.loads(row[13]).items())) if row[13] != "{}" else {}
+                doc["tags"] = dict(sorted(orjson.loads(row[14]).items())) if row[14] != "{}" else {}
+                docs[row[0]] = doc
+        for run_id, key in exact:
+            value = self.db.scalar("SELECT value FROM metrics_latest WHERE run_id = ? AND key = ?", (run_id, key))
+            docs[run_id]["metrics"][key] = math.nan if value is None else value
         return [docs[i] for i in ids if i in docs]
+
+
+_SUMMARY_FIELDS = ("run_id", "name", "experiment", "status", "created", "ended", "duration", "dataset",
+                   "split_id", "seed", "model", "task")
 
 
 # -- searching -----------------------------------------------------------------

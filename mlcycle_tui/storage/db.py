@@ -177,5 +177,15 @@ def _enable_wal(conn: sqlite3.Connection) -> None:
 
 
 def _split_statements(script: str) -> list[str]:
-    """Split a migration script into statements (no triggers with `;` inside)."""
-    return [s.strip() for s in script.split(";") if s.strip()]
+    """Split a migration script into statements (a trigger's body stays whole)."""
+    statements: list[str] = []
+    pending = ""
+    for piece in script.split(";"):
+        pending += piece + ";"
+        if sqlite3.complete_statement(pending):
+            if pending.strip(" \n;"):
+                statements.append(pending.strip())
+            pending = ""
+    if pending.strip(" \n;"):
+        statements.append(pending.strip())
+    return statements

@@ -8,7 +8,7 @@ import pytest
 
 from mlcycle_tui.core.errors import IntegrityError
 from mlcycle_tui.storage.artifacts import ArtifactStore, sha256_file
-from mlcycle_tui.storage.db import Database
+from mlcycle_tui.storage.db import Database, _split_statements
 
 
 def test_migrate_is_idempotent_and_records_versions(tmp_path):
@@ -112,9 +112,8 @@ def test_prediction_log_migration_keeps_rows(tmp_path):
     for component, steps in schema.COMPONENTS.items():
         keep = 1 if component == "serving" else len(steps)
         for script in steps[:keep]:
-            for statement in (s.strip() for s in script.split(";")):
-                if statement:
-                    conn.execute(statement)
+            for statement in _split_statements(script):
+                conn.execute(statement)
         conn.execute("INSERT INTO schema_version VALUES (?, ?)", (component, keep))
     conn.execute(
         "INSERT INTO predictions(id, model, version, time, inputs_json, output_json) "

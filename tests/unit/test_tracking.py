@@ -265,3 +265,55 @@ def test_names_are_checked(workspace: Workspace) -> None:
         workspace.start_run("../evil")
     with pytest.raises(NotFoundError):
         workspace.start_run(dataset="missing")
+
+
+def test_run_summaries_match_the_tables_exactly(workspace: Workspace) -> None:
+    """The JSON columns on `runs` (kept by triggers) agree with params, tags and metrics_latest."""
+    rng = random.Random(5)
+    odd_keys = ['with "quotes"', "dots.and/slash", "ünïcode", "$.path[0]"]
+    with workspace.start_run("exact") as run:
+        values = {f"m{i}": rng.random() * 10 ** rng.randint(-300, 300) for i in range(40)}
+        values.update({"huge": 1.0778627469645175e102, "nan": math.nan, "inf": math.inf, "neg": -1 / 3})
+        run.log_metrics(values)
+        run.log_metric("step", 1.0, step=5)
+        run.log_metric("step", 2.0, step=3)  # an older step does not replace the latest value
+        run.log_params({k: f"v-{k}" for k in odd_keys})
+        run.log_param(odd_keys[0], "changed")
+        run.set_tags({"a": "1", "b": "2"})
+        run.set_tag("a", "3")
+    workspace.db.execute("DELETE FROM tags WHERE run_id = ? AND key = 'b'", (run.id,))
+    doc = workspace.runs("exact")[0]
+    for key, value in values.items():
+        assert math.isnan(doc["metrics"][key]) if math.isnan(value) else doc["metrics"][key] == value, key
+    assert doc["metrics"]["step"] == 1.0
+    assert doc["params"] == {**{k: f"v-{k}" for k in odd_keys}, odd_keys[0]: "changed"}
+    assert doc["tags"] == {"a": "3"}
+    assert list(doc["metrics"]) == sorted(doc["metrics"])  # keys in order, as before
+
+
+def test_runs_logged_before_the_json_columns_are_backfilled(tmp_path: Path) -> None:
+    from mlcycle_tui.storage import schema
+    from mlcycle_tui.storage.db import Database, _split_statements
+
+    (tmp_path / "ws").mkdir()
+    db = Database(tmp_path / "ws" / "mlcycle.db")
+    conn = db.connection()
+    conn.execute("CREATE TABLE schema_version (component TEXT PRIMARY KEY, version INTEGER NOT NULL)")
+    for component, steps in schema.COMPONENTS.items():
+        keep = 1 if component == "tracking" else len(steps)
+        for script in steps[:keep]:
+            for statement in _split_statements(script):
+                conn.execute(statement)
+        conn.execute("INSERT INTO schema_version VALUES (?, ?)", (component, keep))
+    conn.execute("INSERT INTO experiments(id, name, created) VALUES (1, 'old', '2024-01-01T00:00:00+00:00')")
+    conn.execute("INSERT INTO runs(id, experiment_id, status, created) "
+                 "VALUES ('ab' || hex(randomblob(15)), 1, 'finished', '2024-01-01T00:00:00+00:00')")
+    run_id = conn.execute("SELECT id FROM runs").fetchone()[0]
+    conn.execute("INSERT INTO params VALUES (?, 'p', 'x')", (run_id,))
+    conn.execute("INSERT INTO metrics_latest VALUES (?, 'f1', 0.1, 0, 0.0), (?, 'gone', NULL, 0, 0.0)",
+                 (run_id, run_id))
+    db.close()
+    ws = Workspace.open(tmp_path / "ws")
+    doc = ws.runs("old")[0]
+    assert doc["params"] == {"p": "x"} and doc["metrics"]["f1"] == 0.1 and math.isnan(doc["metrics"]["gone"])
+    ws.close()
