@@ -1,5 +1,5 @@
 """`python -m mlcycle_tui` is the same as the `mlcycle` command."""
 
-from mlcycle_tui.cli import main
+from mlcycle_tui.cli import run
 
-raise SystemExit(main())
+run()

@@ -107,7 +107,8 @@ class _Writer:
             text = frame.to_json(orient="records", lines=True, date_format="iso")
             self._fh.write(text if text.endswith("\n") else text + "\n")
             return
-        table = pa.Table.from_pandas(frame, preserve_index=False)
+        # one thread: the columns are mostly zero-copy, and a pool costs more than it saves here
+        table = pa.Table.from_pandas(frame, preserve_index=False, nthreads=1)
         if self._writer is None:
             if self.fmt == "parquet":
                 import pyarrow.parquet as pq
@@ -144,7 +145,7 @@ class _Writer:
 
 def score_frame(model: Any, task: str, frame: pd.DataFrame, inputs: list[str]) -> tuple[pd.DataFrame, Any, Any]:
     """Input columns + `prediction` (+ `proba_<class>`); also (predictions, probabilities)."""
-    from mlcycle_tui.core.evaluation import predictions
+    from mlcycle_tui.core.predicting import predict_with_proba
 
     missing = [c for c in inputs if c not in frame.columns]
     if missing:
@@ -152,7 +153,8 @@ def score_frame(model: Any, task: str, frame: pd.DataFrame, inputs: list[str]) -
             f"the input lacks columns the model needs: {', '.join(missing)}; "
             f"it needs: {', '.join(inputs)}"
         )
-    pred, proba, classes = predictions(task, model, frame[inputs])
+    pred, proba = predict_with_proba(task, model, frame[inputs])
+    classes = getattr(model, "classes_", None) if proba is not None else None
     out = frame.copy()
     out["prediction"] = pred
     if proba is not None and classes is not None:

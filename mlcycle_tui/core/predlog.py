@@ -80,7 +80,10 @@ def prediction_rows_from_frame(
     if probabilities is None:
         probas = [None] * len(records)
     else:
-        probas = [json.dumps(json_safe(row)) for row in probabilities.tolist()]
+        import numpy as np
+        import orjson  # floats only: NaN and infinities become null, as json_safe makes them
+
+        probas = [orjson.dumps(row).decode() for row in np.asarray(probabilities, dtype=float).tolist()]
     return [
         (new_prediction_id(), model, int(version), when, None, source, request_id, rec, out, prob)
         for rec, out, prob in zip(records, outs, probas, strict=True)

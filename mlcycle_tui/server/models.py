@@ -20,11 +20,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import pandas as pd
-from sklearn.pipeline import Pipeline
 
 from mlcycle_tui.core.errors import MlcycleError, NotFoundError
+from mlcycle_tui.core.predicting import predict_with_proba, single_threaded
 from mlcycle_tui.server.batching import MicroBatcher
 
 if TYPE_CHECKING:
@@ -47,7 +46,7 @@ class ServedModel:
     classes: list[Any] | None = None
 
     def __post_init__(self) -> None:
-        _single_threaded(self.pipeline)
+        single_threaded(self.pipeline)
         if self.batching:
             self.batcher = MicroBatcher(self.predict_frame, window_s=self.window_s)
         if self.mv.task == "classification" and hasattr(self.pipeline, "predict_proba"):
@@ -73,24 +72,8 @@ class ServedModel:
 
     def predict_frame(self, frame: pd.DataFrame) -> tuple[list[Any], list[list[float]] | None]:
         """Predictions (and class probabilities) as plain lists; no batching."""
-        from mlcycle_tui.core.evaluation import predictions
-
-        model, features = self.pipeline, frame
-        if isinstance(model, Pipeline) and len(model) > 1:  # transform once for predict and predict_proba
-            features, model = model[:-1].transform(frame), model[-1]
-        if self._argmax_of_proba(model):  # a forest's predict is argmax(predict_proba): walk the trees once
-            proba = _forest_proba(model, features)
-            pred = model.classes_.take(np.argmax(proba, axis=1), axis=0)
-        else:
-            pred, proba, _ = predictions(self.mv.task, model, features)
+        pred, proba = predict_with_proba(self.mv.task, self.pipeline, frame)
         return pred.tolist(), (None if proba is None or self.classes is None else proba.tolist())
-
-    @staticmethod
-    def _argmax_of_proba(model: Any) -> bool:
-        from sklearn.ensemble._forest import ForestClassifier
-        from sklearn.tree import DecisionTreeClassifier
-
-        return isinstance(model, ForestClassifier | DecisionTreeClassifier) and getattr(model, "n_outputs_", 1) == 1
 
     def predict(self, frame: pd.DataFrame) -> tuple[list[Any], list[list[float]] | None]:
         if self.batcher is not None:
@@ -107,45 +90,6 @@ class ServedModel:
             "signature": {"inputs": self.inputs},
             "classes": self.classes,
         }
-
-
-def _forest_proba(model: Any, features: Any) -> np.ndarray:
-    """`predict_proba` of a classifier, for a forest without joblib (1.5 ms -> 0.4 ms for one row).
-
-    With n_jobs=1 scikit-learn sums the trees' probabilities in order and divides by
-    their number; this does the same sums in the same order, so the result is
-    bit-for-bit the same, without joblib's dispatch per tree. Anything unexpected (a
-    sparse matrix, several outputs, another scikit-learn) goes to `predict_proba`.
-    """
-    from sklearn.ensemble._forest import ForestClassifier
-
-    if not isinstance(model, ForestClassifier) or getattr(model, "n_outputs_", 1) != 1 \
-            or model.n_jobs not in (None, 1) or not hasattr(model, "_validate_X_predict"):
-        return model.predict_proba(features)
-    X = model._validate_X_predict(features)
-    if not isinstance(X, np.ndarray):
-        return model.predict_proba(features)
-    out = np.zeros((X.shape[0], int(model.n_classes_)), dtype=np.float64)
-    for tree in model.estimators_:
-        out += tree.predict_proba(X, check_input=False)
-    out /= len(model.estimators_)
-    return out
-
-
-def _single_threaded(pipeline: Any) -> None:
-    """n_jobs=1 everywhere: joblib's pool costs ~15 ms per call, more than scoring a small batch.
-
-    Requests are already spread over threads; results do not depend on n_jobs.
-    """
-    get_params = getattr(pipeline, "get_params", None)
-    if get_params is None:
-        return
-    keys = [k for k in get_params(deep=True) if k == "n_jobs" or k.endswith("__n_jobs")]
-    if keys:
-        try:
-            pipeline.set_params(**dict.fromkeys(keys, 1))
-        except (ValueError, TypeError):
-            pass
 
 
 class ModelCache:
