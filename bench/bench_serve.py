@@ -183,8 +183,9 @@ def main() -> None:
     from sklearn.datasets import load_breast_cancer
     from sklearn.ensemble import RandomForestClassifier
 
+    from mlcycle_tui.core.predicting import single_threaded
     from mlcycle_tui.core.workspace import Workspace
-    from mlcycle_tui.server.models import ServedModel, _single_threaded
+    from mlcycle_tui.server.models import ServedModel
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-serve-"))
     X, y = load_breast_cancer(return_X_y=True, as_frame=True)
@@ -196,7 +197,7 @@ def main() -> None:
     ws.register(run["run_id"], "cancer")
     ws.promote("cancer", 1)
     mv, pipeline = ws.load_model("cancer")
-    _single_threaded(pipeline)
+    single_threaded(pipeline)
     row = X.head(1)
     plain = RandomForestClassifier(n_estimators=50, random_state=42).fit(X, y)
     served = ServedModel(mv, pipeline, batching=False)

@@ -11,11 +11,14 @@ scored on the calling thread.
 
 from __future__ import annotations
 
+import os
+import threading
 from typing import Any
 
 import numpy as np
 
-SMALL_ROWS = 20_000  # below this, a forest is walked on the calling thread
+SMALL_ROWS = 20_000  # below this, a forest is walked without joblib
+SPLIT_ROWS = 4_096  # from this many rows, on two threads (each row's sum in the same order)
 
 
 def predict_with_proba(task: str, pipeline: Any, frame: Any) -> tuple[np.ndarray, np.ndarray | None]:
@@ -59,11 +62,39 @@ def forest_proba(model: Any, features: Any, same_thread: bool = False) -> np.nda
     X = model._validate_X_predict(features)
     if not isinstance(X, np.ndarray):
         return model.predict_proba(features)
-    out = np.zeros((X.shape[0], int(model.n_classes_)), dtype=np.float64)
-    for tree in model.estimators_:
-        out += tree.predict_proba(X, check_input=False)
+    if X.shape[0] >= SPLIT_ROWS and (os.cpu_count() or 1) > 1:
+        out = _sum_trees_in_halves(model, X)  # each row's sum in the same order: same bits
+    else:
+        out = _sum_trees(model, X)
     out /= len(model.estimators_)
     return out
+
+
+def _sum_trees(model: Any, X: np.ndarray) -> np.ndarray:
+    out = np.zeros((X.shape[0], int(model.n_classes_)), dtype=np.float64)
+    for tree in model.estimators_:
+        out += tree.predict_proba(X, check_input=False)  # releases the GIL while it walks
+    return out
+
+
+def _sum_trees_in_halves(model: Any, X: np.ndarray) -> np.ndarray:
+    """`_sum_trees` with the second half of the rows on a short-lived thread (no pool left behind)."""
+    half = X.shape[0] // 2
+    result: dict[str, Any] = {}
+
+    def second() -> None:
+        try:
+            result["out"] = _sum_trees(model, X[half:])
+        except BaseException as exc:  # re-raised on the calling thread
+            result["error"] = exc
+
+    worker = threading.Thread(target=second, name="mlcycle-trees", daemon=True)
+    worker.start()
+    first = _sum_trees(model, X[:half])
+    worker.join()
+    if "error" in result:
+        raise result["error"]
+    return np.concatenate([first, result["out"]])
 
 
 def single_threaded(pipeline: Any) -> None:

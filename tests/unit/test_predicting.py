@@ -16,7 +16,7 @@ from mlcycle_tui.core.predicting import predict_with_proba
 def test_forest_proba_equals_predict_proba(make, load) -> None:
     X, y = load(return_X_y=True)
     model = make(n_estimators=25, random_state=0, n_jobs=1).fit(X, y)
-    for rows in (X[:1], X[:7], X):
+    for rows in (X[:1], X[:7], X, np.tile(X, (10, 1))):  # the last on two threads
         assert np.array_equal(_forest_proba(model, rows), model.predict_proba(rows))
 
 
