@@ -33,8 +33,31 @@ def predict_with_proba(task: str, pipeline: Any, frame: Any) -> tuple[np.ndarray
     if task == "classification" and _argmax_of_proba(model):
         proba = forest_proba(model, features, same_thread=len(frame) < SMALL_ROWS)
         return model.classes_.take(np.argmax(proba, axis=1), axis=0), proba
+    if task == "regression" and len(frame) < SMALL_ROWS:
+        mean = forest_mean(model, features)
+        if mean is not None:
+            return mean, None
     pred, proba, _ = predictions(task, model, features)
     return pred, proba
+
+
+def forest_mean(model: Any, features: Any) -> np.ndarray | None:
+    """A regression forest's `predict` without joblib: the trees' predictions summed in order and
+    divided by their number, as scikit-learn does with n_jobs=1 (so the same bits every time);
+    None for anything else."""
+    from sklearn.ensemble._forest import ForestRegressor
+
+    if not isinstance(model, ForestRegressor) or getattr(model, "n_outputs_", 1) != 1 \
+            or not hasattr(model, "_validate_X_predict"):
+        return None
+    X = model._validate_X_predict(features)
+    if not isinstance(X, np.ndarray):
+        return None
+    out = np.zeros(X.shape[0], dtype=np.float64)
+    for tree in model.estimators_:
+        out += tree.predict(X, check_input=False)
+    out /= len(model.estimators_)
+    return out
 
 
 def _argmax_of_proba(model: Any) -> bool:

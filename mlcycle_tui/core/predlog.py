@@ -73,7 +73,22 @@ def prediction_rows_from_frame(
 ) -> list[tuple[Any, ...]]:
     """Rows for `log_predictions` from a frame, JSON-encoded column-wise (fast for thousands)."""
     text = inputs.to_json(orient="records", lines=True, date_format="iso", default_handler=str)
-    records = text.splitlines()
+    return prediction_rows_from_records(model, version, text.splitlines(), outputs, probabilities,
+                                        source=source, request_id=request_id, at=at)
+
+
+def prediction_rows_from_records(
+    model: str,
+    version: int,
+    records: Sequence[str],
+    outputs: Sequence[Any],
+    probabilities: Any = None,
+    *,
+    source: str = "batch",
+    request_id: str | None = None,
+    at: float | None = None,
+) -> list[tuple[Any, ...]]:
+    """Rows for `log_predictions` from inputs already encoded as one JSON object per row."""
     when = at if at is not None else time.time()
     outs = [json.dumps(json_safe(v)) for v in (outputs.tolist() if hasattr(outputs, "tolist") else outputs)]
     probas: list[str | None]

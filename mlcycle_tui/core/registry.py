@@ -77,6 +77,9 @@ class ModelVersion:
         )
 
 
+NOT_COMPILED = "not compiled yet"
+
+
 class RegistryMixin:
     """Workspace methods for the model registry (see `Workspace`)."""
 
@@ -116,11 +119,62 @@ class RegistryMixin:
                  ds_id, recipe["split_id"], now),
             )
             self.log_event("register", f"{name}@{version}", f"from run {run['run_id'][:12]} ({recipe['model']})")
-        hook = getattr(self, "on_register", None)
         mv = self.model_version(f"{name}@{version}")
+        self.compile_model(mv)
+        hook = getattr(self, "on_register", None)
         if hook is not None:
             hook(mv)
         return mv
+
+    # -- the compiled form (core/compiled.py) ---------------------------------
+    def compile_model(self, ref: str | ModelVersion, pipeline: Any = None) -> bool:
+        """Store the version as NumPy arrays when it can be scored that way exactly; True if so.
+
+        Never fails the caller: a pipeline that cannot be compiled (or any error while
+        trying) is recorded as such, and scoring uses scikit-learn.
+        """
+        import logging
+
+        from mlcycle_tui.core import compiled
+
+        mv = self.model_version(ref)
+        sha = rel = None
+        try:
+            if pipeline is None:
+                pipeline = self.artifacts.load_joblib(mv.artifact_sha256, mv.artifact_path)
+            inputs = [c["name"] for c in mv.signature.get("inputs", [])]
+            data = compiled.compile_pipeline(pipeline, mv.task, inputs)
+            if data is not None:
+                sha, rel = self.artifacts.put_bytes(data, ".npz")
+        except Exception as exc:
+            logging.getLogger("mlcycle").warning("could not compile %s: %s", mv.ref, exc)
+        self.db.execute(
+            "INSERT OR REPLACE INTO compiled_models(name, version, format, artifact_sha256, artifact_path, created)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (mv.name, mv.version, compiled.FORMAT, sha, rel, now_iso()),
+        )
+        return sha is not None
+
+    def extra_artifact_tables(self) -> list[tuple[str, str]]:
+        """Tables with artifacts for `doctor()`; cooperative, like the other mixins'."""
+        parent = getattr(super(), "extra_artifact_tables", None)
+        return [("compiled_models", "'compiled ' || name || '@' || version"), *(parent() if parent else [])]
+
+    def compiled_model(self, ref: str | ModelVersion) -> Any:
+        """The version's `CompiledModel`; None when it cannot be compiled; NOT_COMPILED when
+        nobody has tried yet (versions registered before compiling existed)."""
+        from mlcycle_tui.core import compiled
+
+        mv = self.model_version(ref)
+        row = self.db.query_one(
+            "SELECT format, artifact_sha256, artifact_path FROM compiled_models WHERE name = ? AND version = ?",
+            (mv.name, mv.version),
+        )
+        if row is None or row["format"] != compiled.FORMAT:
+            return NOT_COMPILED
+        if row["artifact_path"] is None:
+            return None
+        return compiled.load(self.artifacts.load_bytes(row["artifact_sha256"], row["artifact_path"]))
 
     def _run_json(self, run_id: str, name: str) -> dict[str, Any]:
         row = self.db.query_one(

@@ -97,7 +97,8 @@ class Workspace(MonitoringMixin, JobsMixin, SchedulesMixin,
         sha_of: dict[str, str] = {}
         owner_of: dict[str, str] = {}
         for table, what in self._artifact_tables():
-            for row in self.db.query(f"SELECT artifact_sha256, artifact_path, {what} AS owner FROM {table}"):
+            for row in self.db.query(f"SELECT artifact_sha256, artifact_path, {what} AS owner FROM {table} "
+                                     "WHERE artifact_path IS NOT NULL"):
                 sha_of[row["artifact_path"]] = row["artifact_sha256"]
                 owner_of.setdefault(row["artifact_path"], str(row["owner"]))
         problems: list[dict[str, str]] = []

@@ -50,4 +50,17 @@ REGISTRY = [
     );
     CREATE INDEX alias_history_name ON alias_history(name, alias, id)
     """,
+    # 2: model versions as NumPy arrays (core/compiled.py), for scoring without scikit-learn;
+    # a row without an artifact records that the version cannot be compiled
+    """
+    CREATE TABLE compiled_models (
+        name TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        format INTEGER NOT NULL,
+        artifact_sha256 TEXT,
+        artifact_path TEXT,
+        created TEXT NOT NULL,
+        PRIMARY KEY (name, version)
+    )
+    """,
 ]

@@ -51,3 +51,17 @@ def test_predict_with_proba_equals_predict_and_predict_proba_of_the_pipeline(kin
     reg = build_pipeline(columns, None, make_estimator("rf", "regression")).fit(X, y.astype(float))
     pred, proba = predict_with_proba("regression", reg, X.iloc[:30])
     assert proba is None and np.allclose(pred, reg.predict(X.iloc[:30]))
+
+
+def test_forest_mean_equals_single_threaded_predict() -> None:
+    from sklearn.datasets import load_diabetes
+    from sklearn.ensemble import ExtraTreesRegressor, RandomForestRegressor
+    from sklearn.linear_model import Ridge
+
+    from mlcycle_tui.core.predicting import forest_mean
+
+    X, y = load_diabetes(return_X_y=True)
+    for make in (RandomForestRegressor, ExtraTreesRegressor):
+        model = make(n_estimators=20, random_state=0, n_jobs=1).fit(X, y)
+        assert np.array_equal(forest_mean(model, X), model.predict(X))
+    assert forest_mean(Ridge().fit(X, y), X) is None

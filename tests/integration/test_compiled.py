@@ -1,0 +1,126 @@
+"""Compiled models: scoring files without scikit-learn gives the very same files."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+
+from mlcycle_tui.core import compiled
+from mlcycle_tui.core.registry import NOT_COMPILED
+from mlcycle_tui.core.workspace import Workspace
+
+SAMPLES = Path(__file__).resolve().parents[2] / "sample_data"
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory):
+    home = tmp_path_factory.mktemp("compiled") / "ws"
+    ws = Workspace.open(home)
+    ws.ingest(SAMPLES / "penguins.csv", name="penguins", target="species")
+    ws.ingest(SAMPLES / "penguins.csv", name="mass", target="body_mass_g")
+    text = ["island", "sex"]
+    for name, data, kind, drop in (
+        ("species_rf", "penguins", "rf", text),
+        ("species_et", "penguins", "extra_trees", text),
+        ("mass_rf", "mass", "rf", [*text, "species"]),
+        ("species_all", "penguins", "rf", None),  # text columns: not compiled
+        ("species_lr", "penguins", "logistic", text),  # not a forest: not compiled
+    ):
+        run = ws.train(data, kind, params=["n_estimators=15"] if kind != "logistic" else None, drop=drop)
+        ws.register(run["run_id"], name)
+    ws.close()
+    return home
+
+
+@pytest.fixture()
+def ws(home):
+    ws = Workspace.open(home)
+    yield ws
+    ws.close()
+
+
+def _input(tmp_path: Path) -> Path:
+    frame = pd.read_csv(SAMPLES / "penguins.csv").drop(columns=["species"])
+    frame.loc[5, "year"] = None  # an integer column with a gap, beside the data's own missing rows
+    path = tmp_path / "in.csv"
+    frame.to_csv(path, index=False)
+    return path
+
+
+@pytest.mark.parametrize("name", ["species_rf", "species_et", "mass_rf"])
+@pytest.mark.parametrize("ext", [".csv", ".parquet"])
+def test_compiled_scoring_writes_the_same_file_as_scikit_learn(ws, tmp_path, name, ext):
+    src = _input(tmp_path)
+    assert isinstance(ws.compiled_model(name), compiled.CompiledModel)  # compiled when registered
+    before = ws.count_predictions(name)
+    fast = ws.predict_file(name, src, tmp_path / f"fast{ext}", chunk_rows=100)
+    slow = ws.predict_file(name, src, tmp_path / f"slow{ext}", chunk_rows=100, compiled=False)
+    assert (fast["engine"], slow["engine"]) == ("compiled", "scikit-learn")
+    assert fast["rows"] == slow["rows"] == 344 and fast["logged_rows"] == slow["logged_rows"]
+    if ext == ".csv":
+        assert (tmp_path / "fast.csv").read_bytes() == (tmp_path / "slow.csv").read_bytes()
+    else:
+        a, b = pq.read_table(tmp_path / "fast.parquet"), pq.read_table(tmp_path / "slow.parquet")
+        assert a.column_names == b.column_names
+        for col in a.column_names:
+            assert a.column(col).to_pylist() == b.column(col).to_pylist(), col
+    assert ws.count_predictions(name) - before == 2 * fast["logged_rows"] > 0
+    k = fast["logged_rows"]
+    logged = ws.prediction_frame(name, last=2 * k).drop(columns=["_id", "_time"])
+    pd.testing.assert_frame_equal(logged.iloc[:k].reset_index(drop=True), logged.iloc[k:].reset_index(drop=True),
+                                  check_dtype=False)  # the same sample, inputs and predictions
+
+
+def test_the_cli_scores_a_compiled_model_without_scikit_learn_or_pandas(home, tmp_path):
+    src = _input(tmp_path)
+    code = (
+        "import json, sys\n"
+        "from mlcycle_tui.cli import main\n"
+        f"rc = main(['--workspace', {str(home)!r}, 'predict', 'species_rf', '--input', {str(src)!r},"
+        f" '--output', {str(tmp_path / 'o.csv')!r}, '--json'])\n"
+        "print(json.dumps(sorted(m for m in ('sklearn', 'pandas', 'scipy') if m in sys.modules)))\n"
+        "sys.exit(rc)\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    doc, loaded = r.stdout.strip().splitlines()
+    assert json.loads(doc)["engine"] == "compiled"
+    assert json.loads(loaded) == []
+
+
+def test_other_models_and_inputs_take_the_scikit_learn_path(ws, tmp_path):
+    src = _input(tmp_path)
+    assert ws.compiled_model("species_all") is None and ws.compiled_model("species_lr") is None
+    assert ws.predict_file("species_all", src, tmp_path / "a.csv")["engine"] == "scikit-learn"
+    text = pd.read_csv(src)
+    text["year"] = text["year"].astype("Int64").astype(str) + "y"  # not numbers: the coercer's business
+    text.to_csv(tmp_path / "text.csv", index=False)
+    out = ws.predict_file("species_rf", tmp_path / "text.csv", tmp_path / "t.csv")
+    assert out["engine"] == "scikit-learn" and out["rows"] == 344
+    jsonl = ws.predict_file("species_rf", src, tmp_path / "o.jsonl")  # JSON lines: pandas writes them
+    assert jsonl["engine"] == "scikit-learn"
+
+
+def test_versions_from_before_compiling_are_compiled_on_first_use(ws, tmp_path):
+    ws.db.execute("DELETE FROM compiled_models WHERE name = 'species_et'")
+    assert ws.compiled_model("species_et") == NOT_COMPILED
+    first = ws.predict_file("species_et", _input(tmp_path), tmp_path / "1.csv")
+    assert first["engine"] == "scikit-learn"
+    assert ws.predict_file("species_et", _input(tmp_path), tmp_path / "2.csv")["engine"] == "compiled"
+    report = ws.doctor()
+    assert report["ok"] and not report["orphans"]
+
+
+def test_a_compiled_form_that_disagrees_is_refused(ws):
+    mv, pipeline = ws.load_model("species_rf")
+    inputs = [c["name"] for c in mv.signature["inputs"]]
+    good = compiled.load(compiled.compile_pipeline(pipeline, mv.task, inputs))
+    assert compiled._agrees(pipeline, good, inputs)
+    good.threshold = good.threshold + 0.25  # splits moved: some probe rows go the other way
+    assert not compiled._agrees(pipeline, good, inputs)
