@@ -14,6 +14,9 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--input", "-i", required=True, help="input file (.csv, .parquet, .jsonl)")
     p.add_argument("--output", "-o", required=True, help="output file; format from its extension")
     p.add_argument("--chunk-rows", type=int, default=100_000, help="rows per chunk (memory bound)")
+    p.add_argument("--engine", choices=["auto", "scikit-learn"], default="auto",
+                   help="auto: a compiled model (numeric-input forests) scores CSV/Parquet without "
+                        "importing scikit-learn; scikit-learn: always the fitted pipeline")
     p.set_defaults(handler=cmd_predict)
 
     p = sub.add_parser("export", parents=[common], help="write a deployable bundle or an MLflow model")
@@ -30,9 +33,10 @@ def cmd_predict(args: argparse.Namespace, ctx: CliContext) -> int:
         raise UserError("--chunk-rows must be at least 1")
     result = ctx.ws().predict_file(
         args.model, args.input, args.output, chunk_rows=args.chunk_rows, progress=ctx.progress("predict"),
+        compiled=args.engine == "auto",
     )
     ctx.emit(result, f"wrote {result['rows']:,} predictions of {result['model']}@{result['version']} "
-                     f"to {result['output']} in {result['seconds']:.2f}s")
+                     f"to {result['output']} in {result['seconds']:.2f}s ({result['engine']})")
     return 0
 
 

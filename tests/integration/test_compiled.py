@@ -124,3 +124,12 @@ def test_a_compiled_form_that_disagrees_is_refused(ws):
     assert compiled._agrees(pipeline, good, inputs)
     good.threshold = good.threshold + 0.25  # splits moved: some probe rows go the other way
     assert not compiled._agrees(pipeline, good, inputs)
+
+
+def test_the_cli_can_insist_on_scikit_learn(home, tmp_path):
+    src = _input(tmp_path)
+    r = subprocess.run([sys.executable, "-m", "mlcycle_tui", "--workspace", str(home), "predict", "species_rf",
+                        "--input", str(src), "--output", str(tmp_path / "o.csv"), "--engine", "scikit-learn"],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert "(scikit-learn)" in r.stdout and "wrote 344 predictions of species_rf@1" in r.stdout
