@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 
 from mlcycle_tui.core.errors import MlcycleError, NotFoundError
@@ -39,18 +40,33 @@ class ServedModel:
     """A loaded model version ready to score frames of its signature's columns."""
 
     mv: ModelVersion
-    pipeline: Any
+    pipeline: Any  # None until needed when the version is served compiled
     batching: bool = True
     window_s: float = 0.002
     batcher: MicroBatcher | None = field(default=None, repr=False)
     classes: list[Any] | None = None
+    compiled: Any = None  # a core.compiled.CompiledModel: NumPy only, same answers
+    load_pipeline: Callable[[], Any] | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
-        single_threaded(self.pipeline)
+        self._pipeline_lock = threading.Lock()
+        if self.pipeline is not None:
+            single_threaded(self.pipeline)
         if self.batching:
             self.batcher = MicroBatcher(self.predict_frame, window_s=self.window_s)
-        if self.mv.task == "classification" and hasattr(self.pipeline, "predict_proba"):
+        if self.compiled is not None and self.compiled.classes is not None:
+            self.classes = [c.item() if hasattr(c, "item") else c for c in self.compiled.classes]
+        elif self.mv.task == "classification" and hasattr(self.pipeline, "predict_proba"):
             self.classes = [c.item() if hasattr(c, "item") else c for c in getattr(self.pipeline, "classes_", [])]
+
+    def fitted_pipeline(self) -> Any:
+        """The scikit-learn pipeline, loaded on first need when the model is served compiled."""
+        with self._pipeline_lock:
+            if self.pipeline is None and self.load_pipeline is not None:
+                pipeline = self.load_pipeline()
+                single_threaded(pipeline)
+                self.pipeline = pipeline
+            return self.pipeline
 
     @property
     def name(self) -> str:
@@ -72,7 +88,12 @@ class ServedModel:
 
     def predict_frame(self, frame: pd.DataFrame) -> tuple[list[Any], list[list[float]] | None]:
         """Predictions (and class probabilities) as plain lists; no batching."""
-        pred, proba = predict_with_proba(self.mv.task, self.pipeline, frame)
+        if self.compiled is not None:
+            columns = _float_columns(frame, self.compiled.inputs)
+            if columns is not None:
+                pred, proba = self.compiled.predict(columns)
+                return pred.tolist(), (None if proba is None or self.classes is None else proba.tolist())
+        pred, proba = predict_with_proba(self.mv.task, self.fitted_pipeline(), frame)
         return pred.tolist(), (None if proba is None or self.classes is None else proba.tolist())
 
     def predict(self, frame: pd.DataFrame) -> tuple[list[Any], list[list[float]] | None]:
@@ -92,12 +113,26 @@ class ServedModel:
         }
 
 
+def _float_columns(frame: pd.DataFrame, names: list[str]) -> list[np.ndarray] | None:
+    """The columns as float arrays for a compiled model; None when one is not plain numbers
+    (the fitted pipeline's coercion then decides, as it always has)."""
+    columns = []
+    for name in names:
+        col = frame[name]
+        if not (pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col)):
+            return None
+        columns.append(col.to_numpy(dtype=np.float64, na_value=np.nan))
+    return columns
+
+
 class ModelCache:
     """Production models by name (hot-swapped) plus explicitly pinned versions."""
 
     def __init__(self, ws: Workspace, *, batching: bool = True, window_s: float = 0.002,
-                 on_swap: Callable[[str, int | None, int | None], None] | None = None) -> None:
+                 on_swap: Callable[[str, int | None, int | None], None] | None = None,
+                 compiled: bool = True) -> None:
         self.ws = ws
+        self.compiled = compiled
         self.batching = batching
         self.window_s = window_s
         self.on_swap = on_swap
@@ -142,6 +177,13 @@ class ModelCache:
         return loaded
 
     def _load(self, mv: ModelVersion) -> ServedModel:
+        if self.compiled:
+            from mlcycle_tui.core.compiled import CompiledModel
+
+            fast = self.ws.compiled_model(mv)
+            if isinstance(fast, CompiledModel) and fast.inputs == [c["name"] for c in mv.signature.get("inputs", [])]:
+                return ServedModel(mv, None, batching=self.batching, window_s=self.window_s, compiled=fast,
+                                   load_pipeline=lambda: self.ws.load_model(mv)[1])
         mv, pipeline = self.ws.load_model(mv)
         return ServedModel(mv, pipeline, batching=self.batching, window_s=self.window_s)
 

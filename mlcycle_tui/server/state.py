@@ -40,6 +40,7 @@ class ServerConfig:
     log_put_timeout: float = 5.0
     log_max_defer: float = 0.5  # the log writer waits for a moment without requests at most this long
     log_predictions: bool = True  # False only to measure what logging costs (bench/bench_serve.py)
+    compiled: bool = True  # serve a version's compiled form (core/compiled.py) when it has one
 
     @classmethod
     def build(cls, settings: dict[str, Any], overrides: dict[str, Any] | None = None) -> ServerConfig:
@@ -88,7 +89,8 @@ class ServingState:
     def __post_init__(self) -> None:
         self._idle = threading.Condition(self._lock)
         self.models = ModelCache(self.ws, batching=self.config.batching,
-                                 window_s=self.config.batch_window_ms / 1000.0, on_swap=self._swapped)
+                                 window_s=self.config.batch_window_ms / 1000.0, on_swap=self._swapped,
+                                 compiled=self.config.compiled)
         self.writer = PredictionLogWriter(self.ws, maxsize=self.config.log_queue_size,
                                           flush_interval=self.config.log_flush_interval,
                                           put_timeout=self.config.log_put_timeout,

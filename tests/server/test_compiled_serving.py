@@ -1,0 +1,98 @@
+"""A compiled model served over HTTP answers exactly as its scikit-learn pipeline does."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mlcycle_tui.core.workspace import Workspace
+from mlcycle_tui.server.runner import ServerRunner
+
+from .helpers import Client
+
+SAMPLES = Path(__file__).resolve().parents[2] / "sample_data"
+NUMERIC = ["bill_length_mm", "bill_depth_mm", "flipper_length_mm", "body_mass_g", "year"]
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    home = tmp_path_factory.mktemp("compiled-serving") / "ws"
+    ws = Workspace.open(home)
+    ws.ingest(SAMPLES / "penguins.csv", name="penguins", target="species")
+    run = ws.train("penguins", "rf", params=["n_estimators=20"], drop=["island", "sex"])
+    ws.register(run["run_id"], "numeric")
+    ws.promote("numeric", 1)
+    ws.close()
+    return home
+
+
+def _rows() -> pd.DataFrame:
+    frame = pd.read_csv(SAMPLES / "penguins.csv")[NUMERIC]
+    return frame.iloc[:60].reset_index(drop=True)  # rows 3 and others hold missing values
+
+
+@pytest.mark.parametrize("compiled", [True, False])
+def test_served_answers_equal_the_pipeline(home: Path, compiled: bool) -> None:
+    ws = Workspace.open(home)
+    runner = ServerRunner(ws, "127.0.0.1", 0, config={"poll_interval": 0, "compiled": compiled}).start()
+    client = Client(runner.port)  # type: ignore[arg-type]
+    try:
+        served = runner.state.models.production("numeric")
+        assert (served.compiled is not None) is compiled
+        assert (served.pipeline is None) is compiled  # scikit-learn is not even loaded
+        _, pipeline = ws.load_model("numeric")
+        frame = _rows()
+        expected, expected_proba = pipeline.predict(frame), pipeline.predict_proba(frame)
+        records = [{k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()}
+                   for row in frame.to_dict(orient="records")]
+        records[1]["year"] = str(records[1]["year"])  # a numeric string: converted before scoring
+        status, doc = client.post("/v1/models/numeric/predict", {"dataframe_records": records})
+        assert status == 200, doc
+        assert doc["predictions"] == list(expected)
+        assert np.array_equal(np.asarray(doc["probabilities"]), expected_proba)
+        assert doc["classes"] == ["Adelie", "Chinstrap", "Gentoo"]
+
+        def one(i: int) -> tuple[int, list[str], list[list[float]]]:  # concurrent requests: micro-batched
+            c = Client(runner.port)  # type: ignore[arg-type]
+            try:
+                s, d = c.post("/v1/models/numeric/predict", {"dataframe_records": records[i : i + 1]})
+                return s, d["predictions"], d["probabilities"]
+            finally:
+                c.close()
+
+        with concurrent.futures.ThreadPoolExecutor(8) as pool:
+            answers = list(pool.map(one, range(len(records))))
+        assert [a[0] for a in answers] == [200] * len(records)
+        assert [a[1][0] for a in answers] == list(expected)
+        assert np.array_equal(np.asarray([a[2][0] for a in answers]), expected_proba)
+    finally:
+        client.close()
+        runner.stop()
+        ws.close()
+
+
+def test_serving_a_compiled_model_does_not_import_scikit_learn(home: Path) -> None:
+    import subprocess
+
+    code = (
+        "import sys\n"
+        "from mlcycle_tui.core.workspace import Workspace\n"
+        "from mlcycle_tui.server.runner import ServerRunner\n"
+        "from tests.server.helpers import Client\n"
+        f"ws = Workspace.open({str(home)!r})\n"
+        "r = ServerRunner(ws, '127.0.0.1', 0, config={'poll_interval': 0}).start()\n"
+        "c = Client(r.port)\n"
+        "status, doc = c.post('/v1/models/numeric/predict', {'instances': [[39.1, 18.7, 181.0, 3750.0, 2007]]})\n"
+        "print(status, doc['predictions'], sorted(m for m in ('sklearn', 'scipy') if m in sys.modules))\n"
+        "c.close(); r.stop()\n"
+    )
+    root = Path(__file__).resolve().parents[2]
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=root)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "200 ['Adelie'] []"
