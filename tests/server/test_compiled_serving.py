@@ -96,3 +96,27 @@ def test_serving_a_compiled_model_does_not_import_scikit_learn(home: Path) -> No
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=root)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "200 ['Adelie'] []"
+
+
+def test_a_large_request_uses_the_pipeline_with_the_same_answers(home: Path) -> None:
+    from mlcycle_tui.server.models import COMPILED_MAX_ROWS
+
+    ws = Workspace.open(home)
+    runner = ServerRunner(ws, "127.0.0.1", 0, config={"poll_interval": 0}).start()
+    client = Client(runner.port)  # type: ignore[arg-type]
+    try:
+        served = runner.state.models.production("numeric")
+        frame = pd.concat([_rows().fillna(0.0)] * (COMPILED_MAX_ROWS // 60 + 1), ignore_index=True)
+        small = frame.iloc[:10]
+        status, few = client.post("/v1/models/numeric/predict", {"dataframe_split": {
+            "columns": list(small.columns), "data": small.to_numpy().tolist()}})
+        assert status == 200 and served.pipeline is None  # compiled only
+        status, many = client.post("/v1/models/numeric/predict", {"dataframe_split": {
+            "columns": list(frame.columns), "data": frame.to_numpy().tolist()}})
+        assert status == 200 and served.pipeline is not None  # loaded for the large request
+        assert many["predictions"][:10] == few["predictions"]
+        assert many["probabilities"][:10] == few["probabilities"]
+    finally:
+        client.close()
+        runner.stop()
+        ws.close()
