@@ -180,7 +180,8 @@ class DataMixin:
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="mlcycle-parquet") as pool:
             written = pool.submit(self.artifacts.put_parquet, frame)
             report(0.45, "profiling")
-            profile, hashes = profiling.analyse_frame(frame)
+            # one profiling thread: the Parquet encoder and writer have the other core
+            profile, hashes = profiling.analyse_frame(frame, workers=1)
             content = profiling.content_sha256(frame, hashes)
             found = self._find_version(name, content, target, time_column)
             report(0.8, "writing")
