@@ -177,11 +177,12 @@ class DataMixin:
         # Parquet encoding and writing (Arrow and hashlib, GIL released) overlap with hashing
         # and profiling; when the content turns out to be known, the file is the existing
         # artifact (same bytes, same address)
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="mlcycle-parquet") as pool:
+        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="mlcycle-ingest") as pool:
             written = pool.submit(self.artifacts.put_parquet, frame)
             report(0.45, "profiling")
-            # one profiling thread: the Parquet encoder and writer have the other core
-            profile, hashes = profiling.analyse_frame(frame, workers=1)
+            # the columns queue behind the file on the same two threads: whichever is free takes
+            # the next column, so both cores stay busy until the end
+            profile, hashes = profiling.analyse_frame(frame, pool=pool)
             content = profiling.content_sha256(frame, hashes)
             found = self._find_version(name, content, target, time_column)
             report(0.8, "writing")
