@@ -40,12 +40,13 @@ _HASHABLE = (str, type(None), np.str_)
 _SMALL = 32  # up to this many rows a plain loop is quicker than the vectorized checks
 
 
-def body_frame(body: Any, columns: Sequence[str], *, numeric: bool = False) -> pd.DataFrame:
+def body_frame(body: Any, columns: Sequence[str], *, numeric: bool = False, bool_free: bool = False) -> pd.DataFrame:
     """The rows of a request body as a frame (raises ApiError 400 for a bad shape).
 
     `columns` (the signature's) name the values of list-of-lists rows. `numeric` says
     that the model reads numeric columns only, so a few rows of plain numbers may go
-    straight into one float array.
+    straight into one float array; `bool_free` (the JSON text holds no `true`/`false`)
+    lets many rows go the same way.
     """
     if not isinstance(body, dict):
         raise ApiError(400, "the body must be a JSON object with one of: " + ", ".join(BODY_KEYS))
@@ -56,7 +57,7 @@ def body_frame(body: Any, columns: Sequence[str], *, numeric: bool = False) -> p
     key = keys[0]
     value = body[key]
     if key == "dataframe_split":
-        frame = _split_frame(value, numeric)
+        frame = _split_frame(value, numeric, bool_free)
     elif isinstance(value, dict):  # columnar: {"col": [values]} (MLflow `inputs`/`instances`)
         frame = _columnar_frame(value, key)
     elif isinstance(value, list):
@@ -68,7 +69,7 @@ def body_frame(body: Any, columns: Sequence[str], *, numeric: bool = False) -> p
     return frame
 
 
-def _split_frame(value: Any, numeric: bool) -> pd.DataFrame:
+def _split_frame(value: Any, numeric: bool, bool_free: bool = False) -> pd.DataFrame:
     if not isinstance(value, dict) or not isinstance(value.get("columns"), list) \
             or not isinstance(value.get("data"), list):
         raise ApiError(400, '"dataframe_split" must be {"columns": [names], "data": [[values], ...]}')
@@ -87,6 +88,17 @@ def _split_frame(value: Any, numeric: bool) -> pd.DataFrame:
             return pd.DataFrame(np.array(data, dtype=float), columns=pd.Index(cols, dtype=object))
         except OverflowError:  # an integer too large for a float: the checks name it
             pass
+    if numeric and bool_free and len(data) > _SMALL:
+        # many rows for a numbers-only model, and no JSON booleans anywhere: NumPy converts
+        # numbers, numeric strings and null (NaN) at once; anything else (text, infinity, too
+        # large) takes the general path, whose checks name the problem
+        try:
+            with np.errstate(all="ignore"):
+                array = np.array(data, dtype=np.float64)
+        except (ValueError, TypeError, OverflowError):
+            array = None
+        if array is not None and not np.isinf(array).any():
+            return pd.DataFrame(array, columns=pd.Index(cols, dtype=object))
     return pd.DataFrame(data, columns=cols) if data else pd.DataFrame(columns=cols)
 
 

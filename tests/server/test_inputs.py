@@ -73,14 +73,21 @@ NUMERIC = [{"name": "a", "kind": "numeric"}, {"name": "b", "kind": "numeric"}]
 
 @pytest.mark.parametrize("data", [
     [[1, 2.5]], [[1.0, -3]], [[0.5, float("nan")], [2, 3]], [[True, 1.0]], [["1.5", 2]], [[None, 2.0]],
-    [[float("inf"), 1.0]], [[10**400, 1.0]],
+    [[float("inf"), 1.0]], [[10**400, 1.0]], [["inf", 1.0]], [["1,200", 1.0]], [[" 7 ", ""]], [["abc", 1]],
+    [["NaN", 1]], [[1e308, -1e308]],
 ])
-def test_numeric_shortcut_answers_as_the_general_path(data: list) -> None:
-    body = {"dataframe_split": {"columns": ["b", "a"], "data": data}}
+@pytest.mark.parametrize("rows", [1, 40])  # 40 copies: past the small-body shortcut, into the large one
+def test_numeric_shortcut_answers_as_the_general_path(data: list, rows: int) -> None:
+    import json
+
+    body = {"dataframe_split": {"columns": ["b", "a"], "data": [*data, [1.5, 2.5]] * rows}}
+    raw = json.dumps(body).encode()
+    bool_free = b"true" not in raw and b"false" not in raw  # as the server decides it
 
     def answer(numeric: bool) -> tuple:
         try:
-            X, warnings = inputs.conform(inputs.body_frame(body, ["a", "b"], numeric=numeric), NUMERIC)
+            X, warnings = inputs.conform(
+                inputs.body_frame(body, ["a", "b"], numeric=numeric, bool_free=bool_free and numeric), NUMERIC)
         except ApiError as exc:
             return exc.status, exc.message
         return X.columns.tolist(), X.to_numpy().tolist(), warnings
