@@ -126,8 +126,11 @@ class Database:
             conn.execute("COMMIT")
 
     # -- schema ----------------------------------------------------------
-    def migrate(self) -> None:
-        """Apply every pending migration of every component (idempotent)."""
+    def migrate(self, until: dict[str, int] | None = None) -> None:
+        """Apply every pending migration of every component (idempotent).
+
+        `until` stops the named components at a version (tests build the workspaces of
+        older releases this way); such a partial migration can be completed later."""
         if self._migrated:
             return
         from mlcycle_tui.storage.schema import COMPONENTS
@@ -145,7 +148,7 @@ class Database:
             for component, steps in COMPONENTS.items():
                 have = current.get(component, 0)
                 for number, script in enumerate(steps, start=1):
-                    if number <= have:
+                    if number <= have or number > (until or {}).get(component, len(steps)):
                         continue
                     for statement in _split_statements(script):
                         conn.execute(statement)
@@ -154,7 +157,7 @@ class Database:
                         "ON CONFLICT(component) DO UPDATE SET version = excluded.version",
                         (component, number),
                     )
-        self._migrated = True
+        self._migrated = until is None
 
 
 def _enable_wal(conn: sqlite3.Connection) -> None:

@@ -292,19 +292,12 @@ def test_run_summaries_match_the_tables_exactly(workspace: Workspace) -> None:
 
 
 def test_runs_logged_before_the_json_columns_are_backfilled(tmp_path: Path) -> None:
-    from mlcycle_tui.storage import schema
-    from mlcycle_tui.storage.db import Database, _split_statements
+    from mlcycle_tui.storage.db import Database
 
     (tmp_path / "ws").mkdir()
     db = Database(tmp_path / "ws" / "mlcycle.db")
+    db.migrate(until={"tracking": 1})  # a workspace from before the JSON columns
     conn = db.connection()
-    conn.execute("CREATE TABLE schema_version (component TEXT PRIMARY KEY, version INTEGER NOT NULL)")
-    for component, steps in schema.COMPONENTS.items():
-        keep = 1 if component == "tracking" else len(steps)
-        for script in steps[:keep]:
-            for statement in _split_statements(script):
-                conn.execute(statement)
-        conn.execute("INSERT INTO schema_version VALUES (?, ?)", (component, keep))
     conn.execute("INSERT INTO experiments(id, name, created) VALUES (1, 'old', '2024-01-01T00:00:00+00:00')")
     conn.execute("INSERT INTO runs(id, experiment_id, status, created) "
                  "VALUES ('ab' || hex(randomblob(15)), 1, 'finished', '2024-01-01T00:00:00+00:00')")
