@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 KINDS = ("numeric", "categorical", "boolean", "datetime", "text", "id")
@@ -37,16 +38,22 @@ def column_hash(series: Any, factorized: tuple[Any, Any] | None = None) -> Any:
     return np.concatenate([distinct, missing])[codes]  # code -1 (missing) picks the last entry
 
 
-def combine_hashes(columns: list[Any], rows: int) -> Any:
-    """Row hashes from column hashes, combined as pandas does (CPython's tuple hash)."""
+def combine_hashes(columns: Iterable[Any], rows: int, count: int | None = None) -> Any:
+    """Row hashes from column hashes, combined as pandas does (CPython's tuple hash).
+
+    `columns` may be a generator (then give `count`): each column's hashes are folded in
+    and can be freed before the next one is made."""
     import numpy as np
 
-    if not columns:
+    if count is None:
+        columns = list(columns)
+        count = len(columns)
+    if not count:
         return np.full(rows, 0x345678 + 97531, dtype=np.uint64)
     mult = np.uint64(1000003)
     out = np.full(rows, 0x345678, dtype=np.uint64)
     for i, values in enumerate(columns):
-        inverse = len(columns) - i
+        inverse = count - i
         out ^= values
         out *= mult
         mult += np.uint64(82520 + inverse + inverse)
@@ -283,14 +290,22 @@ def analyse_frame(frame: Any, workers: int = 2, pool: Any = None) -> tuple[dict[
     NumPy sorts, pandas factorisation of Arrow strings and hashing release the GIL,
     so on a multi-core machine the columns really run side by side.
     """
-    import numpy as np
 
     names = list(frame.columns)
     if pool is not None:
         # text columns (the slowest) first, so that the last tasks are short ones
         order = sorted(range(len(names)), key=lambda i: not _is_text(frame[names[i]]))
         futures = {i: pool.submit(analyse_column, str(names[i]), frame[names[i]]) for i in order}
-        results = [futures[i].result() for i in range(len(names))]
+        profiles: list[dict[str, Any]] = []
+
+        def folded() -> Iterator[Any]:  # in column order; each column's hashes freed once folded in
+            for i in range(len(names)):
+                column_profile, column_hashes = futures.pop(i).result()
+                profiles.append(column_profile)
+                yield column_hashes
+
+        hashes = combine_hashes(folded(), len(frame), len(names))
+        return _with_duplicates(profiles, hashes, len(frame)), hashes
     elif workers > 1 and len(names) > 1 and len(frame) >= 50_000:
         from concurrent.futures import ThreadPoolExecutor
 
@@ -299,11 +314,16 @@ def analyse_frame(frame: Any, workers: int = 2, pool: Any = None) -> tuple[dict[
     else:
         results = [analyse_column(str(n), frame[n]) for n in names]
     hashes = combine_hashes([h for _, h in results], len(frame))
+    return _with_duplicates([p for p, _ in results], hashes, len(frame)), hashes
+
+
+def _with_duplicates(columns: list[dict[str, Any]], hashes: Any, rows: int) -> dict[str, Any]:
+    import numpy as np
+
     # sort + diff: far faster than np.unique's hashing on millions of uint64
     ordered = np.sort(hashes)
     duplicates = int(np.count_nonzero(ordered[1:] == ordered[:-1])) if ordered.size else 0
-    profile = {"rows": len(frame), "duplicate_rows": duplicates, "columns": [p for p, _ in results]}
-    return profile, hashes
+    return {"rows": rows, "duplicate_rows": duplicates, "columns": columns}
 
 
 def profile_frame(frame: Any) -> dict[str, Any]:

@@ -50,9 +50,14 @@ def test_row_hashes_equal_pandas_hash_pandas_object(rows):
 
 def test_threaded_profile_equals_serial_profile():
     frame = pd.concat([_mixed_frame(60_000)] * 2, ignore_index=True)  # every row twice
+    from concurrent.futures import ThreadPoolExecutor
+
     serial, h1 = profiling.analyse_frame(frame, workers=1)
     threaded, h2 = profiling.analyse_frame(frame, workers=2)
-    assert serial == threaded and np.array_equal(h1, h2)
+    with ThreadPoolExecutor(2) as pool:
+        pool.submit(lambda: sum(range(10**6)))  # busy with something else first, as during ingest
+        pooled, h3 = profiling.analyse_frame(frame, pool=pool)
+    assert serial == threaded == pooled and np.array_equal(h1, h2) and np.array_equal(h1, h3)
     assert serial["duplicate_rows"] == 60_000
     by_name = {c["name"]: c for c in serial["columns"]}
     s = by_name["s"]
