@@ -120,7 +120,12 @@ class RegistryMixin:
             )
             self.log_event("register", f"{name}@{version}", f"from run {run['run_id'][:12]} ({recipe['model']})")
         mv = self.model_version(f"{name}@{version}")
-        self.compile_model(mv)
+        try:
+            self.compile_model(mv)
+        except Exception as exc:  # the version exists: a compiled copy is only an optimisation
+            import logging
+
+            logging.getLogger("mlcycle").warning("could not record the compiled form of %s: %s", mv.ref, exc)
         hook = getattr(self, "on_register", None)
         if hook is not None:
             hook(mv)
