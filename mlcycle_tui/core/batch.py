@@ -414,7 +414,8 @@ def _arrow(values: Any) -> Any:
         offsets = np.cumsum([0, *(len(e) for e in encoded)]).astype(np.int32)
         dictionary = pa.Array.from_buffers(pa.string(), len(encoded),
                                            [None, pa.py_buffer(offsets), pa.py_buffer(b"".join(encoded))])
-        return pa.DictionaryArray.from_arrays(_arrow(codes.astype(np.int32)), dictionary).dictionary_decode()
+        decoded = pa.DictionaryArray.from_arrays(_arrow(codes.astype(np.int32)), dictionary).dictionary_decode()
+        return decoded.cast(pa.large_string())  # as pandas' text columns become in Arrow
     return pa.array(values)
 
 
@@ -457,6 +458,8 @@ def _as_pandas_would(table: Any) -> Any:
     for f in table.schema:
         if pa.types.is_integer(f.type) and table.column(f.name).null_count:
             fields.append(pa.field(f.name, pa.float64()))
+        elif pa.types.is_string(f.type):  # pandas' text columns come back as large strings
+            fields.append(pa.field(f.name, pa.large_string()))
         else:
             fields.append(f)
     schema = pa.schema(fields)
