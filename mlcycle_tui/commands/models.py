@@ -85,8 +85,13 @@ def cmd_show(args: argparse.Namespace, ctx: CliContext) -> int:
     ws = ctx.ws()
     versions = ws.model_versions(args.name)
     history = ws.alias_history(args.name)
-    doc = [v.summary() | {"signature": v.signature, "baseline": v.baseline} for v in versions]
-    human = table(_rows(versions), ["version", "aliases", "kind", "f1", "rmse", "dataset", "created"])
+    compiled = ws.compiled_versions(args.name)
+    doc = [v.summary() | {"signature": v.signature, "baseline": v.baseline, "compiled": compiled.get(v.version)}
+           for v in versions]
+    rows = [r | {"compiled": {True: "yes", False: "no"}.get(compiled.get(r["version"]), "-")} for r in _rows(versions)]
+    human = table(rows, ["version", "aliases", "kind", "f1", "rmse", "compiled", "dataset", "created"])
+    human += ("\n\ncompiled yes: `mlcycle predict` and `mlcycle serve` score it with NumPy alone (the same "
+              "answers, no scikit-learn start-up); no: with scikit-learn; -: not tried yet (the next predict tries)")
     if history:
         human += "\n\nalias history\n" + table(history, ["time", "alias", "version", "previous", "forced", "actor"])
     ctx.emit(doc, human)

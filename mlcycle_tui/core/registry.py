@@ -165,6 +165,17 @@ class RegistryMixin:
         parent = getattr(super(), "extra_artifact_tables", None)
         return [("compiled_models", "'compiled ' || name || '@' || version"), *(parent() if parent else [])]
 
+    def compiled_versions(self, name: str) -> dict[int, bool]:
+        """Per version of `name`: True if it has a compiled form, False if it cannot have one
+        (versions nobody has tried yet are absent)."""
+        from mlcycle_tui.core import compiled
+
+        rows = self.db.query(
+            "SELECT version, artifact_path FROM compiled_models WHERE name = ? AND format = ?",
+            (name, compiled.FORMAT),
+        )
+        return {r["version"]: r["artifact_path"] is not None for r in rows}
+
     def compiled_model(self, ref: str | ModelVersion) -> Any:
         """The version's `CompiledModel`; None when it cannot be compiled; NOT_COMPILED when
         nobody has tried yet (versions registered before compiling existed)."""

@@ -133,3 +133,17 @@ def test_the_cli_can_insist_on_scikit_learn(home, tmp_path):
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     assert "(scikit-learn)" in r.stdout and "wrote 344 predictions of species_rf@1" in r.stdout
+
+
+def test_models_show_says_which_versions_are_compiled(home):
+    def show(name: str) -> tuple[list, str]:
+        cmd = [sys.executable, "-m", "mlcycle_tui", "--workspace", str(home), "models", "show", name]
+        doc = subprocess.run([*cmd, "--json"], capture_output=True, text=True, timeout=60)
+        text = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+        assert doc.returncode == 0 and text.returncode == 0, doc.stderr + text.stderr
+        return json.loads(doc.stdout), text.stdout
+
+    doc, text = show("species_rf")
+    assert doc[0]["compiled"] is True and "COMPILED" in text and " yes " in text
+    doc, text = show("species_lr")
+    assert doc[0]["compiled"] is False and " no " in text

@@ -81,7 +81,7 @@ class ModelsScreen(StageScreen):
             with Vertical(id="models-right"):
                 yield Static("Versions", classes="section-title", id="versions-title")
                 versions: DataTable[str] = DataTable(id="model-versions", cursor_type="row", zebra_stripes=True)
-                versions.add_columns("version", "aliases", "kind", "metric", "dataset", "created")
+                versions.add_columns("version", "aliases", "kind", "metric", "dataset", "created", "compiled")
                 yield versions
                 with Horizontal(id="models-bottom"):
                     with VerticalScroll(id="gate-panel"):
@@ -136,10 +136,12 @@ class ModelsScreen(StageScreen):
         self.query_one("#versions-title", Static).update(Content(f"Versions of {name}"))
         table = self.query_one("#model-versions", DataTable)
         table.clear()
+        compiled = self.workspace.compiled_versions(name)
         for v in versions:
             table.add_row(
                 f"v{v.version}", ", ".join(v.aliases) or "-", v.kind or "-", version_metric(v),
-                str(v.recipe.get("dataset") or "-"), ago(v.created), key=str(v.version),
+                str(v.recipe.get("dataset") or "-"), ago(v.created),
+                {True: "yes", False: "no"}.get(compiled.get(v.version), "-"), key=str(v.version),
             )
         chosen = next((i for i, v in enumerate(versions) if v.version == version), 0)
         table.move_cursor(row=chosen, animate=False)
