@@ -158,8 +158,11 @@ class _Writer:
             self._fh = None
 
 
-def score_frame(model: Any, task: str, frame: pd.DataFrame, inputs: list[str]) -> tuple[pd.DataFrame, Any, Any]:
-    """Input columns + `prediction` (+ `proba_<class>`); also (predictions, probabilities)."""
+def score_frame(model: Any, task: str, frame: pd.DataFrame, inputs: list[str],
+                numeric: list[str] | None = None) -> tuple[pd.DataFrame, Any, Any]:
+    """Input columns + `prediction` (+ `proba_<class>`); also (predictions, probabilities).
+
+    `numeric` names the inputs the model reads as numbers (infinity is refused there)."""
     from mlcycle_tui.core.predicting import predict_with_proba
 
     missing = [c for c in inputs if c not in frame.columns]
@@ -168,6 +171,7 @@ def score_frame(model: Any, task: str, frame: pd.DataFrame, inputs: list[str]) -
             f"the input lacks columns the model needs: {', '.join(missing)}; "
             f"it needs: {', '.join(inputs)}"
         )
+    _refuse_infinity({c: frame[c] for c in numeric or [] if c in frame.columns and pd_is_float(frame[c])})
     pred, proba = predict_with_proba(task, model, frame[inputs])
     classes = getattr(model, "classes_", None) if proba is not None else None
     out = frame.copy()
@@ -218,7 +222,8 @@ class BatchMixin:
                 scorer = _ArrowScorer(state, mv.task, inputs)
         if scorer is None:
             _, pipeline = self.load_model(mv)
-            scorer = _FrameScorer(pipeline, mv.task, inputs)
+            numeric = [c["name"] for c in mv.signature.get("inputs", []) if c.get("kind") == "numeric"]
+            scorer = _FrameScorer(pipeline, mv.task, inputs, numeric)
         result = self._score_file(mv, src, dst, scorer, chunk_rows, log_rows, progress)
         if state == NOT_COMPILED and isinstance(scorer, _FrameScorer):
             self.compile_model(mv, scorer.pipeline)  # the next run of this version may skip scikit-learn
@@ -280,6 +285,22 @@ class BatchMixin:
         )
 
 
+def pd_is_float(column: Any) -> bool:
+    return getattr(column.dtype, "kind", "") == "f"
+
+
+def _refuse_infinity(columns: dict[str, Any]) -> None:
+    """Infinite inputs cannot be imputed or scaled: name the column instead of failing deep inside."""
+    import numpy as np
+
+    bad = [name for name, values in columns.items() if np.isinf(np.asarray(values, dtype=float)).any()]
+    if bad:
+        raise UserError(
+            f"the input holds infinite values in {', '.join(bad)}; the model cannot score them. "
+            "Replace them (or leave the cells empty to have them imputed) and score again"
+        )
+
+
 def _missing_inputs(inputs: list[str], present: list[str]) -> None:
     missing = [c for c in inputs if c not in present]
     if missing:
@@ -315,8 +336,8 @@ class _FrameScorer(_Scorer):
 
     engine = "scikit-learn"
 
-    def __init__(self, pipeline: Any, task: str, inputs: list[str]) -> None:
-        self.pipeline, self.task, self.inputs = pipeline, task, inputs
+    def __init__(self, pipeline: Any, task: str, inputs: list[str], numeric: list[str] | None = None) -> None:
+        self.pipeline, self.task, self.inputs, self.numeric = pipeline, task, inputs, numeric
 
     def chunks(self, src: Path, chunk_rows: int) -> Iterator[tuple[Any, float]]:
         return iter_chunks(src, chunk_rows)
@@ -325,7 +346,7 @@ class _FrameScorer(_Scorer):
         return int(chunk.memory_usage().sum())
 
     def write_scored(self, chunk: Any, writer: _Writer) -> tuple[Any, Any]:
-        out, pred, proba = score_frame(self.pipeline, self.task, chunk, self.inputs)
+        out, pred, proba = score_frame(self.pipeline, self.task, chunk, self.inputs, self.numeric)
         writer.write(out)
         return pred, proba
 
@@ -380,6 +401,7 @@ class _ArrowScorer(_Scorer):
 
         _missing_inputs(self.inputs, chunk.schema.names)
         columns = [_floats(chunk.column(name)) for name in self.inputs]
+        _refuse_infinity(dict(zip(self.inputs, columns, strict=True)))
         pred, proba = self.model.predict(columns)
         out = _as_pandas_would(chunk)
         out = out.append_column("prediction", _arrow(pred))

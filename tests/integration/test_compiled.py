@@ -147,3 +147,15 @@ def test_models_show_says_which_versions_are_compiled(home):
     assert doc[0]["compiled"] is True and "COMPILED" in text and " yes " in text
     doc, text = show("species_lr")
     assert doc[0]["compiled"] is False and " no " in text
+
+
+@pytest.mark.parametrize("engine", [True, False])
+def test_infinite_inputs_are_named_by_both_engines(ws, tmp_path, engine):
+    from mlcycle_tui.core.errors import UserError
+
+    frame = pd.read_csv(_input(tmp_path))
+    frame.loc[3, "bill_depth_mm"] = float("inf")
+    frame.to_csv(tmp_path / "inf.csv", index=False)
+    with pytest.raises(UserError, match="infinite values in bill_depth_mm"):
+        ws.predict_file("species_rf", tmp_path / "inf.csv", tmp_path / "o.csv", compiled=engine)
+    assert not (tmp_path / "o.csv").exists()
