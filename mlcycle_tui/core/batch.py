@@ -165,13 +165,8 @@ def score_frame(model: Any, task: str, frame: pd.DataFrame, inputs: list[str],
     `numeric` names the inputs the model reads as numbers (infinity is refused there)."""
     from mlcycle_tui.core.predicting import predict_with_proba
 
-    missing = [c for c in inputs if c not in frame.columns]
-    if missing:
-        raise UserError(
-            f"the input lacks columns the model needs: {', '.join(missing)}; "
-            f"it needs: {', '.join(inputs)}"
-        )
-    _refuse_infinity({c: frame[c] for c in numeric or [] if c in frame.columns and pd_is_float(frame[c])})
+    _missing_inputs(inputs, list(frame.columns))
+    _refuse_infinity({c: frame[c] for c in numeric or [] if frame[c].dtype.kind == "f"})
     pred, proba = predict_with_proba(task, model, frame[inputs])
     classes = getattr(model, "classes_", None) if proba is not None else None
     out = frame.copy()
@@ -209,16 +204,16 @@ class BatchMixin:
             raise NotFoundError(f"no such file: {src}; check the path and try again")
         if src.resolve() == dst.resolve():
             raise UserError("--output must differ from --input (the input is read while the output is written)")
-        _format_of(dst, "output")
-        _format_of(src, "input")
+        arrow_formats = _format_of(src, "input") != "jsonl" and _format_of(dst, "output") != "jsonl"
         mv = self.model_version(model_ref)
         inputs = [c["name"] for c in mv.signature.get("inputs", [])]
         scorer: _Scorer | None = None
-        state = NOT_COMPILED
-        if compiled and _format_of(src, "input") != "jsonl" and _format_of(dst, "output") != "jsonl" \
-                and src.stat().st_size <= COMPILED_MAX_BYTES:
+        state: Any = NOT_COMPILED
+        if compiled and arrow_formats and src.stat().st_size <= COMPILED_MAX_BYTES:
+            from mlcycle_tui.core.compiled import CompiledModel
+
             state = self.compiled_model(mv)
-            if state is not None and state != NOT_COMPILED and _ArrowScorer.can_read(src, state, inputs):
+            if isinstance(state, CompiledModel) and _ArrowScorer.can_read(src, state, inputs):
                 scorer = _ArrowScorer(state, mv.task, inputs)
         if scorer is None:
             _, pipeline = self.load_model(mv)
@@ -283,10 +278,6 @@ class BatchMixin:
         return self.db.query(
             "SELECT * FROM batches WHERE (? IS NULL OR model = ?) ORDER BY started DESC LIMIT ?", (model, model, limit)
         )
-
-
-def pd_is_float(column: Any) -> bool:
-    return getattr(column.dtype, "kind", "") == "f"
 
 
 def _refuse_infinity(columns: dict[str, Any]) -> None:
@@ -398,7 +389,6 @@ class _ArrowScorer(_Scorer):
         return int(chunk.nbytes)
 
     def write_scored(self, chunk: Any, writer: _Writer) -> tuple[Any, Any]:
-
         _missing_inputs(self.inputs, chunk.schema.names)
         columns = [_floats(chunk.column(name)) for name in self.inputs]
         _refuse_infinity(dict(zip(self.inputs, columns, strict=True)))

@@ -121,7 +121,7 @@ def prepare_frame(frame: pd.DataFrame, target: str | None, time_column: str | No
         if frame[name].dtype == object and pd.api.types.infer_dtype(frame[name], skipna=True).startswith(
             "mixed"
         ):  # numbers and text in one column (a DataFrame source): one text column, as from CSV
-            frame[name] = frame[name].map(lambda v: v if v is None or v != v else str(v)).astype("str")
+            frame[name] = frame[name].map(lambda v: v if pd.isna(v) else str(v)).astype("str")
     if time_column is not None:
         series = frame[time_column]
         if not (

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -53,11 +54,7 @@ def forest_mean(model: Any, features: Any) -> np.ndarray | None:
     X = model._validate_X_predict(features)
     if not isinstance(X, np.ndarray):
         return None
-    out = np.zeros(X.shape[0], dtype=np.float64)
-    for tree in model.estimators_:
-        out += tree.predict(X, check_input=False)
-    out /= len(model.estimators_)
-    return out
+    return _tree_mean(model, X, lambda tree, rows: tree.predict(rows, check_input=False))
 
 
 def _argmax_of_proba(model: Any) -> bool:
@@ -85,39 +82,44 @@ def forest_proba(model: Any, features: Any, same_thread: bool = False) -> np.nda
     X = model._validate_X_predict(features)
     if not isinstance(X, np.ndarray):
         return model.predict_proba(features)
-    if X.shape[0] >= SPLIT_ROWS and (os.cpu_count() or 1) > 1:
-        out = _sum_trees_in_halves(model, X)  # each row's sum in the same order: same bits
+    return _tree_mean(model, X, lambda tree, rows: tree.predict_proba(rows, check_input=False))
+
+
+def _tree_mean(model: Any, X: np.ndarray, per_tree: Callable[[Any, np.ndarray], np.ndarray]) -> np.ndarray:
+    """The mean of `per_tree(tree, X)` over the forest's trees, summed in tree order; large inputs
+    have their second half of rows on a short-lived thread (each row's sum is the same: same bits)."""
+
+    def summed(rows: np.ndarray) -> np.ndarray:
+        out: np.ndarray | None = None
+        for tree in model.estimators_:
+            values = per_tree(tree, rows)  # releases the GIL while it walks
+            if out is None:
+                out = np.zeros(values.shape, dtype=np.float64)  # from zeros, as scikit-learn sums
+            out += values
+        assert out is not None
+        return out
+
+    if X.shape[0] < SPLIT_ROWS or (os.cpu_count() or 1) < 2:
+        out = summed(X)
     else:
-        out = _sum_trees(model, X)
+        half = X.shape[0] // 2
+        result: dict[str, Any] = {}
+
+        def second() -> None:
+            try:
+                result["out"] = summed(X[half:])
+            except BaseException as exc:  # re-raised on the calling thread
+                result["error"] = exc
+
+        worker = threading.Thread(target=second, name="mlcycle-trees", daemon=True)
+        worker.start()
+        first = summed(X[:half])
+        worker.join()
+        if "error" in result:
+            raise result["error"]
+        out = np.concatenate([first, result["out"]])
     out /= len(model.estimators_)
     return out
-
-
-def _sum_trees(model: Any, X: np.ndarray) -> np.ndarray:
-    out = np.zeros((X.shape[0], int(model.n_classes_)), dtype=np.float64)
-    for tree in model.estimators_:
-        out += tree.predict_proba(X, check_input=False)  # releases the GIL while it walks
-    return out
-
-
-def _sum_trees_in_halves(model: Any, X: np.ndarray) -> np.ndarray:
-    """`_sum_trees` with the second half of the rows on a short-lived thread (no pool left behind)."""
-    half = X.shape[0] // 2
-    result: dict[str, Any] = {}
-
-    def second() -> None:
-        try:
-            result["out"] = _sum_trees(model, X[half:])
-        except BaseException as exc:  # re-raised on the calling thread
-            result["error"] = exc
-
-    worker = threading.Thread(target=second, name="mlcycle-trees", daemon=True)
-    worker.start()
-    first = _sum_trees(model, X[:half])
-    worker.join()
-    if "error" in result:
-        raise result["error"]
-    return np.concatenate([first, result["out"]])
 
 
 def single_threaded(pipeline: Any) -> None:

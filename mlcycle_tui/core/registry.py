@@ -120,12 +120,7 @@ class RegistryMixin:
             )
             self.log_event("register", f"{name}@{version}", f"from run {run['run_id'][:12]} ({recipe['model']})")
         mv = self.model_version(f"{name}@{version}")
-        try:
-            self.compile_model(mv)
-        except Exception as exc:  # the version exists: a compiled copy is only an optimisation
-            import logging
-
-            logging.getLogger("mlcycle").warning("could not record the compiled form of %s: %s", mv.ref, exc)
+        self.compile_model(mv)
         hook = getattr(self, "on_register", None)
         if hook is not None:
             hook(mv)
@@ -135,29 +130,28 @@ class RegistryMixin:
     def compile_model(self, ref: str | ModelVersion, pipeline: Any = None) -> bool:
         """Store the version as NumPy arrays when it can be scored that way exactly; True if so.
 
-        Never fails the caller: a pipeline that cannot be compiled (or any error while
-        trying) is recorded as such, and scoring uses scikit-learn.
+        Never fails the caller (registration, scoring): a pipeline that cannot be compiled
+        is recorded as such and scored with scikit-learn; any other error is logged.
         """
         import logging
 
         from mlcycle_tui.core import compiled
 
         mv = self.model_version(ref)
-        sha = rel = None
         try:
             if pipeline is None:
                 pipeline = self.artifacts.load_joblib(mv.artifact_sha256, mv.artifact_path)
             inputs = [c["name"] for c in mv.signature.get("inputs", [])]
             data = compiled.compile_pipeline(pipeline, mv.task, inputs)
-            if data is not None:
-                sha, rel = self.artifacts.put_bytes(data, ".npz")
-        except Exception as exc:
+            sha, rel = self.artifacts.put_bytes(data, ".npz") if data is not None else (None, None)
+            self.db.execute(
+                "INSERT OR REPLACE INTO compiled_models(name, version, format, artifact_sha256, artifact_path,"
+                " created) VALUES (?, ?, ?, ?, ?, ?)",
+                (mv.name, mv.version, compiled.FORMAT, sha, rel, now_iso()),
+            )
+        except Exception as exc:  # an optimisation: the next scoring tries again
             logging.getLogger("mlcycle").warning("could not compile %s: %s", mv.ref, exc)
-        self.db.execute(
-            "INSERT OR REPLACE INTO compiled_models(name, version, format, artifact_sha256, artifact_path, created)"
-            " VALUES (?, ?, ?, ?, ?, ?)",
-            (mv.name, mv.version, compiled.FORMAT, sha, rel, now_iso()),
-        )
+            return False
         return sha is not None
 
     def extra_artifact_tables(self) -> list[tuple[str, str]]:

@@ -64,6 +64,8 @@ class ServedModel:
 
     def fitted_pipeline(self) -> Any:
         """The scikit-learn pipeline, loaded on first need when the model is served compiled."""
+        if self.pipeline is not None:
+            return self.pipeline
         with self._pipeline_lock:
             if self.pipeline is None and self.load_pipeline is not None:
                 pipeline = self.load_pipeline()

@@ -70,15 +70,9 @@ class ArtifactStore:
             raise
 
     def put_bytes(self, data: bytes | memoryview, suffix: str = "") -> tuple[str, str]:
-        """Store a buffer; hashing and writing run side by side (both release the GIL)."""
-        from concurrent.futures import ThreadPoolExecutor
-
+        """Store a buffer, hashed from memory rather than read back from the file."""
         view = memoryview(data)
-        if view.nbytes < CHUNK * 4:
-            return self.put_with(lambda p: _write_all(p, view), suffix, lambda: hashlib.sha256(view).hexdigest())
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="mlcycle-sha") as pool:
-            digest = pool.submit(lambda: hashlib.sha256(view).hexdigest())
-            return self.put_with(lambda p: _write_all(p, view), suffix, digest.result)
+        return self.put_with(lambda p: p.write_bytes(view), suffix, lambda: hashlib.sha256(view).hexdigest())
 
     def put_joblib(self, obj: Any, suffix: str = ".joblib") -> tuple[str, str]:
         import joblib
@@ -143,20 +137,6 @@ class ArtifactStore:
             except OSError:
                 pass
         return removed
-
-
-def _write_all(path: Path, view: memoryview) -> None:
-    with open(path, "wb") as fh:
-        fh.write(view)
-
-
-def parquet_bytes(frame: Any) -> Any:
-    """A frame as Parquet bytes (see `write_parquet`)."""
-    import pyarrow as pa
-
-    sink = pa.BufferOutputStream()
-    write_parquet(frame, sink)
-    return sink.getvalue()
 
 
 def write_parquet(frame: Any, where: Any) -> None:
