@@ -96,7 +96,7 @@ class CompiledModel:
 
     def _leaves(self, X: np.ndarray, rows: np.ndarray, root: int) -> np.ndarray:
         node = np.full(X.shape[0], root, dtype=np.int64)
-        active = rows
+        active = rows if self.left[root] >= 0 else rows[:0]  # a one-node tree: the root is the leaf
         while active.size:
             at = node[active]
             go_left = X[active, self.feature[at]] <= self.threshold[at]

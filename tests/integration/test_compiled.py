@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
@@ -159,3 +160,25 @@ def test_infinite_inputs_are_named_by_both_engines(ws, tmp_path, engine):
     with pytest.raises(UserError, match="infinite values in bill_depth_mm"):
         ws.predict_file("species_rf", tmp_path / "inf.csv", tmp_path / "o.csv", compiled=engine)
     assert not (tmp_path / "o.csv").exists()
+
+
+def test_trees_that_are_a_single_leaf_are_compiled_and_agree(tmp_path):
+    from sklearn.ensemble import RandomForestClassifier
+
+    from mlcycle_tui.core.preprocess import build_pipeline, describe_columns
+
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"a": rng.normal(size=3000), "b": rng.normal(size=3000)})
+    y = np.where(np.arange(3000) < 2998, "x", "y")  # most bootstrap samples hold one class only
+    pipe = build_pipeline(describe_columns(X), None, RandomForestClassifier(n_estimators=10, random_state=0))
+    pipe.fit(X, y)
+    single = [i for i, t in enumerate(pipe[-1].estimators_) if t.tree_.node_count == 1]
+    assert single
+    data = compiled.compile_pipeline(pipe, "classification", ["a", "b"])
+    assert data is not None
+    model = compiled.load(data)
+    features = model.features([X["a"].to_numpy(), X["b"].to_numpy()]).astype(np.float32)
+    root = int(model.offsets[single[0]])
+    assert (model._leaves(features, np.arange(len(X)), root) == root).all()  # the root is the leaf
+    pred, proba = model.predict([X["a"].to_numpy(), X["b"].to_numpy()])  # > 1,024 rows: tree by tree
+    assert np.array_equal(pred, pipe.predict(X)) and np.array_equal(proba, pipe.predict_proba(X))
