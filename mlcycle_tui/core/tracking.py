@@ -662,9 +662,10 @@ class TrackingMixin:
                 doc = dict(zip(_SUMMARY_FIELDS, row[:12], strict=True))
                 metrics = {}
                 for key, text in sorted(orjson.loads(row[12]).items()):
-                    if text == "table":
+                    if text == _IN_TABLE:
                         exact.append((row[0], key))
-                    metrics[key] = float(text) if text != "table" else math.nan
+                        text = "nan"  # until read below
+                    metrics[key] = float(text)
                 doc["metrics"] = metrics
                 doc["params"] = dict(sorted(orjson.loads(row[13]).items())) if row[13] != "{}" else {}
                 doc["tags"] = dict(sorted(orjson.loads(row[14]).items())) if row[14] != "{}" else {}
@@ -675,6 +676,9 @@ class TrackingMixin:
         return [docs[i] for i in ids if i in docs]
 
 
+# What the runs.metrics_json triggers (storage/schema_tracking.py, migration 2) write for a value
+# whose text would not round-trip (|value| >= 1e100): read it from metrics_latest instead.
+_IN_TABLE = "table"
 _SUMMARY_FIELDS = ("run_id", "name", "experiment", "status", "created", "ended", "duration", "dataset",
                    "split_id", "seed", "model", "task")
 
