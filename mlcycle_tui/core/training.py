@@ -23,6 +23,8 @@ if TYPE_CHECKING:
 Progress = Callable[[float, str], None]
 SEARCH_MODES = ("grid", "random")
 BACKENDS = ("joblib", "dask")
+# How long a search on Dask waits for the scheduler to have at least one worker.
+DASK_WORKER_WAIT_S = 10.0
 
 
 def _no_progress(_f: float, _m: str) -> None:
@@ -214,6 +216,7 @@ class TrainingMixin:
         if backend == "dask":
             client = _dask_client(scheduler)
             try:
+                _connect_worker_clients(client)
                 with joblib.parallel_config(backend="dask"):
                     searcher.fit(X, y)
             finally:
@@ -369,3 +372,30 @@ def _dask_client(address: str | None) -> Any:
         return Client(address, timeout="10s")
     except (OSError, TimeoutError) as exc:
         raise UserError(f"cannot reach the Dask scheduler at {address}: {exc}") from None
+
+
+def _connect_worker_clients(client: Any) -> None:
+    """Have every worker open its own client to the scheduler before the search starts.
+
+    joblib's Dask backend opens that client from inside the first task a worker runs.
+    If the scheduler has another message for it in the same instant (a sibling task
+    finishing), distributed's handshake fails with a bare AssertionError and the whole
+    search is lost. Connecting first, while nothing else runs, closes that window.
+    """
+    try:
+        client.wait_for_workers(1, timeout=DASK_WORKER_WAIT_S)
+    except TimeoutError:
+        raise UserError(
+            f"the Dask scheduler at {client.scheduler.address} has no workers after {DASK_WORKER_WAIT_S:g} s; "
+            "start one with `dask worker ADDRESS` and train again"
+        ) from None
+    workers = list(client.scheduler_info().get("workers", {}))
+    futures = [client.submit(_worker_client_id, workers=[address], allow_other_workers=False, pure=False)
+               for address in workers]
+    client.gather(futures)
+
+
+def _worker_client_id() -> str:
+    from distributed import get_client
+
+    return str(get_client().id)

@@ -33,3 +33,17 @@ def test_unreachable_scheduler_is_a_clear_error(tmp_path):
     with pytest.raises(UserError, match="cannot reach the Dask scheduler"):
         ws.train("penguins", "logistic", search="grid", backend="dask", scheduler="tcp://127.0.0.1:1")
     assert ws.count_runs(filter='status = "running"') == 0
+
+
+@pytest.mark.slow
+def test_scheduler_without_workers_is_a_clear_error(tmp_path, monkeypatch):
+    from mlcycle_tui.core import training
+
+    monkeypatch.setattr(training, "DASK_WORKER_WAIT_S", 1.0)
+    ws = Workspace.open(tmp_path / "ws")
+    ws.ingest(SAMPLES / "penguins.csv", name="penguins", target="species")
+    with (distributed.LocalCluster(n_workers=0, processes=True, host="127.0.0.1",
+                                   dashboard_address=None) as cluster,
+          pytest.raises(UserError, match="has no workers after 1 s; start one with `dask worker")):
+        ws.train("penguins", "logistic", search="grid", cv=3, backend="dask", scheduler=cluster.scheduler_address)
+    assert ws.count_runs(filter='status = "running"') == 0
