@@ -182,8 +182,7 @@ class DataMixin:
             report(0.45, "profiling")
             # the columns queue behind the file on the same two threads: whichever is free takes
             # the next column, so both cores stay busy until the end
-            profile, hashes = profiling.analyse_frame(frame, pool=pool)
-            content = profiling.content_sha256(frame, hashes)
+            profile, content = profiling.profile_and_digest(frame, pool)
             found = self._find_version(name, content, target, time_column)
             report(0.8, "writing")
             art_sha, rel = written.result()

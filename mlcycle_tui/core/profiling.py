@@ -31,11 +31,56 @@ def column_hash(series: Any, factorized: tuple[Any, Any] | None = None) -> Any:
     import pandas as pd
 
     if factorized is None and not _is_text(series):
+        if isinstance(series.dtype, np.dtype) and (series.dtype == bool or (
+            series.dtype.kind in "fiumMm" and series.dtype.itemsize == 8
+        )):
+            return _numeric_hash(series.to_numpy())
         return pd.util.hash_pandas_object(series, index=False).to_numpy()
     codes, uniques = factorized if factorized is not None else _factorize(series)
     distinct = pd.util.hash_pandas_object(pd.Series(uniques, dtype=series.dtype), index=False).to_numpy()
     missing = pd.util.hash_pandas_object(pd.Series([None], dtype=series.dtype), index=False).to_numpy()
     return np.concatenate([distinct, missing])[codes]  # code -1 (missing) picks the last entry
+
+
+_HASH_BLOCK = 32_768  # values per block: the block and its scratch stay in a core's L2 cache
+
+
+def _numeric_hash(values: Any) -> Any:
+    """pandas' hash of a 64-bit numeric, datetime or boolean array, computed block by block.
+
+    The same arithmetic as `pandas.util.hash_array` (floats canonicalised so that -0.0 and
+    every NaN hash alike, then the splitmix64 finaliser), but each block goes through all
+    the steps while it is in cache instead of the whole column going through each step:
+    about three times faster on a million floats. Tests hold it equal to pandas.
+    """
+    import numpy as np
+
+    u64 = np.uint64
+    size = values.size
+    out = np.empty(size, dtype=u64)
+    scratch = np.empty(min(_HASH_BLOCK, size), dtype=u64)
+    mask = np.empty(min(_HASH_BLOCK, size), dtype=bool)
+    is_float = values.dtype.kind == "f"
+    source = values if values.dtype == bool else values.view(u64)
+    nan_bits, minus_zero_bits = np.array(np.nan).view(u64), np.array(-0.0).view(u64)
+    for start in range(0, size, _HASH_BLOCK):
+        block = out[start : start + _HASH_BLOCK]
+        tmp, hit = scratch[: block.size], mask[: block.size]
+        np.copyto(block, source[start : start + _HASH_BLOCK], casting="unsafe")
+        if is_float:
+            np.isnan(values[start : start + _HASH_BLOCK], out=hit)
+            np.copyto(block, nan_bits, where=hit)
+            np.equal(block, minus_zero_bits, out=hit)
+            np.copyto(block, u64(0), where=hit)
+        np.right_shift(block, u64(30), out=tmp)
+        block ^= tmp
+        block *= u64(0xBF58476D1CE4E5B9)
+        np.right_shift(block, u64(27), out=tmp)
+        block ^= tmp
+        block *= u64(0x94D049BB133111EB)
+        np.right_shift(block, u64(31), out=tmp)
+        block ^= tmp
+    return out
 
 
 def combine_hashes(columns: Iterable[Any], rows: int, count: int | None = None) -> Any:
@@ -86,7 +131,7 @@ def content_sha256(frame: Any, hashes: Any | None = None) -> str:
         h.update(f"{name}\x1f{dtype}\x1e".encode())
     if hashes is None:
         hashes = row_hashes(frame)
-    h.update(hashes.tobytes())
+    h.update(memoryview(hashes))  # the array's own buffer: no copy
     return h.hexdigest()
 
 
@@ -153,8 +198,8 @@ def _sorted_quantile(values: Any, q: float) -> float:
     return float(values[lo] + (values[hi] - values[lo]) * (pos - lo))
 
 
-def _numeric_stats(series: Any) -> tuple[int, dict[str, Any]]:
-    """(distinct count, statistics) from one sort: fast for millions of values."""
+def _numeric_stats(series: Any) -> tuple[int, int, dict[str, Any]]:
+    """(distinct count, missing count, statistics) from one sort: fast for millions of values."""
     import numpy as np
 
     raw = series.to_numpy()
@@ -163,10 +208,11 @@ def _numeric_stats(series: Any) -> tuple[int, dict[str, Any]]:
     else:
         values = series.to_numpy(dtype="float64", na_value=np.nan)  # a new array: sorted in place
         values.sort()
-    # NaN sorts last and infinities to the ends: the finite values are one slice, no copy
+    # NaN (missing) sorts last and infinities to the ends: the finite values are one slice, no copy
+    missing = values.size - int(np.searchsorted(values, np.nan, "left"))
     values = values[np.searchsorted(values, -np.inf, "right") : np.searchsorted(values, np.inf, "left")]
     if not values.size:
-        return 0, {"min": None, "max": None, "mean": None, "std": None, "quantiles": {}, "histogram": None}
+        return 0, missing, {"min": None, "max": None, "mean": None, "std": None, "quantiles": {}, "histogram": None}
     nunique = 1 + int(np.count_nonzero(values[1:] != values[:-1]))
     lo, hi = float(values[0]), float(values[-1])
     bins = min(HIST_BINS, nunique)
@@ -181,7 +227,7 @@ def _numeric_stats(series: Any) -> tuple[int, dict[str, Any]]:
         "quantiles": {k: _finite(_sorted_quantile(values, q)) for k, q in _QUANTILES},
         "histogram": {"edges": [_finite(e) for e in edges], "counts": [int(c) for c in np.diff(idx)]},
     }
-    return nunique, stats
+    return nunique, missing, stats
 
 
 def _std(values: Any, mean: float, block: int = 65_536) -> float:
@@ -210,24 +256,26 @@ def profile_column(name: str, series: Any, factorized: tuple[Any, Any] | None = 
     is_text = not (is_bool or is_time or is_number) and _is_text(series)
     top: list[tuple[Any, int]] = []
     distinct = None
+    counts: Any = None
     stats: dict[str, Any] = {}
     if is_text:
         codes, distinct = factorized if factorized is not None else _factorize(series)
-        counts = np.bincount(codes[codes >= 0], minlength=len(distinct))
-        missing = rows - int(counts.sum())
+        counts = np.bincount(codes + 1, minlength=len(distinct) + 1)  # code -1 (missing) counts first
+        missing, counts = int(counts[0]), counts[1:]
         nunique = len(distinct)
         order = np.argsort(-counts, kind="stable")[:TOP_VALUES]  # ties: first seen first
         top = [(distinct[i], int(counts[i])) for i in order]
+    elif is_number:
+        nunique, missing, stats = _numeric_stats(series)
     else:
         missing = int(series.isna().sum())
-        if is_number:
-            nunique, stats = _numeric_stats(series)
-        elif is_bool or is_time:
+        if is_bool or is_time:
             nunique = int(series.nunique(dropna=True))
         else:
             value_counts = series.value_counts(dropna=True)
             nunique = len(value_counts)
             distinct = value_counts.index
+            counts = value_counts.to_numpy()
             top = [(k, int(v)) for k, v in value_counts.head(TOP_VALUES).items()]
     non_null = rows - missing
     kind = infer_kind(name, series, nunique, non_null, distinct)
@@ -255,10 +303,28 @@ def profile_column(name: str, series: Any, factorized: tuple[Any, Any] | None = 
         col["top"] = [{"value": str(k), "count": c} for k, c in top]
         if nunique <= MAX_CATEGORIES:
             col["categories"] = sorted(str(k) for k in distinct)
-        sample = _sample(series)
-        col["mean_length"] = _finite(sample.astype(str).str.len().mean()) if len(sample) else None
-        col["numeric_share"] = _numeric_share(sample)
+        if nunique <= MAX_CATEGORIES:  # exact, from each distinct value weighted by its count
+            col["mean_length"], col["numeric_share"] = _text_shape(distinct, counts)
+        else:
+            sample = _sample(series)
+            col["mean_length"] = _finite(sample.astype(str).str.len().mean()) if len(sample) else None
+            col["numeric_share"] = _numeric_share(sample)
     return col
+
+
+def _text_shape(distinct: Any, counts: Any) -> tuple[float | None, float]:
+    """(mean length, share that parses as a number) of text values given as distinct values
+    and their counts: exact over the whole column, at the cost of the distinct values only."""
+    import numpy as np
+    import pandas as pd
+
+    total = int(counts.sum())
+    if not total:
+        return None, 0.0
+    texts = pd.Series(np.asarray(distinct, dtype=object)).astype(str)
+    lengths = texts.str.len().to_numpy(dtype=float)
+    numeric = pd.to_numeric(texts, errors="coerce").notna().to_numpy()
+    return _finite(float((lengths * counts).sum()) / total), float(counts[numeric].sum()) / total
 
 
 def analyse_column(name: str, series: Any) -> tuple[dict[str, Any], Any]:
@@ -291,22 +357,11 @@ def analyse_frame(frame: Any, workers: int = 2, pool: Any = None) -> tuple[dict[
     so on a multi-core machine the columns really run side by side.
     """
 
-    names = list(frame.columns)
     if pool is not None:
-        # text columns (the slowest) first, so that the last tasks are short ones
-        order = sorted(range(len(names)), key=lambda i: not _is_text(frame[names[i]]))
-        futures = {i: pool.submit(analyse_column, str(names[i]), frame[names[i]]) for i in order}
-        profiles: list[dict[str, Any]] = []
-
-        def folded() -> Iterator[Any]:  # in column order; each column's hashes freed once folded in
-            for i in range(len(names)):
-                column_profile, column_hashes = futures.pop(i).result()
-                profiles.append(column_profile)
-                yield column_hashes
-
-        hashes = combine_hashes(folded(), len(frame), len(names))
-        return _with_duplicates(profiles, hashes, len(frame)), hashes
-    elif workers > 1 and len(names) > 1 and len(frame) >= 50_000:
+        profiles, hashes = _analyse_on(pool, frame)
+        return _table_profile(profiles, _duplicate_count(hashes), len(frame)), hashes
+    names = list(frame.columns)
+    if workers > 1 and len(names) > 1 and len(frame) >= 50_000:
         from concurrent.futures import ThreadPoolExecutor
 
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="mlcycle-profile") as own:
@@ -314,15 +369,45 @@ def analyse_frame(frame: Any, workers: int = 2, pool: Any = None) -> tuple[dict[
     else:
         results = [analyse_column(str(n), frame[n]) for n in names]
     hashes = combine_hashes([h for _, h in results], len(frame))
-    return _with_duplicates([p for p, _ in results], hashes, len(frame)), hashes
+    return _table_profile([p for p, _ in results], _duplicate_count(hashes), len(frame)), hashes
 
 
-def _with_duplicates(columns: list[dict[str, Any]], hashes: Any, rows: int) -> dict[str, Any]:
+def profile_and_digest(frame: Any, pool: Any) -> tuple[dict[str, Any], str]:
+    """(profile, `content_sha256`) of a frame, the columns analysed as tasks of `pool`; the
+    duplicate count (a sort of the row hashes) and the digest of those hashes run side by side."""
+    profiles, hashes = _analyse_on(pool, frame)
+    duplicates = pool.submit(_duplicate_count, hashes)
+    content = content_sha256(frame, hashes)
+    return _table_profile(profiles, duplicates.result(), len(frame)), content
+
+
+def _analyse_on(pool: Any, frame: Any) -> tuple[list[dict[str, Any]], Any]:
+    """Column profiles and row hashes, each column a task of `pool`, hashes folded in column order."""
+    names = list(frame.columns)
+    # text columns (the slowest) first, so that the last tasks are short ones
+    order = sorted(range(len(names)), key=lambda i: not _is_text(frame[names[i]]))
+    futures = {i: pool.submit(analyse_column, str(names[i]), frame[names[i]]) for i in order}
+    profiles: list[dict[str, Any]] = []
+
+    def folded() -> Iterator[Any]:  # in column order; each column's hashes freed once folded in
+        for i in range(len(names)):
+            column_profile, column_hashes = futures.pop(i).result()
+            profiles.append(column_profile)
+            yield column_hashes
+
+    return profiles, combine_hashes(folded(), len(frame), len(names))
+
+
+def _duplicate_count(hashes: Any) -> int:
+    """Rows whose hash an earlier row already has (sort + compare: far faster than np.unique's
+    hashing on millions of uint64)."""
     import numpy as np
 
-    # sort + diff: far faster than np.unique's hashing on millions of uint64
     ordered = np.sort(hashes)
-    duplicates = int(np.count_nonzero(ordered[1:] == ordered[:-1])) if ordered.size else 0
+    return int(np.count_nonzero(ordered[1:] == ordered[:-1])) if ordered.size else 0
+
+
+def _table_profile(columns: list[dict[str, Any]], duplicates: int, rows: int) -> dict[str, Any]:
     return {"rows": rows, "duplicate_rows": duplicates, "columns": columns}
 
 

@@ -211,6 +211,7 @@ def _explain_csv_error(message: str, path: Path) -> str:
     return f"{path} could not be read as CSV: {first}; check the file and try again"
 
 
+_PARALLEL_DATES = 100_000  # values from which a date column is parsed in two halves at once
 _DATE_LIKE = re.compile(r"^\s*\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}([ T]\d{1,2}:\d{2}(:\d{2})?(\.\d+)?)?")
 
 
@@ -240,8 +241,20 @@ def _iso_datetimes(col: Any) -> Any | None:
     import pyarrow as pa
     import pyarrow.compute as pc
 
+    text = pa.array(col, from_pandas=True, type=pa.large_string())
+    if isinstance(text, pa.Array):
+        text = pa.chunked_array([text])
     try:
-        parsed = pc.cast(pa.array(col, from_pandas=True, type=pa.large_string()), pa.timestamp("us"))
+        if len(text) < _PARALLEL_DATES:
+            parsed = pc.cast(text, pa.timestamp("us"))
+        else:  # two halves at once: Arrow's cast releases the GIL
+            from concurrent.futures import ThreadPoolExecutor
+
+            half = len(text) // 2
+            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="mlcycle-dates") as side:
+                first = side.submit(pc.cast, text.slice(0, half), pa.timestamp("us"))
+                second = pc.cast(text.slice(half), pa.timestamp("us"))
+                parsed = pa.chunked_array(first.result().chunks + second.chunks, type=second.type)
     except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
         return None
     return pd.Series(parsed.to_pandas(), index=col.index, name=col.name)

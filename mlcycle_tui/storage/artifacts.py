@@ -48,14 +48,18 @@ class ArtifactStore:
         `digest`, when given, returns the SHA-256 of what `writer` wrote (computed alongside),
         which saves reading the file back.
         """
+        from concurrent.futures import ThreadPoolExecutor
+
         fd, tmp_name = tempfile.mkstemp(dir=self.tmp, suffix=suffix + ".part")
         os.close(fd)
         tmp = Path(tmp_name)
         try:
             writer(tmp)
-            with open(tmp, "rb+") as fh:
-                os.fsync(fh.fileno())
-            sha = digest() if digest is not None else sha256_file(tmp)
+            # the flush to disk waits on the device, hashing on the CPU: both at once
+            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="mlcycle-fsync") as side:
+                synced = side.submit(_fsync_file, tmp)
+                sha = digest() if digest is not None else sha256_file(tmp)
+                synced.result()
             rel = f"objects/{sha[:2]}/{sha}{suffix}"
             final = self.root / rel
             final.parent.mkdir(parents=True, exist_ok=True)
@@ -171,6 +175,11 @@ def write_parquet(frame: Any, where: Any) -> None:
         compression={n: ("none" if n in plain else "snappy") for n in names},
         write_statistics=False,
     )
+
+
+def _fsync_file(path: Path) -> None:
+    with open(path, "rb+") as fh:
+        os.fsync(fh.fileno())
 
 
 def _fsync_dir(path: Path) -> None:

@@ -48,6 +48,42 @@ def test_row_hashes_equal_pandas_hash_pandas_object(rows):
     assert profiling.content_sha256(changed) != profiling.content_sha256(frame)
 
 
+def test_blockwise_numeric_hash_equals_pandas_across_blocks():
+    rows = 3 * profiling._HASH_BLOCK + 17  # several blocks and a short last one
+    rng = np.random.default_rng(3)
+    floats = rng.normal(size=rows)
+    floats[::97] = np.nan
+    floats[5::101] = -0.0
+    floats[7::103] = 0.0
+    floats[9] = np.inf
+    floats[11] = -np.inf
+    floats[13] = np.float64("nan") * -1  # a NaN with the sign bit set hashes like every NaN
+    when = pd.Series(pd.to_datetime("2024-01-01") + pd.to_timedelta(rng.integers(0, 10**6, rows), unit="s"))
+    when[::50] = pd.NaT
+    columns = {
+        "float": pd.Series(floats),
+        "int": pd.Series(rng.integers(-(2**62), 2**62, rows)),
+        "uint": pd.Series(rng.integers(0, 2**63, rows).astype(np.uint64)),
+        "bool": pd.Series(rng.random(rows) < 0.5),
+        "when": when,
+        "span": when - when.min(),
+    }
+    for name, series in columns.items():
+        expected = pd.util.hash_pandas_object(series, index=False).to_numpy()
+        assert np.array_equal(profiling.column_hash(series), expected), name
+    short = pd.Series([1.5, np.nan, -0.0])
+    assert np.array_equal(profiling.column_hash(short), pd.util.hash_pandas_object(short, index=False).to_numpy())
+
+
+def test_text_shape_is_exact_over_the_whole_column():
+    values = ["12", "abc", None, "7.5"] * 5000 + ["longer text"] * 3
+    col = profiling.profile_column("t", pd.Series(values, dtype="str"))
+    present = [v for v in values if v is not None]
+    assert col["numeric_share"] == pytest.approx(sum(v in ("12", "7.5") for v in present) / len(present))
+    assert col["mean_length"] == pytest.approx(sum(len(v) for v in present) / len(present))
+    assert profiling.profile_column("e", pd.Series([None, None], dtype="str"))["mean_length"] is None
+
+
 def test_threaded_profile_equals_serial_profile():
     frame = pd.concat([_mixed_frame(60_000)] * 2, ignore_index=True)  # every row twice
     from concurrent.futures import ThreadPoolExecutor
@@ -95,6 +131,19 @@ def test_arrow_iso_dates_agree_with_pandas():
     assert fast is not None
     pd.testing.assert_series_equal(fast, pd.to_datetime(col, format="ISO8601"), check_dtype=False)
     assert fast.dtype == "datetime64[us]"
+    # a long column is parsed in two halves at once; a bad value in either half falls back
+    from mlcycle_tui.core.readers import _PARALLEL_DATES
+
+    long = pd.Series([f"2024-{1 + i % 12:02d}-{1 + i % 28:02d} 0{i % 10}:30:00" for i in range(_PARALLEL_DATES + 3)],
+                     dtype="str")
+    long[7] = None
+    parsed = _iso_datetimes(long)
+    assert parsed is not None and parsed.dtype == "datetime64[us]"
+    pd.testing.assert_series_equal(parsed, pd.to_datetime(long, format="ISO8601"), check_dtype=False)
+    for where in (3, len(long) - 3):
+        broken = long.copy()
+        broken[where] = "2024-13-45"
+        assert _iso_datetimes(broken) is None
     # other layouts and time zones are left to pandas
     assert _iso_datetimes(pd.Series(["01/02/2024"])) is None
     assert _iso_datetimes(pd.Series(["2024-01-01T10:00:00Z"])) is None
