@@ -178,11 +178,18 @@ class DataMixin:
         # and profiling; when the content turns out to be known, the file is the existing
         # artifact (same bytes, same address)
         with ThreadPoolExecutor(max_workers=2, thread_name_prefix="mlcycle-ingest") as pool:
-            written = pool.submit(self.artifacts.put_parquet, frame)
+            # text columns are factorised once, first: for their profile, their row hashes and
+            # the file (handed to the Parquet writer already dictionary-encoded)
+            factorized = {
+                name: pool.submit(profiling.factorize_text, frame[name])
+                for name in frame.columns
+                if profiling.is_text(frame[name])
+            }
+            written = pool.submit(self.artifacts.put_parquet, frame, factorized)
             report(0.45, "profiling")
             # the columns queue behind the file on the same two threads: whichever is free takes
             # the next column, so both cores stay busy until the end
-            profile, content = profiling.profile_and_digest(frame, pool)
+            profile, content = profiling.profile_and_digest(frame, pool, factorized)
             found = self._find_version(name, content, target, time_column)
             report(0.8, "writing")
             art_sha, rel = written.result()

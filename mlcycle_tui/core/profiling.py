@@ -30,13 +30,13 @@ def column_hash(series: Any, factorized: tuple[Any, Any] | None = None) -> Any:
     import numpy as np
     import pandas as pd
 
-    if factorized is None and not _is_text(series):
+    if factorized is None and not is_text(series):
         if isinstance(series.dtype, np.dtype) and (series.dtype == bool or (
             series.dtype.kind in "fiumMm" and series.dtype.itemsize == 8
         )):
             return _numeric_hash(series.to_numpy())
         return pd.util.hash_pandas_object(series, index=False).to_numpy()
-    codes, uniques = factorized if factorized is not None else _factorize(series)
+    codes, uniques = factorized if factorized is not None else factorize_text(series)
     distinct = pd.util.hash_pandas_object(pd.Series(uniques, dtype=series.dtype), index=False).to_numpy()
     missing = pd.util.hash_pandas_object(pd.Series([None], dtype=series.dtype), index=False).to_numpy()
     return np.concatenate([distinct, missing])[codes]  # code -1 (missing) picks the last entry
@@ -106,7 +106,7 @@ def combine_hashes(columns: Iterable[Any], rows: int, count: int | None = None) 
     return out
 
 
-def _is_text(series: Any) -> bool:
+def is_text(series: Any) -> bool:
     import pandas as pd
 
     return series.dtype == object or (
@@ -114,7 +114,7 @@ def _is_text(series: Any) -> bool:
     )
 
 
-def _factorize(series: Any) -> tuple[Any, Any]:
+def factorize_text(series: Any) -> tuple[Any, Any]:
     """(codes, distinct values) of a text column; missing values get code -1."""
     import pandas as pd
 
@@ -253,13 +253,13 @@ def profile_column(name: str, series: Any, factorized: tuple[Any, Any] | None = 
     is_bool = pd.api.types.is_bool_dtype(series)
     is_time = pd.api.types.is_datetime64_any_dtype(series)
     is_number = pd.api.types.is_numeric_dtype(series) and not is_bool
-    is_text = not (is_bool or is_time or is_number) and _is_text(series)
+    textual = not (is_bool or is_time or is_number) and is_text(series)
     top: list[tuple[Any, int]] = []
     distinct = None
     counts: Any = None
     stats: dict[str, Any] = {}
-    if is_text:
-        codes, distinct = factorized if factorized is not None else _factorize(series)
+    if textual:
+        codes, distinct = factorized if factorized is not None else factorize_text(series)
         counts = np.bincount(codes + 1, minlength=len(distinct) + 1)  # code -1 (missing) counts first
         missing, counts = int(counts[0]), counts[1:]
         nunique = len(distinct)
@@ -327,9 +327,13 @@ def _text_shape(distinct: Any, counts: Any) -> tuple[float | None, float]:
     return _finite(float((lengths * counts).sum()) / total), float(counts[numeric].sum()) / total
 
 
-def analyse_column(name: str, series: Any) -> tuple[dict[str, Any], Any]:
-    """(profile, per-row hash) of one column, sharing the text columns' factorisation."""
-    factorized = _factorize(series) if _is_text(series) else None
+def analyse_column(name: str, series: Any, factorized: Any = None) -> tuple[dict[str, Any], Any]:
+    """(profile, per-row hash) of one column, sharing the text columns' factorisation
+    (`factorized`: the column's `factorize_text`, or a Future of it, when already under way)."""
+    if factorized is not None and hasattr(factorized, "result"):
+        factorized = factorized.result()
+    if factorized is None and is_text(series):
+        factorized = factorize_text(series)
     return profile_column(name, series, factorized), column_hash(series, factorized)
 
 
@@ -372,21 +376,27 @@ def analyse_frame(frame: Any, workers: int = 2, pool: Any = None) -> tuple[dict[
     return _table_profile([p for p, _ in results], _duplicate_count(hashes), len(frame)), hashes
 
 
-def profile_and_digest(frame: Any, pool: Any) -> tuple[dict[str, Any], str]:
-    """(profile, `content_sha256`) of a frame, the columns analysed as tasks of `pool`; the
-    duplicate count (a sort of the row hashes) and the digest of those hashes run side by side."""
-    profiles, hashes = _analyse_on(pool, frame)
+def profile_and_digest(
+    frame: Any, pool: Any, factorized: dict[str, Any] | None = None
+) -> tuple[dict[str, Any], str]:
+    """(profile, `content_sha256`) of a frame, the columns analysed as tasks of `pool` (text
+    columns reuse `factorized`, name -> Future, when given); the duplicate count (a sort of
+    the row hashes) and the digest of those hashes run side by side."""
+    profiles, hashes = _analyse_on(pool, frame, factorized)
     duplicates = pool.submit(_duplicate_count, hashes)
     content = content_sha256(frame, hashes)
     return _table_profile(profiles, duplicates.result(), len(frame)), content
 
 
-def _analyse_on(pool: Any, frame: Any) -> tuple[list[dict[str, Any]], Any]:
+def _analyse_on(pool: Any, frame: Any, factorized: dict[str, Any] | None = None) -> tuple[list[dict[str, Any]], Any]:
     """Column profiles and row hashes, each column a task of `pool`, hashes folded in column order."""
     names = list(frame.columns)
     # text columns (the slowest) first, so that the last tasks are short ones
-    order = sorted(range(len(names)), key=lambda i: not _is_text(frame[names[i]]))
-    futures = {i: pool.submit(analyse_column, str(names[i]), frame[names[i]]) for i in order}
+    order = sorted(range(len(names)), key=lambda i: not is_text(frame[names[i]]))
+    given = factorized or {}
+    futures = {
+        i: pool.submit(analyse_column, str(names[i]), frame[names[i]], given.get(names[i])) for i in order
+    }
     profiles: list[dict[str, Any]] = []
 
     def folded() -> Iterator[Any]:  # in column order; each column's hashes freed once folded in

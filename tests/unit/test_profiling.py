@@ -125,6 +125,25 @@ def test_fast_parquet_encoding_round_trips_every_dtype(tmp_path):
     assert pa.types.is_large_string(pq.read_schema(path).field("s").type)
 
 
+def test_text_handed_over_dictionary_encoded_reads_back_as_text(tmp_path):
+    from mlcycle_tui.storage.artifacts import ArtifactStore
+
+    frame = _mixed_frame(3000).drop(columns="o")
+    # 3,000 distinct values of 200 bytes: a dictionary past 512 KiB, left to the writer
+    frame["ids"] = pd.Series([f"{i:06d}" + "x" * 194 for i in range(len(frame))], dtype="str")
+    frame["full"] = pd.Series(["x", "y"] * (len(frame) // 2), dtype="str")  # no missing values
+    store = ArtifactStore(tmp_path / "store")
+    factorized = {name: profiling.factorize_text(frame[name]) for name in ("s", "ids", "full")}
+    sha, rel = store.put_parquet(frame, factorized)
+    schema = pq.read_schema(store.path(rel))
+    assert pa.types.is_dictionary(schema.field("s").type) and pa.types.is_dictionary(schema.field("full").type)
+    assert not pa.types.is_dictionary(schema.field("ids").type)
+    back = store.load_parquet(sha, rel)
+    pd.testing.assert_frame_equal(back, frame)  # text is text again; the categorical stays categorical
+    assert isinstance(back["cat"].dtype, pd.CategoricalDtype) and back["s"].dtype == frame["s"].dtype
+    assert store.load_parquet(sha, rel, columns=["full", "x"]).columns.tolist() == ["full", "x"]
+
+
 def test_arrow_iso_dates_agree_with_pandas():
     col = pd.Series(["2024-01-05", None, "2024-02-29 13:45:10", "2023-12-31T00:00:01.250"], dtype="str")
     fast = _iso_datetimes(col)
