@@ -125,3 +125,38 @@ def test_prediction_log_migration_keeps_rows(tmp_path):
             "INSERT INTO predictions(id, model, version, time, inputs_json, output_json) "
             "VALUES ('a', 'm', 1, 2.0, '{}', '1')"
         )
+
+
+def test_file_hashed_while_it_is_written_matches_its_sha256(tmp_path):
+    import hashlib
+    import os
+    import time
+
+    store = ArtifactStore(tmp_path / "store")
+    parts = [os.urandom(300_000 + i) for i in range(12)]
+
+    def slow_appender(path):
+        with open(path, "wb") as fh:
+            for part in parts:  # the follower catches up and waits between writes
+                fh.write(part)
+                fh.flush()
+                time.sleep(0.003)
+
+    sha, rel = store.put_with(slow_appender, ".bin", appends_only=True)
+    assert sha == hashlib.sha256(b"".join(parts)).hexdigest() == sha256_file(store.path(rel))
+
+    def replacer(path):  # not an appender after all: writes elsewhere, renames over the file
+        other = path.with_suffix(".other")
+        other.write_bytes(b"replaced content")
+        os.replace(other, path)
+
+    sha2, _ = store.put_with(replacer, ".bin", appends_only=True)
+    assert sha2 == hashlib.sha256(b"replaced content").hexdigest()
+
+    def failing(path):
+        path.write_bytes(b"half")
+        raise RuntimeError("disk full")
+
+    with pytest.raises(RuntimeError, match="disk full"):
+        store.put_with(failing, ".bin", appends_only=True)
+    assert list(store.tmp.iterdir()) == []
