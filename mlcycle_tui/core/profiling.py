@@ -301,9 +301,8 @@ def profile_column(name: str, series: Any, factorized: tuple[Any, Any] | None = 
     else:
         assert distinct is not None
         col["top"] = [{"value": str(k), "count": c} for k, c in top]
-        if nunique <= MAX_CATEGORIES:
+        if nunique <= MAX_CATEGORIES:  # mean length and numeric share exact: distinct values weighted
             col["categories"] = sorted(str(k) for k in distinct)
-        if nunique <= MAX_CATEGORIES:  # exact, from each distinct value weighted by its count
             col["mean_length"], col["numeric_share"] = _text_shape(distinct, counts)
         else:
             sample = _sample(series)

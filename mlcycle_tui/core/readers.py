@@ -241,10 +241,10 @@ def _iso_datetimes(col: Any) -> Any | None:
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    text = pa.array(col, from_pandas=True, type=pa.large_string())
-    if isinstance(text, pa.Array):
-        text = pa.chunked_array([text])
     try:
+        text = pa.array(col, from_pandas=True, type=pa.large_string())
+        if isinstance(text, pa.Array):
+            text = pa.chunked_array([text])
         if len(text) < _PARALLEL_DATES:
             parsed = pc.cast(text, pa.timestamp("us"))
         else:  # two halves at once: Arrow's cast releases the GIL

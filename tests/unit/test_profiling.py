@@ -170,6 +170,7 @@ def test_arrow_iso_dates_agree_with_pandas():
         assert _iso_datetimes(broken) is None
     # other layouts and time zones are left to pandas
     assert _iso_datetimes(pd.Series(["01/02/2024"])) is None
+    assert _iso_datetimes(pd.Series([b"2024-01-01", 3], dtype=object)) is None  # not text at all
     assert _iso_datetimes(pd.Series(["2024-01-01T10:00:00Z"])) is None
     frame = _parse_date_strings(pd.DataFrame({"d": ["01/02/2024", "03/04/2024"]}))
     assert pd.api.types.is_datetime64_any_dtype(frame["d"])
