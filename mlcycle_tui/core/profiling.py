@@ -352,17 +352,13 @@ def _numeric_share(sample: Any) -> float:
     return float(pd.to_numeric(sample.astype(str), errors="coerce").notna().mean())
 
 
-def analyse_frame(frame: Any, workers: int = 2, pool: Any = None) -> tuple[dict[str, Any], Any]:
-    """(profile, row hashes) of a frame; columns are analysed on `workers` threads, or as tasks
-    of `pool` (an executor that may be busy with other work first, e.g. writing the file).
+def analyse_frame(frame: Any, workers: int = 2) -> tuple[dict[str, Any], Any]:
+    """(profile, row hashes) of a frame; columns are analysed on `workers` threads (ingest
+    uses `profile_and_digest`, which shares its pool with the file writer).
 
     NumPy sorts, pandas factorisation of Arrow strings and hashing release the GIL,
     so on a multi-core machine the columns really run side by side.
     """
-
-    if pool is not None:
-        profiles, hashes = _analyse_on(pool, frame)
-        return _table_profile(profiles, _duplicate_count(hashes), len(frame)), hashes
     names = list(frame.columns)
     if workers > 1 and len(names) > 1 and len(frame) >= 50_000:
         from concurrent.futures import ThreadPoolExecutor

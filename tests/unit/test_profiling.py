@@ -92,8 +92,10 @@ def test_threaded_profile_equals_serial_profile():
     threaded, h2 = profiling.analyse_frame(frame, workers=2)
     with ThreadPoolExecutor(2) as pool:
         pool.submit(lambda: sum(range(10**6)))  # busy with something else first, as during ingest
-        pooled, h3 = profiling.analyse_frame(frame, pool=pool)
-    assert serial == threaded == pooled and np.array_equal(h1, h2) and np.array_equal(h1, h3)
+        factorized = {"s": pool.submit(profiling.factorize_text, frame["s"])}  # as ingest hands them over
+        pooled, content = profiling.profile_and_digest(frame, pool, factorized)
+    assert serial == threaded == pooled and np.array_equal(h1, h2)
+    assert content == profiling.content_sha256(frame, h1) == profiling.content_sha256(frame)
     assert serial["duplicate_rows"] == 60_000
     by_name = {c["name"]: c for c in serial["columns"]}
     s = by_name["s"]
