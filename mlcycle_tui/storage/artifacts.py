@@ -55,7 +55,7 @@ class _FollowingHash:
         try:
             with open(path, "rb", buffering=0) as fh:
                 while True:
-                    finished = self._done.is_set()  # read before looking: nothing can follow then
+                    finished = self._done.is_set()  # before the read: writer done + empty read = the end
                     n = fh.readinto(buf)
                     if n:
                         h.update(view[:n])
