@@ -38,11 +38,18 @@ def _mixed_frame(rows: int, seed: int = 0) -> pd.DataFrame:
     )
 
 
-@pytest.mark.parametrize("rows", [1, 5, 2000])
+@pytest.mark.parametrize("rows", [1, 5, 2000, 2 * profiling._HASH_BLOCK + 17])
 def test_row_hashes_equal_pandas_hash_pandas_object(rows):
     frame = _mixed_frame(rows)
     expected = pd.util.hash_pandas_object(frame, index=False).to_numpy()
     assert np.array_equal(profiling.row_hashes(frame), expected)
+    # text columns handed over already factorised (as ingest does) give the same hashes
+    factorized = {name: profiling.factorize_text(frame[name]) for name in ("s", "o")}
+    assert np.array_equal(profiling.row_hashes(frame, factorized), expected)
+    no_columns = frame.iloc[:, :0]
+    assert np.array_equal(
+        profiling.row_hashes(no_columns), pd.util.hash_pandas_object(no_columns, index=False).to_numpy()
+    )
     changed = frame.copy()
     changed.loc[0, "x"] = 123.0
     assert profiling.content_sha256(changed) != profiling.content_sha256(frame)
