@@ -10,6 +10,7 @@ leaves no half-made version.
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -111,6 +112,11 @@ def prepare_frame(frame: pd.DataFrame, target: str | None, time_column: str | No
     import pandas as pd
 
     columns = [str(c) for c in frame.columns]
+    repeated = sorted(c for c, n in Counter(columns).items() if n > 1)
+    if repeated:
+        raise UserError(
+            f"the data has duplicate column names: {', '.join(repeated)}; rename them and ingest again"
+        )
     frame.columns = columns
     for option, col in (("--target", target), ("--time-column", time_column)):
         if col is not None and col not in columns:

@@ -96,6 +96,9 @@ def test_dataframe_ingest_and_unknown_ref(ws):
         ws.dataset("nope")
     with pytest.raises(NotFoundError):
         ws.dataset("df@7")
+    with pytest.raises(UserError, match="duplicate column names: a; rename them"):
+        ws.ingest(pd.DataFrame([[1, 2, 3]], columns=["a", "b", "a"]), name="dupes")
+    assert [d.name for d in ws.datasets()] == ["df"]
 
 
 BAD_FILES = {
