@@ -245,7 +245,7 @@ def _numeric_stats(series: Any) -> tuple[int, int, dict[str, Any]]:
     if not values.size:
         return 0, missing, {"min": None, "max": None, "mean": None, "std": None, "quantiles": {}, "histogram": None}
     nunique = 1 + int(np.count_nonzero(values[1:] != values[:-1]))
-    lo, hi = float(values[0]), float(values[-1])
+    lo, hi, mean = float(values[0]), float(values[-1]), float(values.mean())
     bins = min(HIST_BINS, nunique)
     edges = np.linspace(lo, hi, bins + 1) if hi > lo else np.array([lo - 0.5, lo + 0.5])
     idx = np.searchsorted(values, edges, side="left")
@@ -253,8 +253,8 @@ def _numeric_stats(series: Any) -> tuple[int, int, dict[str, Any]]:
     stats = {
         "min": _finite(lo),
         "max": _finite(hi),
-        "mean": _finite(values.mean()),
-        "std": _finite(_std(values, float(values.mean()))) if values.size > 1 else 0.0,
+        "mean": _finite(mean),
+        "std": _finite(_std(values, mean)) if values.size > 1 else 0.0,
         "quantiles": {k: _finite(_sorted_quantile(values, q)) for k, q in _QUANTILES},
         "histogram": {"edges": [_finite(e) for e in edges], "counts": [int(c) for c in np.diff(idx)]},
     }
