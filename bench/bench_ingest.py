@@ -2,13 +2,16 @@
 
 Run by hand:  .venv/bin/python bench/bench_ingest.py [--rows 1000000]
 Each side runs in its own subprocess so that peak memory (its VmHWM) is its own.
-Prints the times, the ratio, and peak memory against the in-memory frame size.
+Prints the times, the ratio, the CPU time each side used (the pandas here, 3.1, parses
+on every core, so the CPU ratio bounds the wall-clock ratio) and peak
+memory against the in-memory frame size.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -21,6 +24,10 @@ import pandas as pd
 # Peak memory is the process's own high-water mark (VmHWM), read before and after the timed part.
 # Not ru_maxrss: Linux carries that across fork and exec, so a child would report this script's peak.
 PEAK = """
+import resource
+def cpu_s():  # user + system time of every thread of this process so far
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
 def peak_mb():
     with open("/proc/self/status") as fh:
         return next(int(line.split()[1]) for line in fh if line.startswith("VmHWM:")) / 1024
@@ -30,10 +37,10 @@ PANDAS_SIDE = PEAK + """
 import sys, time, json
 import pandas as pd
 before = peak_mb()
-t = time.perf_counter()
+c, t = cpu_s(), time.perf_counter()
 df = pd.read_csv(sys.argv[1])
-elapsed = time.perf_counter() - t
-print(json.dumps({"seconds": elapsed, "before_mb": before, "peak_mb": peak_mb(),
+elapsed, cpu = time.perf_counter() - t, cpu_s() - c
+print(json.dumps({"seconds": elapsed, "cpu": cpu, "before_mb": before, "peak_mb": peak_mb(),
                   "frame_mb": df.memory_usage(deep=True).sum() / 2**20}))
 """
 
@@ -43,10 +50,10 @@ import pandas, pyarrow.parquet  # imported before timing, as on the pandas side
 from mlcycle_tui import Workspace
 ws = Workspace.open(sys.argv[2])
 before = peak_mb()
-t = time.perf_counter()
+c, t = cpu_s(), time.perf_counter()
 ds = ws.ingest(sys.argv[1], name="bench")
-elapsed = time.perf_counter() - t
-print(json.dumps({"seconds": elapsed, "before_mb": before, "peak_mb": peak_mb(), "rows": ds.rows}))
+elapsed, cpu = time.perf_counter() - t, cpu_s() - c
+print(json.dumps({"seconds": elapsed, "cpu": cpu, "before_mb": before, "peak_mb": peak_mb(), "rows": ds.rows}))
 """
 
 
@@ -83,11 +90,15 @@ def main() -> None:
             ours.append(run(MLCYCLE_SIDE, str(csv), str(Path(tmp) / f"ws{i}")))
     p = min(r["seconds"] for r in pandas_runs)
     m = min(r["seconds"] for r in ours)
+    p_cpu = sorted(r["cpu"] for r in pandas_runs)[len(pandas_runs) // 2]
+    m_cpu = sorted(r["cpu"] for r in ours)[len(ours) // 2]
     frame_mb = pandas_runs[0]["frame_mb"]
     read_peak = max(r["peak_mb"] - r["before_mb"] for r in pandas_runs)
     peak = max(r["peak_mb"] - r["before_mb"] for r in ours)
     print(f"pandas.read_csv alone        : {p:6.3f} s (best of {args.repeat})")
     print(f"mlcycle ingest + profile     : {m:6.3f} s (best of {args.repeat})  ratio {m / p:.2f}x (target <= 2x)")
+    print(f"CPU time, median (all threads): read_csv {p_cpu:.2f} s, mlcycle {m_cpu:.2f} s = {m_cpu / p_cpu:.2f}x"
+          f" on {os.cpu_count()} cores")
     print(f"in-memory frame              : {frame_mb:6.0f} MiB")
     print(f"read_csv peak above imports  : {read_peak:6.0f} MiB  = {read_peak / frame_mb:.2f}x the frame")
     print(f"mlcycle peak above imports   : {peak:6.0f} MiB  = {peak / frame_mb:.2f}x the frame (target < 3x)")
