@@ -183,7 +183,7 @@ class DataMixin:
         # Parquet encoding and writing (Arrow and hashlib, GIL released) overlap with hashing
         # and profiling; when the content turns out to be known, the file is the existing
         # artifact (same bytes, same address)
-        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="mlcycle-ingest") as pool:
+        with ThreadPoolExecutor(profiling.worker_threads(), thread_name_prefix="mlcycle-ingest") as pool:
             # text columns are factorised once, first: for their profile, their row hashes and
             # the file (handed to the Parquet writer already dictionary-encoded)
             factorized = {

@@ -381,13 +381,26 @@ def _numeric_share(sample: Any) -> float:
     return float(pd.to_numeric(sample.astype(str), errors="coerce").notna().mean())
 
 
-def analyse_frame(frame: Any, workers: int = 2) -> tuple[dict[str, Any], Any]:
+def worker_threads() -> int:
+    """Threads for ingest's file writing and column profiling: the CPUs this process may use
+    (at least 2, so that the file is written beside the profiling; at most 8)."""
+    import os
+
+    try:
+        usable = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not on Linux
+        usable = os.cpu_count() or 1
+    return max(2, min(usable, 8))
+
+
+def analyse_frame(frame: Any, workers: int | None = None) -> tuple[dict[str, Any], Any]:
     """(profile, row hashes) of a frame; columns are profiled on `workers` threads (ingest
     uses `profile_and_digest`, which shares its pool with the file writer).
 
     NumPy sorts, pandas factorisation of Arrow strings and hashing release the GIL,
     so on a multi-core machine the columns really run side by side.
     """
+    workers = worker_threads() if workers is None else workers
     if workers > 1 and frame.shape[1] > 1 and len(frame) >= 50_000:
         from concurrent.futures import ThreadPoolExecutor
 
