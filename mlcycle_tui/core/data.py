@@ -193,8 +193,8 @@ class DataMixin:
             }
             written = pool.submit(self.artifacts.put_parquet, frame, factorized)
             report(0.45, "profiling")
-            # the columns queue behind the file on the same two threads: whichever is free takes
-            # the next column, so both cores stay busy until the end
+            # the columns queue behind the file on the same threads: whichever is free takes
+            # the next column, so every core stays busy until the end
             profile, content = profiling.profile_and_digest(frame, pool, factorized)
             found = self._find_version(name, content, target, time_column)
             report(0.8, "writing")

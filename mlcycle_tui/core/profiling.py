@@ -53,18 +53,6 @@ def row_hashes(frame: Any, factorized: dict[Any, Any] | None = None) -> Any:
     return out
 
 
-def column_hash(series: Any, factorized: tuple[Any, Any] | None = None) -> Any:
-    """pandas' per-value hash of one column (`hash_pandas_object(series, index=False)`)."""
-    import numpy as np
-
-    source = _hash_source(series, factorized)
-    out = np.empty(len(series), dtype=np.uint64)
-    scratch = _HashScratch(min(_HASH_BLOCK, len(series)))
-    for start in range(0, len(series), _HASH_BLOCK):
-        source(start, out[start : start + _HASH_BLOCK], scratch)
-    return out
-
-
 _HASH_BLOCK = 32_768  # rows per block: a block and its scratch stay in a core's L2 cache
 
 
@@ -90,8 +78,7 @@ def _hash_source(series: Any, factorized: Any = None) -> HashSource:
     import numpy as np
     import pandas as pd
 
-    if factorized is not None and hasattr(factorized, "result"):
-        factorized = factorized.result()
+    factorized = resolved(factorized)
     if factorized is None and not is_text(series):
         dtype = series.dtype
         if isinstance(dtype, np.dtype) and (dtype.kind == "b" or (dtype.kind in "fiumMm" and dtype.itemsize == 8)):
@@ -143,6 +130,11 @@ def is_text(series: Any) -> bool:
     return series.dtype == object or (
         pd.api.types.is_string_dtype(series) and not isinstance(series.dtype, pd.CategoricalDtype)
     )
+
+
+def resolved(value: Any) -> Any:
+    """A factorisation handed over as a Future (still being made on another thread) or as is."""
+    return value.result() if hasattr(value, "result") else value
 
 
 def factorize_text(series: Any) -> tuple[Any, Any]:
@@ -360,9 +352,7 @@ def _text_shape(distinct: Any, counts: Any) -> tuple[float | None, float]:
 def analyse_column(name: str, series: Any, factorized: Any = None) -> dict[str, Any]:
     """The profile of one column, sharing the text columns' factorisation (`factorized`: the
     column's `factorize_text`, or a Future of it, when already under way)."""
-    if factorized is not None and hasattr(factorized, "result"):
-        factorized = factorized.result()
-    return profile_column(name, series, factorized)
+    return profile_column(name, series, resolved(factorized))
 
 
 def _sample(series: Any, size: int = 5000) -> Any:

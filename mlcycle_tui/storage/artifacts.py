@@ -274,7 +274,7 @@ def _with_dictionaries(table: Any, dictionaries: dict[str, Any]) -> Any:
     import pyarrow as pa
 
     for name, pending in dictionaries.items():
-        codes, distinct = pending.result() if hasattr(pending, "result") else pending
+        codes, distinct = pending.result() if hasattr(pending, "result") else pending  # as profiling.resolved
         i = table.schema.get_field_index(name)
         field = table.schema.field(i)
         if not (pa.types.is_string(field.type) or pa.types.is_large_string(field.type)):

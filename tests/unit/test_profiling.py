@@ -76,10 +76,11 @@ def test_blockwise_numeric_hash_equals_pandas_across_blocks():
         "span": when - when.min(),
     }
     for name, series in columns.items():
-        expected = pd.util.hash_pandas_object(series, index=False).to_numpy()
-        assert np.array_equal(profiling.column_hash(series), expected), name
-    short = pd.Series([1.5, np.nan, -0.0])
-    assert np.array_equal(profiling.column_hash(short), pd.util.hash_pandas_object(short, index=False).to_numpy())
+        alone = series.to_frame()  # one column: its row hashes are its values' hashes, combined once
+        expected = pd.util.hash_pandas_object(alone, index=False).to_numpy()
+        assert np.array_equal(profiling.row_hashes(alone), expected), name
+    short = pd.DataFrame({"x": [1.5, np.nan, -0.0]})
+    assert np.array_equal(profiling.row_hashes(short), pd.util.hash_pandas_object(short, index=False).to_numpy())
 
 
 def test_text_shape_is_exact_over_the_whole_column():
