@@ -31,11 +31,25 @@ def _no_progress(_f: float, _m: str) -> None:
     return None
 
 
-def scoring_for(task: str, y: Any) -> str:
-    """The scikit-learn scorer used in cross-validation, matching the primary metric."""
+def scoring_for(task: str, y: Any) -> Any:
+    """The scorer cross-validation ranks candidates by: the primary metric, computed as the run reports it.
+
+    Classification scores `f1` as `evaluation` defines it: for a binary target the
+    f1 of the positive class, the second class in sorted order (the classes of a
+    fitted classifier, so "yes" of no/yes, not scikit-learn's default pos_label=1),
+    else the macro average; an undefined f1 counts 0. The scorer is a
+    module-level function with plain arguments, so it pickles for process workers.
+    """
     if task == "regression":
         return "neg_root_mean_squared_error"
-    return "f1" if y.nunique() == 2 else "f1_macro"
+    import numpy as np
+    from sklearn.metrics import f1_score, make_scorer
+
+    classes = np.unique(np.asarray(y))  # what the fitted classifier's classes_ will be
+    if len(classes) == 2:
+        positive = classes[1].item() if isinstance(classes[1], np.generic) else classes[1]
+        return make_scorer(f1_score, pos_label=positive, zero_division=0)
+    return make_scorer(f1_score, average="macro", zero_division=0)
 
 
 def _check_folds(task: str, y: Any, cv: int) -> None:
@@ -80,7 +94,7 @@ class TrainingMixin:
         progress: Progress | None = None,
     ) -> dict[str, Any]:
         """Fit a pipeline on the train split, evaluate on the test split, track it all."""
-        from mlcycle_tui.core import catalog, evaluation, preprocess
+        from mlcycle_tui.core import catalog, evaluation, overlap, preprocess
 
         report = progress or _no_progress
         ds = self.dataset(ref)
@@ -160,6 +174,7 @@ class TrainingMixin:
             report(0.9, "saving")
             run.log_model(fitted)
             run.log_artifact(json.dumps(recipe, default=str).encode(), name="recipe.json")
+            run.log_artifact(overlap.pack(train_df), name=overlap.TRAIN_ROWS_ARTIFACT)
             run.log_artifact(json.dumps(result, default=str).encode(), name="evaluation.json")
             run.log_artifact(
                 json.dumps(preprocess.signature(ds.schema, target, include=include, drop=drop)).encode(),

@@ -11,11 +11,23 @@ Scheduler events (drift found, job finished, check skipped) reach the UI as
 `ServiceEvent` messages posted to the app: `post_message` is thread-safe and
 never waits, so a scheduler thread cannot deadlock with a UI thread that is
 waiting in `stop()`.
+
+Process workers: while the app runs, Textual replaces `sys.stdout` and
+`sys.stderr` with capture objects whose `fileno()` is -1. joblib's process
+backend (loky), which every hyper-parameter search uses, starts two helper
+processes on first use, its own resource tracker and multiprocessing's, and
+hands each `sys.stderr.fileno()` to keep open: -1 makes `fork_exec` refuse
+with "bad value(s) in fds_to_keep", so no search could start from inside the
+app. Both trackers are one per process and live as long as it, so `Services`
+starts them when the app is built, before Textual swaps the streams; every
+later search (Train dialog, reproduce, a retraining job of the in-app
+scheduler) finds them running and starts its workers normally.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 import threading
 import time
 from collections import deque
@@ -42,6 +54,30 @@ class ServiceEvent(Message):
         self.message = message
 
 
+def start_process_trackers() -> None:
+    """Start the helper processes joblib's process workers need, while `sys.stderr` is a real file.
+
+    Call it before the app runs (it does nothing once Textual has swapped the
+    streams, and leaves running trackers as they are). Never fatal: if a
+    tracker cannot start, a search reports that itself.
+    """
+    try:
+        if sys.stderr is not None and sys.stderr.fileno() < 0:
+            return  # inside a running app: no descriptor to hand over
+    except (AttributeError, OSError, ValueError):
+        pass  # no descriptor at all: the trackers start without one
+    try:
+        from joblib.externals.loky.backend import resource_tracker as loky_tracker
+
+        loky_tracker.ensure_running()
+        if os.name == "posix":  # loky starts multiprocessing's tracker too, for shared memory
+            from multiprocessing import resource_tracker
+
+            resource_tracker.ensure_running()
+    except Exception:
+        return
+
+
 class Services:
     """The server and the scheduler of one app; every method may be called from any thread."""
 
@@ -56,6 +92,7 @@ class Services:
         self._lock = threading.RLock()
         self.closed = False
         """Set by `stop_all`: nothing starts afterwards (a start worker may finish after the app ended)."""
+        start_process_trackers()
 
     # -- settings ----------------------------------------------------------------
     def server_defaults(self) -> tuple[str, int]:
