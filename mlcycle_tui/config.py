@@ -26,6 +26,7 @@ DEFAULTS: dict[str, Any] = {
     "scheduler": {"lease_seconds": 60},
     "policy": {
         "drift_share": 0.5,
+        "min_rows": 20,
         "persistence_k": 1,
         "persistence_m": 1,
         "decay_margin": 0.05,

@@ -8,6 +8,9 @@ from typing import Any
 
 from mlcycle_tui.commands.base import CliContext, CliExit, table
 
+EXIT_DRIFT = 1  # --fail-on-drift: drift or decay found
+EXIT_NOT_JUDGED = 3  # --fail-on-drift: the check could not judge (not enough data), so it did not pass
+
 
 def register(sub: Any, common: argparse.ArgumentParser) -> None:
     monitor = sub.add_parser("monitor", parents=[common], help="drift checks of deployed models")
@@ -23,7 +26,8 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
                    choices=["auto", "ks", "psi", "wasserstein", "js", "chi2", "evidently"])
     p.add_argument("--action", default="retrain", choices=["retrain", "alert"],
                    help="retrain (default): queue a retraining job when the policy says so; alert: only record")
-    p.add_argument("--fail-on-drift", action="store_true", help="exit 1 when drift or decay is found")
+    p.add_argument("--fail-on-drift", action="store_true",
+                   help="exit 1 when drift or decay is found, 3 when the check cannot judge (not enough data)")
     p.set_defaults(handler=cmd_check)
 
     p = msub.add_parser("schedule", parents=[common], help="check a model periodically (kept in the workspace)")
@@ -81,24 +85,27 @@ def cmd_check(args: argparse.Namespace, ctx: CliContext) -> int:
     report = ctx.ws().check_drift(args.model, args.current, window=args.window, last=args.last,
                                   method=args.method, action=args.action)
     ctx.emit(report, _human_report(report))
-    if args.fail_on_drift and (report["drift"] or report["decay"]):
-        raise CliExit(1)
+    return exit_for(report, args.fail_on_drift, ctx)
+
+
+def exit_for(report: dict[str, Any], fail_on_drift: bool, ctx: CliContext) -> int:
+    """0, or with --fail-on-drift: EXIT_DRIFT on drift or decay, EXIT_NOT_JUDGED when the check could not judge."""
+    if fail_on_drift and (report["drift"] or report["decay"]):
+        raise CliExit(EXIT_DRIFT)
+    if fail_on_drift and not report.get("judged", True):
+        ctx.info(f"mlcycle: --fail-on-drift: {report['verdict_text']}; the check could not judge, so it did not pass")
+        raise CliExit(EXIT_NOT_JUDGED)
     return 0
 
 
 def _human_report(report: dict[str, Any]) -> str:
+    if not report.get("judged", True):
+        return _human_not_judged(report)
     verdict = "DRIFT" if report["drift"] else "no drift"
     lines = [f"{report['model']}@{report['version']}: {verdict} in {report['n_drifted']}/{report['n_columns']} "
              f"columns (share {report['share_drifted']:.2f}, threshold {report['drift_share']:.2f}) on "
              f"{report['rows']} rows ({report['source']}); report {report['report_id']}", ""]
-    rows = [{"column": c["column"], "kind": c["kind"], "method": c["method"], "statistic": c["statistic"],
-             "threshold": c["threshold"], "drifted": "yes" if c["drifted"] else "",
-             "note": _note(c)} for c in report["columns"]]
-    if report["prediction"]:
-        c = report["prediction"]
-        rows.append({"column": "(prediction)", "kind": c["kind"], "method": c["method"], "statistic": c["statistic"],
-                     "threshold": c["threshold"], "drifted": "yes" if c["drifted"] else "", "note": _note(c)})
-    lines.append(table(rows, ["column", "kind", "method", "statistic", "threshold", "drifted", "note"]))
+    lines.append(_columns_table(report))
     perf = report["performance"]
     if perf:
         lines += ["", ("DECAY: " if perf["decay"] else "performance: ") + perf["message"]]
@@ -110,6 +117,31 @@ def _human_report(report: dict[str, Any]) -> str:
         p = report["persistence"]
         lines += ["", f"drift seen in {p['drift_in_last_m']} of the last {p['m']} checks; {p['k']} needed to act"]
     return "\n".join(lines)
+
+
+def _human_not_judged(report: dict[str, Any]) -> str:
+    """A check that could not judge: say so, why, and what to do; never "no drift"."""
+    verdict = str(report["verdict_text"]).replace("not enough data", "NOT ENOUGH DATA", 1)
+    lines = [f"{report['model']}@{report['version']}: {verdict} from {report['source']}; "
+             f"report {report['report_id']}",
+             "no drift verdict: the last judged check still stands and nothing was queued"]
+    if report["columns"]:
+        lines += ["", _columns_table(report)]
+    min_rows = (report.get("policy") or {}).get("min_rows")
+    lines += ["", "what to do: check a longer window (--window 7d) or more predictions (--last N), give more rows "
+              f"with --current, or lower [policy] min_rows (now {min_rows}) in the workspace's config.toml"]
+    return "\n".join(lines)
+
+
+def _columns_table(report: dict[str, Any]) -> str:
+    rows = [{"column": c["column"], "kind": c["kind"], "method": c["method"], "statistic": c["statistic"],
+             "threshold": c["threshold"], "drifted": "yes" if c["drifted"] else "",
+             "note": _note(c)} for c in report["columns"]]
+    if report["prediction"]:
+        c = report["prediction"]
+        rows.append({"column": "(prediction)", "kind": c["kind"], "method": c["method"], "statistic": c["statistic"],
+                     "threshold": c["threshold"], "drifted": "yes" if c["drifted"] else "", "note": _note(c)})
+    return table(rows, ["column", "kind", "method", "statistic", "threshold", "drifted", "note"])
 
 
 def _note(col: dict[str, Any]) -> str:
@@ -150,8 +182,8 @@ def cmd_unschedule(args: argparse.Namespace, ctx: CliContext) -> int:
 
 def cmd_reports(args: argparse.Namespace, ctx: CliContext) -> int:
     docs = ctx.ws().drift_reports(args.model, limit=args.limit)
-    ctx.emit(docs, table(docs, ["report_id", "model", "version", "created", "rows", "share_drifted", "drift",
-                                "prediction_drift", "decay", "job_id"],
+    ctx.emit(docs, table(docs, ["report_id", "model", "version", "created", "rows", "verdict", "share_drifted",
+                                "drift", "prediction_drift", "decay", "job_id"],
                          empty="no drift reports yet: run `mlcycle monitor check MODEL`"))
     return 0
 

@@ -55,7 +55,8 @@ def register_source(dsub: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("model", metavar="MODELREF")
     p.add_argument("--action", default="alert", choices=["retrain", "alert"],
                    help="alert (default): only record; retrain: queue a job when the policy says so")
-    p.add_argument("--fail-on-drift", action="store_true", help="exit 1 when drift or decay is found")
+    p.add_argument("--fail-on-drift", action="store_true",
+                   help="exit 1 when drift or decay is found, 3 when the check cannot judge")
     p.set_defaults(handler=cmd_check)
 
 
@@ -124,10 +125,8 @@ def cmd_resume(args: argparse.Namespace, ctx: CliContext) -> int:
 
 
 def cmd_check(args: argparse.Namespace, ctx: CliContext) -> int:
-    from mlcycle_tui.commands.monitor import _human_report
+    from mlcycle_tui.commands.monitor import _human_report, exit_for
 
     report = ctx.ws().check_arrivals(args.id, args.model, action=args.action)
     ctx.emit(report, _human_report(report))
-    if args.fail_on_drift and (report["drift"] or report["decay"]):
-        raise CliExit(1)
-    return 0
+    return exit_for(report, args.fail_on_drift, ctx)

@@ -9,10 +9,18 @@ with reference statistics prepared once, when the version was registered
 test rows). It reports per-column drift, prediction drift, unseen categories
 and missing-share changes and, when true labels came back as feedback, the
 real metrics of the window against the version's recorded metrics (decay).
-Every report is stored. The policy then decides whether to queue a retraining
-job (see `core/jobs.py`).
+Every report is stored with its verdict: "drift", "decay", "no drift" or
+"not enough data". A check cannot judge when the window has fewer than
+`min_rows` rows or when no column (nor the predictions) had enough values to
+compare; such a check is stored and logged, but never replaces the last real
+verdict (`monitoring_status`, the persistence count) and never acts. Current
+data without the model's input columns is refused (a schema error), not
+checked. The policy then decides whether to queue a retraining job (see
+`core/jobs.py`).
 
 Policy (the "policy" section of config.toml; defaults in `config.DEFAULTS`):
+- enough data: a window with fewer than `min_rows` (20) rows gets the verdict
+  "not enough data (N rows; needs 20)" instead of a drift verdict;
 - drift: share of drifted input columns >= `drift_share` (0.5), or the
   predictions drifted;
 - persistence: drift must be seen in `persistence_k` of the last
@@ -47,6 +55,7 @@ if TYPE_CHECKING:
 DEFAULT_WINDOW = "24h"
 MIN_LABELLED = 20  # labelled rows needed before a metric drop counts as decay
 ACTIONS = ("retrain", "alert")
+NOT_JUDGED = "not enough data"  # the verdict of a check that could not judge
 META_COLUMNS = ("_prediction", "_time", "_version", "_id", "_label")
 
 
@@ -125,9 +134,12 @@ class MonitoringMixin:
         k, m = int(pol["persistence_k"]), int(pol["persistence_m"])
         if not 1 <= k <= m:
             raise UserError(f"policy persistence_k={k} must be between 1 and persistence_m={m}")
+        min_rows = int(pol["min_rows"])
+        if min_rows < 1:
+            raise UserError(f"policy min_rows={min_rows} must be at least 1")
         if pol["promotion"] not in ("auto", "approval"):
             raise UserError(f"policy promotion={pol['promotion']!r} must be 'auto' or 'approval'")
-        pol.update(persistence_k=k, persistence_m=m, drift_share=float(pol["drift_share"]),
+        pol.update(persistence_k=k, persistence_m=m, min_rows=min_rows, drift_share=float(pol["drift_share"]),
                    decay_margin=float(pol["decay_margin"]), win_margin=float(pol["win_margin"]))
         return pol
 
@@ -161,13 +173,27 @@ class MonitoringMixin:
         pol = self.policy()
         window_doc = self._current_window(mv, current, window, last)
         frame, predictions, labels = window_doc.pop("frame"), window_doc.pop("predictions"), window_doc.pop("labels")
-        core = drift.check_drift(reference, frame, method=method, drift_share=pol["drift_share"],
-                                 current_predictions=predictions)
+        _check_schema(mv, reference, frame, window_doc["source"])
+        if len(frame) < pol["min_rows"]:
+            # too few rows to judge anything: no statistics (they would all read 0), no verdict
+            core = {"drift": False, "share_drifted": None, "drift_share": float(pol["drift_share"]),
+                    "n_columns": 0, "n_drifted": 0, "columns": [], "prediction_drift": None}
+            performance = None
+            not_judged = f"{len(frame)} rows; needs {pol['min_rows']}"
+        else:
+            core = drift.check_drift(reference, frame, method=method, drift_share=pol["drift_share"],
+                                     current_predictions=predictions)
+            performance = self._performance(mv, predictions, labels, pol["decay_margin"])
+            not_judged = _why_not_judged(core)
         pred = core["prediction_drift"]
         data_drift = bool(core["drift"])
         prediction_drift = bool(pred and pred["drifted"])
-        performance = self._performance(mv, predictions, labels, pol["decay_margin"])
         decay = bool(performance and performance["decay"])
+        if not_judged and decay:
+            not_judged = None  # the labels judged it: decay is a real verdict
+        if not_judged:
+            core["share_drifted"] = None
+        verdict = "drift" if data_drift or prediction_drift else "decay" if decay else "no drift"
         report: dict[str, Any] = {
             "report_id": None,
             "model": mv.name,
@@ -177,6 +203,9 @@ class MonitoringMixin:
             "window": window_doc,
             "rows": len(frame),
             "method": method,
+            "verdict": NOT_JUDGED if not_judged else verdict,
+            "judged": not not_judged,
+            "verdict_text": "",
             "drift": data_drift or prediction_drift,
             "data_drift": data_drift,
             "prediction_drift": prediction_drift,
@@ -192,12 +221,14 @@ class MonitoringMixin:
             "performance": performance,
             "primary_metric": primary_metric(mv.task),
             "decay": decay,
-            "policy": {k: pol[k] for k in ("drift_share", "persistence_k", "persistence_m", "decay_margin")},
+            "policy": {k: pol[k] for k in ("drift_share", "persistence_k", "persistence_m", "decay_margin",
+                                           "min_rows")},
             "action": action,
             "schedule": schedule,
             "job_id": None,
             "job_queued": False,
         }
+        report["verdict_text"] = f"{NOT_JUDGED} ({not_judged})" if not_judged else _verdict_text(report)
         self._apply_policy(mv, report, pol)
         return report
 
@@ -316,14 +347,18 @@ class MonitoringMixin:
 
     # -- the policy ------------------------------------------------------------
     def _apply_policy(self, mv: ModelVersion, report: dict[str, Any], pol: dict[str, Any]) -> None:
-        """Store the report; when drift persisted or decay was found, queue one retraining job."""
+        """Store the report; when drift persisted or decay was found, queue one retraining job.
+
+        Only judged checks count towards persistence: a check with not enough data neither
+        breaks nor extends a run of drifted checks (it is stored, but never acts)."""
         k, m = pol["persistence_k"], pol["persistence_m"]
         schedule_id = (report.get("schedule") or {}).get("id")
         with self.db.transaction() as conn:
             previous = [
                 r[0] for r in conn.execute(
-                    "SELECT drift FROM drift_reports WHERE model = ? AND version = ? ORDER BY id DESC LIMIT ?",
-                    (mv.name, mv.version, m - 1),
+                    "SELECT drift FROM drift_reports WHERE model = ? AND version = ? AND verdict != ?"
+                    " ORDER BY id DESC LIMIT ?",
+                    (mv.name, mv.version, NOT_JUDGED, m - 1),
                 )
             ] if m > 1 else []
             seen = int(report["drift"]) + sum(previous)
@@ -332,11 +367,12 @@ class MonitoringMixin:
             report["alarm"] = bool(persistent or report["decay"])
             cur = conn.execute(
                 "INSERT INTO drift_reports(model, version, time, created, source, rows, method, drift,"
-                " share_drifted, prediction_drift, decay, alarm, schedule_id, report_json)"
-                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?, '{}')",
+                " share_drifted, prediction_drift, decay, alarm, schedule_id, verdict, report_json)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?, '{}')",
                 (mv.name, mv.version, time.time(), report["created"], report["source"], report["rows"],
-                 report["method"], int(report["drift"]), report["share_drifted"], int(report["prediction_drift"]),
-                 int(report["decay"]), int(report["alarm"]), schedule_id),
+                 report["method"], int(report["drift"]), report["share_drifted"] or 0.0,
+                 int(report["prediction_drift"]), int(report["decay"]), int(report["alarm"]), schedule_id,
+                 report["verdict"]),
             )
             report["report_id"] = int(cur.lastrowid)
             if report["alarm"] and report["action"] == "retrain":
@@ -349,30 +385,42 @@ class MonitoringMixin:
             self.log_event(*_event(report))
 
     # -- reports -----------------------------------------------------------------
-    def drift_reports(self, model: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
-        """Past reports, newest first (summaries; `drift_report(id)` has the columns)."""
+    def drift_reports(
+        self, model: str | None = None, limit: int = 50, *, judged: bool = False
+    ) -> list[dict[str, Any]]:
+        """Past reports, newest first (summaries; `drift_report(id)` has the columns).
+
+        Each has its `verdict`; checks with "not enough data" have no `share_drifted`.
+        `judged=True` leaves them out (the reports whose verdict stands)."""
         name = None
         if model is not None:
             name = self.model_version(model).name if "@" in model else model
         rows = self.db.query(
-            "SELECT id, model, version, created, source, rows, method, drift, share_drifted, prediction_drift,"
-            " decay, alarm, schedule_id, job_id FROM drift_reports WHERE (? IS NULL OR model = ?)"
-            " ORDER BY id DESC LIMIT ?",
-            (name, name, int(limit)),
+            "SELECT id, model, version, created, source, rows, method, verdict, drift, share_drifted,"
+            " prediction_drift, decay, alarm, schedule_id, job_id FROM drift_reports"
+            " WHERE (? IS NULL OR model = ?) AND (? = 0 OR verdict != ?) ORDER BY id DESC LIMIT ?",
+            (name, name, int(judged), NOT_JUDGED, int(limit)),
         )
         for r in rows:
             r["report_id"] = r.pop("id")
             for key in ("drift", "prediction_drift", "decay", "alarm"):
                 r[key] = bool(r[key])
+            if r["verdict"] == NOT_JUDGED:
+                r["share_drifted"] = None
         return rows
 
     def drift_report(self, report_id: int) -> dict[str, Any]:
-        row = self.db.query_one("SELECT report_json FROM drift_reports WHERE id = ?", (int(report_id),))
+        row = self.db.query_one("SELECT verdict, report_json FROM drift_reports WHERE id = ?", (int(report_id),))
         if row is None:
             from mlcycle_tui.core.errors import NotFoundError
 
             raise NotFoundError(f"no drift report {report_id}; list them with `mlcycle monitor reports`")
-        return json.loads(row["report_json"])
+        report = json.loads(row["report_json"])
+        if "verdict" not in report:  # stored before verdicts were: the column has it (see the migration)
+            report["verdict"] = row["verdict"]
+            report["judged"] = row["verdict"] != NOT_JUDGED
+            report["verdict_text"] = row["verdict"] if report["judged"] else f"{NOT_JUDGED} (no column was judged)"
+        return report
 
     def drift_histogram(
         self, model_ref: str, column: str, current: Any = None, *, window: str | None = None,
@@ -393,12 +441,21 @@ class MonitoringMixin:
             raise UserError(str(exc)) from None
 
     def monitoring_status(self) -> list[dict[str, Any]]:
-        """One row per model: production version, last check, open job, schedules (for the TUI)."""
+        """One row per model: production version, last check, open job, schedules (for the TUI).
+
+        `last_check`, `verdict`, `drift`, `share_drifted` and `decay` are those of the last check that
+        could judge; `newest_check` is the newest check of any verdict (it may have had not enough data)."""
         out = []
         for m in self.models():
             last = self.db.query_one(
-                "SELECT id, version, created, drift, share_drifted, decay, alarm FROM drift_reports"
+                "SELECT id, version, created, verdict, drift, share_drifted, decay, alarm FROM drift_reports"
+                " WHERE model = ? AND verdict != ? ORDER BY id DESC LIMIT 1", (m["name"], NOT_JUDGED))
+            newest = self.db.query_one(
+                "SELECT id AS report_id, version, created, rows, verdict,"
+                " json_extract(report_json, '$.verdict_text') AS verdict_text FROM drift_reports"
                 " WHERE model = ? ORDER BY id DESC LIMIT 1", (m["name"],))
+            if newest is not None and not newest["verdict_text"]:
+                newest["verdict_text"] = newest["verdict"]
             job = self.db.query_one(
                 "SELECT id, status FROM jobs WHERE model = ? AND status IN ('queued','running','awaiting_approval')"
                 " ORDER BY id DESC LIMIT 1", (m["name"],))
@@ -408,9 +465,11 @@ class MonitoringMixin:
                 "model": m["name"], "production": m["production"], "latest": m["latest"],
                 "last_check": last["created"] if last else None,
                 "last_report_id": last["id"] if last else None,
+                "verdict": last["verdict"] if last else None,
                 "drift": bool(last["drift"]) if last else None,
                 "share_drifted": last["share_drifted"] if last else None,
                 "decay": bool(last["decay"]) if last else None,
+                "newest_check": newest,
                 "open_job": job, "schedules": schedules,
                 "predictions_24h": self.count_predictions(m["name"], since=time.time() - 86400),
             })
@@ -431,6 +490,56 @@ def _looks_like_path(value: str | Path) -> bool:
     ) or Path(value).exists()
 
 
+def _check_schema(mv: ModelVersion, reference: Reference, frame: pd.DataFrame, source: str) -> None:
+    """Refuse current data that lacks input columns of the model: it cannot be compared, only misread."""
+    needed = [c["name"] for c in reference.columns]
+    missing = [c for c in needed if c not in frame.columns]
+    if not missing:
+        return
+    have = [str(c) for c in frame.columns]
+    what = "none" if len(missing) == len(needed) else f"{len(missing)} missing"
+    raise UserError(
+        f"the current data ({source}) does not have the input columns of {mv.ref} ({what} of "
+        f"{len(needed)}): missing {_names(missing)}; it has {_names(have) if have else 'no columns'}. "
+        "Give a file or dataset with the model's input columns (as in its training data), "
+        "or leave out --current to check the predictions logged for it",
+        code="schema_mismatch",
+    )
+
+
+def _names(names: list[str], shown: int = 10) -> str:
+    text = ", ".join(names[:shown])
+    return text + (f" and {len(names) - shown} more" if len(names) > shown else "")
+
+
+def _why_not_judged(core: dict[str, Any]) -> str | None:
+    """Why a check with enough rows still cannot judge (no column nor the predictions compared), or None."""
+    pred = core["prediction_drift"]
+    if core["n_columns"] or (pred and pred["verdict"] in ("drift", "ok")):
+        return None
+    columns = core["columns"]
+    few = sum(1 for c in columns if c["verdict"] == "insufficient data")
+    skipped = len(columns) - few
+    parts = [f"{few} with too few values"] if few else []
+    parts += [f"{skipped} not checked"] if skipped else []
+    return "no column could be judged" + (f": {', '.join(parts)}" if parts else "")
+
+
+def _verdict_text(report: dict[str, Any]) -> str:
+    """A judged check in a few words: "drift in 5/7 columns", "no drift in 7 columns", "decay"."""
+    parts = []
+    if report["data_drift"]:
+        parts.append(f"drift in {report['n_drifted']}/{report['n_columns']} columns")
+    if report["prediction_drift"]:
+        parts.append("prediction drift")
+    if not parts:
+        parts.append(f"no drift in {report['n_columns']} columns" if report["n_columns"]
+                     else "no prediction drift (no input column judged)")
+    if report["decay"]:
+        parts.append("decay")
+    return ", ".join(parts)
+
+
 def _reason(report: dict[str, Any]) -> str:
     parts = []
     if report["data_drift"]:
@@ -447,6 +556,8 @@ def _reason(report: dict[str, Any]) -> str:
 def _event(report: dict[str, Any]) -> tuple[str, str, str]:
     subject = f"{report['model']}@{report['version']}"
     head = f"check {report['report_id']} on {report['rows']} rows ({report['source']}): "
+    if not report["judged"]:
+        return "check", subject, head + f"{report['verdict_text']}; the last verdict stands"
     if not report["drift"] and not report["decay"]:
         return "check", subject, head + f"no drift (share {report['share_drifted']:.2f})"
     text = head + _reason(report).split(": ", 1)[1]

@@ -100,7 +100,7 @@ class SchedulesMixin:
         try:
             report = self.check_drift(sched["model"], action=sched["action"],
                                       schedule={"id": schedule_id, "tick": tick, "owner": owner})
-            status = "alarm" if report["alarm"] else ("drift" if report["drift"] else "ok")
+            status = _status(report)
         except UserError as exc:  # e.g. no traffic in the window: nothing to check this time
             status = f"skipped: {exc.message}"
         except Exception as exc:
@@ -118,6 +118,13 @@ class SchedulesMixin:
             if result is not None:
                 done.append(result)
         return done
+
+
+def _status(report: dict[str, Any]) -> str:
+    """The outcome of a tick: "alarm", "drift", "ok", or "not enough data (3 rows; needs 20)"."""
+    if not report.get("judged", True):
+        return str(report.get("verdict_text") or "not enough data")
+    return "alarm" if report["alarm"] else ("drift" if report["drift"] else "ok")
 
 
 def _id(value: int | str) -> int:

@@ -229,7 +229,8 @@ class ScheduleBoardMixin:
             return self.run_scoring(sid, owner)
         sched = self.get_schedule(sid)  # type: ignore[attr-defined]
         report = self.check_drift(sched["model"], action=sched["action"])  # type: ignore[attr-defined]
-        return {"schedule_id": sid, "status": "drift" if report["drift"] else "ok", "report": report}
+        status = "drift" if report["drift"] else "ok" if report.get("judged", True) else report["verdict_text"]
+        return {"schedule_id": sid, "status": status, "report": report}
 
     def remove_schedule(self, kind: str, schedule_id: int | str) -> dict[str, Any]:
         sid = self._board_get(kind, schedule_id)

@@ -19,8 +19,9 @@ method, so the CLI and tests reach the same code without it.
   `scoring-ID`), claimed through the same kind of lease; paused schedules of
   any kind have no job until resumed.
 - `on_event(kind, message)` is called for checks that found something, for
-  skipped or failed checks, for jobs, for sources that made a version,
-  quarantined a file or failed, and for scoring runs, so a UI can notify.
+  skipped or failed checks and checks with not enough data to judge, for
+  jobs, for sources that made a version, quarantined a file or failed, and
+  for scoring runs, so a UI can notify.
 
     runner = SchedulerRunner(".mlcycle", on_event=print)
     runner.start()  # returns at once
@@ -206,7 +207,7 @@ class SchedulerRunner:
             job = f"; retraining job {report['job_id']}" if report["job_id"] else ""
             self._notify(what, f"{report['model']}@{report['version']}: {what} "
                                f"(share {report['share_drifted']:.2f}){job}")
-        elif report is None:
+        elif report is None or not report.get("judged", True):  # skipped, or not enough data to judge
             self._notify("check", f"schedule {schedule_id}: {result['status']}")
         return result
 

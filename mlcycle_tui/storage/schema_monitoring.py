@@ -7,7 +7,8 @@ state lives in SQLite. Forward-only: append scripts, never edit a shipped one.
 - `drift_references`: the prepared training statistics of a model version
   (a joblib artifact), made at registration or lazily on the first check.
 - `drift_reports`: every check, its verdict columns for listing and the full
-  report as JSON.
+  report as JSON. `verdict` (2) is "drift", "decay", "no drift" or "not enough
+  data"; the last is a check that could not judge and does not count.
 - `schedules`: periodic checks. `next_due` is the tick grid; a process claims a
   tick with one `UPDATE ... WHERE next_due <= now AND lease free`, so two
   processes never run the same tick, and `lease_owner`/`lease_until` keep a
@@ -83,5 +84,19 @@ MONITORING = [
     CREATE INDEX jobs_status ON jobs(status, id);
     CREATE UNIQUE INDEX jobs_one_open ON jobs(model, kind)
         WHERE status IN ('queued', 'running', 'awaiting_approval')
+    """,
+    # 2: a verdict per check, so that checks that could not judge ("not enough data") are told apart
+    # from "no drift". Stored reports get theirs from their flags; one that judged no column (nor the
+    # predictions) said "no drift" wrongly and becomes "not enough data".
+    """
+    ALTER TABLE drift_reports ADD COLUMN verdict TEXT NOT NULL DEFAULT '';
+    UPDATE drift_reports SET verdict = CASE
+        WHEN drift = 1 THEN 'drift'
+        WHEN decay = 1 THEN 'decay'
+        WHEN NOT json_valid(report_json) THEN 'no drift'
+        WHEN COALESCE(json_extract(report_json, '$.n_columns'), 1) = 0
+             AND COALESCE(json_extract(report_json, '$.prediction.verdict'), '') NOT IN ('drift', 'ok')
+            THEN 'not enough data'
+        ELSE 'no drift' END
     """,
 ]

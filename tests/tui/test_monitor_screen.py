@@ -132,3 +132,66 @@ async def test_schedule_scheduler_notifies_and_unschedule(trained: Workspace) ->
         await wait_until(pilot, lambda: not trained.schedules() and not screen.schedules)
         await pilot.press("S")
         await wait_until(pilot, lambda: not app.services.scheduler_running and not screen.scheduler_busy)
+
+
+async def test_check_with_too_few_rows_says_not_enough_data_and_keeps_the_drift_verdict(trained: Workspace) -> None:
+    """A real drift check first; then "Check now" on 3 logged rows cannot judge and must not say "no drift"."""
+    import pandas as pd
+
+    rng = random.Random(1)
+    shifted = pd.DataFrame([dict(ROW, bill_length_mm=70 + rng.random() * 10, flipper_length_mm=250 + rng.random() * 20)
+                            for _ in range(60)])
+    real = trained.check_drift("penguins", current=shifted, action="alert")
+    assert real["drift"]
+    now = time.time()
+    trained.log_predictions([prediction_row(new_prediction_id(), "penguins", 1, dict(ROW), "Adelie", None,
+                                            latency_ms=2.0, at=now - 3 + i) for i in range(3)])
+    app = make_ops_app(trained)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_until(pilot, lambda: "drift" in text_of(app, "#tile-drift"))
+        assert "no drift" not in text_of(app, "#tile-drift")
+
+        await pilot.press("o")
+        screen = app.screen
+        assert isinstance(screen, MonitorScreen)
+        await wait_until(pilot, lambda: screen.report is not None)
+        assert "DRIFT" in text_of(app, "#mon-summary")
+        await pilot.press("c")
+        await wait_until(pilot, lambda: any(n.title == "Drift check" for n in app._notifications))
+        notice = next(n for n in app._notifications if n.title == "Drift check")
+        assert str(notice.message) == "penguins@1: not enough data (3 rows; needs 20); the last verdict stands"
+        await wait_until(pilot, lambda: not screen.busy_with and "newest check" in text_of(app, "#mon-summary"))
+        summary = text_of(app, "#mon-summary")
+        assert "not enough data (3 rows; needs 20)" in summary and "verdict above still stands" in summary
+        assert "DRIFT" in summary and "no drift" not in summary
+        assert screen.report is not None and screen.report["report_id"] == real["report_id"]
+        assert _cells(app, "#mon-models", 2) == ["drift"]
+        assert screen.query_one("#mon-timeline", DriftTimeline).points == 1  # the check without a verdict is no point
+        assert "DRIFT" in _cells(app, "#mon-columns", 5)  # still the columns of the real report
+
+        await pilot.press("h")
+        await wait_until(pilot, lambda: "newest check: not enough data" in text_of(app, "#tile-drift"))
+        tile = text_of(app, "#tile-drift")
+        assert tile.splitlines()[0] == "drift" and "no drift" not in tile
+    assert [r["verdict"] for r in trained.drift_reports("penguins")] == ["not enough data", "drift"]
+
+
+async def test_only_checks_without_enough_data_show_no_verdict(trained: Workspace) -> None:
+    now = time.time()
+    trained.log_predictions([prediction_row(new_prediction_id(), "penguins", 1, dict(ROW), "Adelie", None,
+                                            latency_ms=2.0, at=now - 3 + i) for i in range(3)])
+    assert not trained.check_drift("penguins")["drift"]
+    app = make_ops_app(trained)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_until(pilot, lambda: "penguins" in text_of(app, "#tile-drift"))
+        tile = text_of(app, "#tile-drift")
+        assert "no drift" not in tile
+        assert tile.splitlines()[0] == "not enough data" and "3 rows: no verdict yet" in tile
+        await pilot.press("o")
+        screen = app.screen
+        await wait_until(pilot, lambda: "newest check" in text_of(app, "#mon-summary"))
+        summary = text_of(app, "#mon-summary")
+        assert "no check could judge yet" in summary and "not enough data (3 rows; needs 20)" in summary
+        assert "no drift" not in summary
+        assert _cells(app, "#mon-models", 2) == ["not enough data"]
+        assert screen.query_one("#mon-timeline", DriftTimeline).points == 0

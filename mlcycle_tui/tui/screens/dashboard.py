@@ -23,6 +23,7 @@ from textual.markup import escape
 from textual.widgets import DataTable, Static
 
 from mlcycle_tui.core.errors import MlcycleError
+from mlcycle_tui.core.monitoring import NOT_JUDGED
 from mlcycle_tui.tui.format import ago, share
 from mlcycle_tui.tui.screens.base import StageScreen
 from mlcycle_tui.tui.widgets.run_panels import metric_value, primary_metric_name
@@ -176,15 +177,24 @@ class DashboardScreen(StageScreen):
                        "promote it on [b]m[/b] ([b]p[/b])")
         else:
             self._tile("production", "none in production", "train, register and", "promote a model")
-        # drift: the most recent check of any model
+        # drift: the most recent check that could judge, of any model (a newer one without enough
+        # data does not replace its verdict; the hint says it happened)
         checked = [s for s in status if s.get("last_check")]
+        attempted = [s for s in status if s.get("newest_check")]
         if checked:
             last = max(checked, key=lambda s: s["last_check"])
             verdict = "[b red]drift[/]" if last.get("drift") else "[b green]no drift[/]"
             if last.get("decay"):
                 verdict += " [b red]decay[/]"
-            self._tile("drift", verdict, f"{last['model']} · {ago(last['last_check'])}",
-                       f"share drifted {share(last.get('share_drifted'))}")
+            newest = last.get("newest_check") or {}
+            hint = f"share drifted {share(last.get('share_drifted'))}"
+            if newest.get("report_id") != last.get("last_report_id") and newest.get("verdict") == NOT_JUDGED:
+                hint = f"newest check: {NOT_JUDGED}"
+            self._tile("drift", verdict, f"{last['model']} · {ago(last['last_check'])}", hint)
+        elif attempted:
+            last = max(attempted, key=lambda s: s["newest_check"]["created"])
+            self._tile("drift", f"[yellow]{NOT_JUDGED}[/]", f"{last['model']} · {ago(last['newest_check']['created'])}",
+                       f"{last['newest_check']['rows']} rows: no verdict yet")
         elif production:
             self._tile("drift", "no checks yet", "serve traffic, then", "press [b]o[/b], then [b]c[/b]")
         else:

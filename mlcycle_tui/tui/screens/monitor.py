@@ -24,6 +24,7 @@ from textual.markup import escape
 from textual.widgets import DataTable, Static, TabbedContent, TabPane
 
 from mlcycle_tui.core.errors import MlcycleError
+from mlcycle_tui.core.monitoring import NOT_JUDGED
 from mlcycle_tui.tui.dialogs.confirm import ConfirmDialog
 from mlcycle_tui.tui.dialogs.schedule import ScheduleDialog
 from mlcycle_tui.tui.format import ago, number, share
@@ -49,16 +50,33 @@ def verdict_text(row: dict[str, Any]) -> Text:
 
 
 def check_verdict(row: dict[str, Any] | None) -> Text:
-    """A short verdict of a stored check (summary or status row)."""
+    """A short verdict of a stored check (summary or status row): the last one that could judge."""
+    if row is not None and row.get("drift") is None and row.get("newest_check"):
+        return Text("not enough data", style="yellow")
     if row is None or row.get("drift") is None:
         return Text("not checked", style="dim")
     parts = [w for w, on_ in (("drift", row.get("drift")), ("decay", row.get("decay"))) if on_]
     return Text(" ".join(parts), style="bold red") if parts else Text("ok", style="green")
 
 
+def not_judged_text(newest: dict[str, Any] | None, report: dict[str, Any] | None) -> str:
+    """A line for a newest check that could not judge (empty if the newest check judged)."""
+    if not newest or newest.get("verdict") != NOT_JUDGED:
+        return ""
+    if report is not None and newest.get("report_id") == report.get("report_id"):
+        return ""
+    stands = "the verdict above still stands" if report is not None else "no verdict yet"
+    return (f"[yellow]newest check {ago(newest.get('created'))}: "
+            f"{escape(str(newest.get('verdict_text') or NOT_JUDGED))}[/] ({stands})")
+
+
 def summary_text(model: str, production: int | None, report: dict[str, Any] | None,
-                 open_job: dict[str, Any] | None) -> str:
+                 open_job: dict[str, Any] | None, newest: dict[str, Any] | None = None) -> str:
+    """The summary of the last check that judged (`report`), and of a newer one that could not (`newest`)."""
     head = f"[b]{escape(model)}[/b] · production v{production}" if production is not None else f"[b]{escape(model)}[/b]"
+    pending = not_judged_text(newest, report)
+    if report is None and pending:
+        return f"{head} · no check could judge yet: [b]c[/b] checks again once more predictions are logged\n{pending}"
     if report is None:
         return f"{head} · no checks yet: [b]c[/b] checks the last 24 h of logged predictions now"
     verdict = "[b red]DRIFT[/]" if report.get("drift") else "[b green]no drift[/]"
@@ -82,7 +100,7 @@ def summary_text(model: str, production: int | None, report: dict[str, Any] | No
         extra.append("alarm (alert only)")
     if open_job:
         extra.append(f"open job {open_job['id']} ({open_job['status'].replace('_', ' ')}) on Jobs ([b]j[/b])")
-    return line + ("\n" + " · ".join(extra) if extra else "")
+    return line + ("\n" + " · ".join(extra) if extra else "") + (f"\n{pending}" if pending else "")
 
 
 def health_text(ops: dict[str, Any], report: dict[str, Any] | None) -> str:
@@ -232,7 +250,7 @@ class MonitorScreen(StageScreen):
             status = [s for s in ws.monitoring_status() if s["production"] is not None]
             names = [s["model"] for s in status]
             name = model if model in names else (names[0] if names else None)
-            reports = ws.drift_reports(name, REPORTS_SHOWN) if name else []
+            reports = ws.drift_reports(name, REPORTS_SHOWN, judged=True) if name else []  # verdicts that stand
             latest = ws.drift_report(reports[0]["report_id"]) if reports else None
             ops = ws.operational_stats(name, since=time.time() - DAY_S) if name else {}
             schedules = ws.schedules()
@@ -262,7 +280,7 @@ class MonitorScreen(StageScreen):
             return
         row = self.status[name]
         self.query_one("#mon-summary", Static).update(
-            summary_text(name, row["production"], latest, row.get("open_job")))
+            summary_text(name, row["production"], latest, row.get("open_job"), row.get("newest_check")))
         self.query_one("#mon-timeline", DriftTimeline).show(reports, threshold)
         self.query_one("#mon-health", Static).update(health_text(ops, latest))
         changed = (self.report or {}).get("report_id") != (latest or {}).get("report_id")
@@ -375,6 +393,11 @@ class MonitorScreen(StageScreen):
 
     def _checked(self, report: dict[str, Any]) -> None:
         self._set_busy("")
+        if not report.get("judged", True):
+            self.notify(f"{report['model']}@{report['version']}: {report['verdict_text']}; the last verdict stands",
+                        title="Drift check", severity="warning")
+            self.action_reload(report["model"])
+            return
         what = f"drift in {report['n_drifted']}/{report['n_columns']} columns" if report["drift"] else "no drift"
         if report.get("decay"):
             what += ", decay"

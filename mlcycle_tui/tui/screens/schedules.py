@@ -416,6 +416,8 @@ def run_message(kind: str, target: str, result: dict[str, Any]) -> tuple[str, st
             job = f"; retraining job {report['job_id']} queued" if report.get("job_queued") else ""
             return (f"{target}: drift in {report.get('n_drifted')}/{report.get('n_columns')} columns{job}",
                     "warning")
+        if report and not report.get("judged", True):
+            return f"{target}: {report.get('verdict_text') or 'not enough data'}; the last verdict stands", "warning"
         return f"{target}: no drift", "information"
     if result.get("error") and status.startswith("error"):
         return f"{target}: {status.removeprefix('error: ')}", "error"
