@@ -209,12 +209,15 @@ class Demo:
                         break
                     time.sleep(0.25)
                 job = ws.jobs(model=MODEL)[0]
-                champ = ((job.get("result") or {}).get("champion") or {}).get("metrics") or {}
-                before = champ.get(metric)
+                result = job.get("result") or {}
+                before = ((result.get("champion") or {}).get("metrics") or {}).get(metric)
+                after = ((result.get("challenger") or {}).get("metrics") or {}).get(metric)
+                rows = (result.get("holdout") or {}).get("rows")
                 text = (f"production is now {now.ref} (served: v{served['version'] if served else '?'}); on the "
-                        f"new holdout {metric} {before if before is None else round(before, 3)} -> "
-                        f"{now.metrics.get(metric, float('nan')):.3f}")
-                return text, {"model": now.ref, "before": before, "after": now.metrics.get(metric)}
+                        f"{rows} new holdout rows neither model trained on, {metric} "
+                        f"{before if before is None else round(before, 3)} -> "
+                        f"{after if after is None else round(after, 3)}")
+                return text, {"model": now.ref, "before": before, "after": after, "rows": rows}
 
             self._step("after", after)
         finally:

@@ -9,12 +9,15 @@ Rules (all optional; `rules=None` means the defaults):
      "max": {"rmse": 10.0},           # metric must be <= threshold
      "beat_baseline": True,           # primary metric strictly better than the dummy
      "max_regression": 0.01,          # may be worse than the champion by at most this
+     "min_unseen_rows": 30,           # rows neither model trained on, needed to compare them
      "metric": "f1"}                  # overrides the task's primary metric
 The baseline check runs only when baseline metrics are given (as
 `baseline_metrics=`, or as the "baseline" part of an
 `evaluate_with_baseline` result passed as the candidate); the champion check
 only when champion metrics are given. `max_regression` is an absolute
-difference in the metric's own units.
+difference in the metric's own units. The registry compares a candidate with
+the champion on rows neither trained on (`with_champion_check`); too few
+such rows is a failed check ("cannot compare"), never a pass.
 """
 
 from __future__ import annotations
@@ -27,7 +30,9 @@ from mlcycle_tui.core.errors import UserError
 from mlcycle_tui.core.evaluation import higher_is_better, primary_metric
 
 DEFAULT_MAX_REGRESSION = 0.01
-RULE_KEYS = frozenset({"min", "max", "beat_baseline", "max_regression", "metric"})
+# Test rows that neither the champion nor the candidate trained on, needed to compare them.
+DEFAULT_MIN_UNSEEN_ROWS = 30
+RULE_KEYS = frozenset({"min", "max", "beat_baseline", "max_regression", "metric", "min_unseen_rows"})
 _EPSILON = 1e-12  # float noise: a loss of exactly the margin still passes
 def _split(metrics: Mapping[str, Any] | None) -> tuple[Mapping[str, Any], Mapping[str, Any] | None]:
     """(model metrics, baseline metrics) from a flat dict or {"model","baseline"}."""
@@ -135,6 +140,32 @@ def check_gates(task: str, candidate_metrics: Mapping[str, Any],
     if passed and not checks:
         reasons = ["no gate applies (no rules, baseline or champion given)"]
     return {"passed": passed, "reasons": reasons, "checks": checks}
+
+
+def with_champion_check(verdict: Mapping[str, Any], task: str, comparison: Mapping[str, Any],
+                        rules: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """`verdict` (from `check_gates` without a champion) plus the champion check.
+
+    `comparison` holds both models' metrics on the same rows, which neither trained on
+    ({"judged", "champion", "challenger", "rows", "reason"}, from the registry). When it
+    could not be judged the check fails with its reason: a gate that cannot see must not pass.
+    """
+    rules = dict(rules or {})
+    metric = str(rules.get("metric") or primary_metric(task))
+    if comparison.get("judged"):
+        margin = float(rules.get("max_regression", DEFAULT_MAX_REGRESSION))
+        result = compare(task, comparison["challenger"], comparison["champion"], margin=-margin, metric=metric)
+        check = _check("max_regression", metric, result["challenger"], result["threshold"],
+                       result["challenger_wins"], f"{result['reason']} {comparison['reason']}")
+    else:
+        check = _check("max_regression", metric, None, None, False, str(comparison.get("reason")))
+    check["rows"] = comparison.get("rows")
+    checks = [*verdict.get("checks", []), check]
+    failed = [c["reason"] for c in checks if not c["passed"]]
+    out = dict(verdict)
+    out.update(passed=not failed, reasons=failed or [c["reason"] for c in checks], checks=checks,
+               comparison=dict(comparison))
+    return out
 
 
 def compare(task: str, challenger_metrics: Mapping[str, Any],

@@ -265,26 +265,33 @@ class JobsMixin:
         step(f"trained run {run['run_id'][:12]}; registering the challenger")
         challenger = self.register(run["run_id"], name)
         policy = self.policy()
-        try:
-            champion_metrics = self._evaluate_on_split(champion, challenger.split_id)
-            same_holdout = True
-        except (UserError, KeyError, ValueError) as exc:
-            champion_metrics, same_holdout = champion.metrics, False
-            step(f"champion could not be scored on the new holdout ({exc}); using its recorded metrics")
-        verdict = compare(challenger.task, challenger.metrics, champion_metrics, margin=policy["win_margin"])
+        holdout = self.compare_with_champion(champion, challenger)
+        step(f"holdout: {holdout['rows']} of {holdout['test_rows']} test rows unseen by both models "
+             f"({holdout['left_out']} left out as training rows of either)")
+        if holdout["judged"]:
+            verdict = compare(challenger.task, holdout["challenger"], holdout["champion"],
+                              margin=policy["win_margin"])
+            verdict["reason"] += f" ({holdout['reason']})"
+        else:
+            verdict = {"challenger_wins": False, "winner": None, "reason": holdout["reason"]}
         gates = self.gate_check(challenger)
         step(f"challenger {challenger.ref}: {verdict['reason']}; gates {'passed' if gates['passed'] else 'failed'}")
         result: dict[str, Any] = {
-            "champion": {"version": champion.version, "metrics": champion_metrics},
+            "champion": {"version": champion.version, "metrics": holdout["champion"]},
             "challenger": {"version": challenger.version, "run_id": challenger.run_id,
-                           "metrics": challenger.metrics},
-            "holdout": {"split_id": challenger.split_id, "dataset": latest.ref, "same_for_both": same_holdout},
+                           "metrics": holdout["challenger"], "test_metrics": challenger.metrics},
+            "holdout": {"split_id": challenger.split_id, "dataset": latest.ref, "same_for_both": holdout["judged"],
+                        "rows": holdout["rows"], "test_rows": holdout["test_rows"],
+                        "left_out": holdout["left_out"], "min_rows": holdout["min_rows"]},
             "trained_on": trained_on,
             "comparison": verdict,
             "gates": gates,
             "promotion_policy": policy["promotion"],
             "promoted": False,
         }
+        if not holdout["judged"]:
+            return "done", result | {"outcome": "cannot_judge",
+                                     "summary": f"{challenger.ref} registered, not promoted ({holdout['reason']})"}
         if not verdict["challenger_wins"] or not gates["passed"]:
             why = verdict["reason"] if not verdict["challenger_wins"] else "gates: " + "; ".join(gates["reasons"])
             return "done", result | {"outcome": "champion_kept",

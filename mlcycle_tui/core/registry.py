@@ -270,16 +270,15 @@ class RegistryMixin:
     # -- gates and promotion -------------------------------------------------
     def gate_check(self, ref: str | ModelVersion, alias: str = PRODUCTION) -> dict[str, Any]:
         """Would this version pass the promotion gates against the alias's current holder?"""
-        from mlcycle_tui.core.gates import check_gates
+        from mlcycle_tui.core.gates import check_gates, with_champion_check
 
         mv = self.model_version(ref)
         rules = dict(self.settings.get("gates", {}))
-        champion_metrics = None
         champion = self._alias_holder(mv.name, alias)
+        verdict = check_gates(mv.task, {"model": mv.metrics, "baseline": mv.baseline or None}, None, rules)
         if champion is not None and champion.version != mv.version:
-            champion_metrics = self._champion_metrics_on(champion, mv)
-        verdict = check_gates(mv.task, {"model": mv.metrics, "baseline": mv.baseline or None},
-                              champion_metrics, rules)
+            comparison = self.compare_with_champion(champion, mv)
+            verdict = with_champion_check(verdict, mv.task, comparison, rules)
         verdict["champion"] = champion.version if champion is not None else None
         return verdict
 
@@ -287,26 +286,67 @@ class RegistryMixin:
         row = self.db.query_one("SELECT version FROM aliases WHERE name = ? AND alias = ?", (name, alias))
         return None if row is None else self.model_version(f"{name}@{row['version']}")
 
-    def _champion_metrics_on(self, champion: ModelVersion, candidate: ModelVersion) -> dict[str, Any]:
-        """The champion's metrics on the candidate's test rows (the same test data)."""
-        if champion.split_id == candidate.split_id:
-            return champion.metrics
-        try:
-            return self._evaluate_on_split(champion, candidate.split_id)
-        except (UserError, KeyError):
-            # the candidate's data lacks columns the champion needs: compare recorded metrics
-            return champion.metrics
+    def compare_with_champion(self, champion: ModelVersion, challenger: ModelVersion) -> dict[str, Any]:
+        """Both models' metrics on the challenger's test rows that neither of them trained on.
 
-    def _evaluate_on_split(self, mv: ModelVersion, split_id: str) -> dict[str, Any]:
-        from mlcycle_tui.core import evaluation
+        Returns {"judged", "rows", "test_rows", "left_out", "min_rows", "split_id", "champion",
+        "challenger", "reason"}: metrics are flat dicts on the same rows; when fewer than
+        `min_rows` (gates.min_unseen_rows) rows are left, or the champion cannot score them,
+        "judged" is False and "reason" says why (the caller must not pick a winner).
+        """
+        from mlcycle_tui.core import evaluation, overlap
 
+        min_rows = _min_rows(self.settings.get("gates", {}))
+        split_id = challenger.split_id
+        out: dict[str, Any] = {"judged": False, "rows": 0, "test_rows": 0, "left_out": 0, "min_rows": min_rows,
+                               "split_id": split_id, "champion": None, "challenger": None}
+        if split_id is None:
+            return out | {"reason": f"{challenger.ref} has no recorded test split to compare on"}
         _, test_df = self.split_frames(split_id)
-        target = mv.recipe.get("target") or self.dataset_by_id(mv.dataset_version_id).target
-        test_df = test_df[test_df[target].notna()]
-        _, model = self.load_model(mv)
-        pred, proba, classes = evaluation.predictions(mv.task, model, test_df.drop(columns=[target]))
-        return evaluation.flat_metrics(evaluation.evaluate(mv.task, test_df[target], pred, proba, classes,
-                                                           curves=False))
+        target = challenger.recipe.get("target") or self.dataset_by_id(challenger.dataset_version_id).target
+        test_df = test_df[test_df[target].notna()].reset_index(drop=True)
+        keep = overlap.unseen(test_df, [self.training_keys(mv, test_df) for mv in (champion, challenger)])
+        rows = test_df[keep]
+        out.update(test_rows=len(test_df), rows=int(keep.sum()), left_out=int(len(test_df) - keep.sum()))
+        where = (f"{out['rows']} of the {len(test_df)} test rows that neither "
+                 f"v{champion.version} nor v{challenger.version} trained on")
+        if out["rows"] < min_rows:
+            return out | {"reason": f"cannot compare with the champion: only {where} (needs {min_rows}); "
+                                    "ingest newer data, split it again with a larger --test-size, "
+                                    "or lower gates.min_unseen_rows"}
+        scored = {}
+        for role, mv in (("champion", champion), ("challenger", challenger)):
+            _, model = self.load_model(mv)
+            try:
+                pred, proba, classes = evaluation.predictions(mv.task, model, rows.drop(columns=[target]))
+            except (KeyError, ValueError) as exc:
+                return out | {"reason": f"cannot compare with the champion: the {role} {mv.ref} cannot score "
+                                        f"the test rows of split {split_id} ({exc})"}
+            scored[role] = evaluation.flat_metrics(
+                evaluation.evaluate(mv.task, rows[target], pred, proba, classes, curves=False))
+        return out | scored | {"judged": True, "reason": f"on {where}"}
+
+    def training_keys(self, mv: ModelVersion, test_df: Any) -> tuple[list[str], Any]:
+        """(columns, keys) of the rows `mv` trained on, over columns `test_df` has.
+
+        From the run's `train_rows.npz` (which includes any feedback rows it trained on);
+        for runs older than that file, or when the test data lacks some of its columns,
+        from the train part of the run's split over the shared columns."""
+        from mlcycle_tui.core import overlap
+
+        row = self.db.query_one(
+            "SELECT artifact_sha256, artifact_path FROM run_artifacts WHERE run_id = ? AND name = ?",
+            (mv.run_id, overlap.TRAIN_ROWS_ARTIFACT),
+        )
+        if row is not None:
+            columns, keys = overlap.unpack(self.artifacts.load_bytes(row["artifact_sha256"], row["artifact_path"]))
+            if all(c in test_df.columns for c in columns):
+                return columns, keys
+        if mv.split_id is None:
+            return [], overlap.row_keys(test_df.iloc[:0], [])
+        train_df, _ = self.split_frames(mv.split_id)
+        shared = [c for c in train_df.columns if c in test_df.columns]
+        return shared, overlap.row_keys(train_df, shared)
 
     def promote(
         self,
@@ -363,3 +403,12 @@ class RegistryMixin:
                 "INSERT INTO alias_history(name, alias, version, previous, time) VALUES (?, ?, NULL, ?, ?)",
                 (name, alias, row[0], now_iso()),
             )
+
+
+def _min_rows(rules: dict[str, Any]) -> int:
+    from mlcycle_tui.core.gates import DEFAULT_MIN_UNSEEN_ROWS
+
+    value = rules.get("min_unseen_rows", DEFAULT_MIN_UNSEEN_ROWS)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise UserError(f"gate rule min_unseen_rows must be a whole number >= 1, got {value!r}")
+    return value
