@@ -49,7 +49,7 @@ def main() -> None:
     args = ap.parse_args()
     from sklearn.datasets import load_breast_cancer
 
-    from mlcycle_tui.core.workspace import Workspace
+    from mlcycle_tui.workspace import Workspace
 
     data = load_breast_cancer(as_frame=True)
     frame = data.frame.rename(columns=lambda c: c.replace(" ", "_"))
@@ -57,10 +57,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         tmpd = Path(tmp)
         ws = Workspace.open(tmpd / "ws")
-        ws.ingest(frame, name="cancer", target="target")
-        run = ws.train("cancer", "rf", params=["n_estimators=50"], task="classification")
-        ws.register(run["run_id"], "cancer")
-        ws.promote("cancer", 1)
+        ws.data.ingest(frame, name="cancer", target="target")
+        run = ws.training.train("cancer", "rf", params=["n_estimators=50"], task="classification")
+        ws.registry.register(run["run_id"], "cancer")
+        ws.registry.promote("cancer", 1)
         ws.close()
         rng = np.random.default_rng(0)
         small = features.sample(n=args.rows, replace=True, random_state=0).reset_index(drop=True)

@@ -100,7 +100,7 @@ def _rss_mib() -> float:
 
 def worker_mlcycle(data_dir: Path) -> dict:
     sys.path.insert(0, str(REPO))
-    from mlcycle_tui.core import drift
+    from mlcycle_tui.monitoring import drift
 
     ref, cur = _load(data_dir)
     cols = columns_of(ref)

@@ -51,7 +51,7 @@ from mlcycle_tui import Workspace
 ws = Workspace.open(sys.argv[2])
 before = peak_mb()
 c, t = cpu_s(), time.perf_counter()
-ds = ws.ingest(sys.argv[1], name="bench")
+ds = ws.data.ingest(sys.argv[1], name="bench")
 elapsed, cpu = time.perf_counter() - t, cpu_s() - c
 print(json.dumps({"seconds": elapsed, "cpu": cpu, "before_mb": before, "peak_mb": peak_mb(), "rows": ds.rows}))
 """

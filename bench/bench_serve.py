@@ -183,20 +183,20 @@ def main() -> None:
     from sklearn.datasets import load_breast_cancer
     from sklearn.ensemble import RandomForestClassifier
 
-    from mlcycle_tui.core.predicting import single_threaded
-    from mlcycle_tui.core.workspace import Workspace
+    from mlcycle_tui.predictions.predicting import single_threaded
     from mlcycle_tui.server.models import ServedModel
+    from mlcycle_tui.workspace import Workspace
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-serve-"))
     X, y = load_breast_cancer(return_X_y=True, as_frame=True)
     data = X.assign(target=y.map({0: "malignant", 1: "benign"}))
     data.to_csv(tmp / "breast_cancer.csv", index=False)
     ws = Workspace.open(tmp / "ws")
-    ws.ingest(tmp / "breast_cancer.csv", name="cancer", target="target")
-    run = ws.train("cancer", "rf", params=["n_estimators=50"])
-    ws.register(run["run_id"], "cancer")
-    ws.promote("cancer", 1)
-    mv, pipeline = ws.load_model("cancer")
+    ws.data.ingest(tmp / "breast_cancer.csv", name="cancer", target="target")
+    run = ws.training.train("cancer", "rf", params=["n_estimators=50"])
+    ws.registry.register(run["run_id"], "cancer")
+    ws.registry.promote("cancer", 1)
+    mv, pipeline = ws.registry.load_model("cancer")
     single_threaded(pipeline)
     row = X.head(1)
     plain = RandomForestClassifier(n_estimators=50, random_state=42).fit(X, y)
@@ -226,7 +226,7 @@ def main() -> None:
                                           "--port", str(port), "--no-batching"],
                                          port, "/health", "/v1/models/cancer/predict", bodies, args.seconds, env)
     ws = Workspace.open(tmp / "ws")
-    print(f"rows in the prediction log after the logged runs: {ws.count_predictions('cancer')}")
+    print(f"rows in the prediction log after the logged runs: {ws.predictions.count('cancer')}")
     ws.close()
     if not args.no_mlflow and ensure_mlflow():
         model_dir = tmp / "mlflow-model"

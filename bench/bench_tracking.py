@@ -90,7 +90,7 @@ def bench_mlcycle(home: Path) -> dict[str, float]:
     ws = Workspace.open(home)
     rng = random.Random(0)
     out: dict[str, float] = {}
-    with ws.start_run("bench") as run:
+    with ws.runs.start("bench") as run:
         t = time.perf_counter()
         for i in range(1000):
             run.log_metric("loss", 1.0 / (i + 1), step=i)
@@ -101,11 +101,11 @@ def bench_mlcycle(home: Path) -> dict[str, float]:
         out["batch_10000"] = time.perf_counter() - t
     t = time.perf_counter()
     for _ in range(200):
-        with ws.start_run("bench") as run:
+        with ws.runs.start("bench") as run:
             run.log_params({f"p{j}": rng.choice("abc") for j in range(10)})
             run.log_metrics({f"m{j}": rng.random() for j in range(5)})
     out["runs_200"] = time.perf_counter() - t
-    out["search_200"], found = _timed(lambda: ws.runs("bench", filter=FILTER_MLCYCLE, sort="-metrics.m1"))
+    out["search_200"], found = _timed(lambda: ws.runs.search("bench", filter=FILTER_MLCYCLE, sort="-metrics.m1"))
     out["search_200_found"] = len(found)
     ws.close()
     return out
@@ -164,9 +164,9 @@ def bench_search(home: Path, n: int) -> list[tuple[str, float, int]]:
     print(f"(filled {n:,} runs in {time.perf_counter() - t:.1f} s)", file=sys.stderr)
     rows = []
     for label, flt, sort in SEARCHES:
-        seconds, found = _timed(lambda flt=flt, sort=sort: ws.runs("big", filter=flt, sort=sort, limit=100))
+        seconds, found = _timed(lambda flt=flt, sort=sort: ws.runs.search("big", filter=flt, sort=sort, limit=100))
         rows.append((label, seconds, len(found)))
-    seconds, total = _timed(lambda: ws.count_runs("big", filter=FILTER_MLCYCLE))
+    seconds, total = _timed(lambda: ws.runs.count("big", filter=FILTER_MLCYCLE))
     rows.append((f"count_runs with the filter (= {total:,})", seconds, 1))
     ws.close()
     return rows

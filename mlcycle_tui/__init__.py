@@ -8,16 +8,17 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from mlcycle_tui.common.version import __version__
+
 __all__ = ["Workspace", "__version__"]
 
 if TYPE_CHECKING:
-    from mlcycle_tui.core.workspace import Workspace
+    from mlcycle_tui.workspace import Workspace
 
 
 def __getattr__(name: str) -> Any:
     if name == "Workspace":
-        from mlcycle_tui.core.workspace import Workspace
+        from mlcycle_tui.workspace import Workspace
 
         return Workspace
     raise AttributeError(f"module 'mlcycle_tui' has no attribute {name!r}")

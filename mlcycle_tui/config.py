@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mlcycle_tui.core.errors import UserError
+from mlcycle_tui.common.errors import UserError
 
 ENV_HOME = "MLCYCLE_HOME"
 DEFAULT_DIR = ".mlcycle"

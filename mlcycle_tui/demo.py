@@ -21,7 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from mlcycle_tui.core.errors import OperationError, UserError
+from mlcycle_tui.common.errors import OperationError, UserError
 
 SAMPLE_DATA = Path(__file__).resolve().parent.parent / "sample_data"
 MODEL = "weather"
@@ -68,10 +68,10 @@ class Demo:
     def run(self) -> dict[str, Any]:
         import pandas as pd
 
-        from mlcycle_tui.core.evaluation import primary_metric
-        from mlcycle_tui.core.workspace import Workspace
+        from mlcycle_tui.experiments.evaluation import primary_metric
         from mlcycle_tui.scheduler.runner import SchedulerRunner
         from mlcycle_tui.server.runner import ServerRunner
+        from mlcycle_tui.workspace import Workspace
 
         if (self.home / "mlcycle.db").exists():
             raise UserError(f"{self.home} already holds a workspace; the demo builds a new one "
@@ -87,21 +87,21 @@ class Demo:
         state: dict[str, Any] = {}
 
         def ingest() -> tuple[str, dict[str, Any]]:
-            ds = ws.ingest(incoming / "weather-2012-h1.csv", name="weather", target="weather", time_column="date")
+            ds = ws.data.ingest(incoming / "weather-2012-h1.csv", name="weather", target="weather", time_column="date")
             for other, target, tcol in (("penguins", "species", None), ("bikeshare", "bikers", "timestamp")):
-                ws.ingest(data / f"{other}.csv", name=other, target=target, time_column=tcol)
+                ws.data.ingest(data / f"{other}.csv", name=other, target=target, time_column=tcol)
             state["ds"] = ds
             return f"{ds.ref}: {ds.rows} days of January-June 2012 (plus penguins and bikeshare to explore)", {
                 "dataset": ds.ref, "rows": ds.rows}
 
         def validate() -> tuple[str, dict[str, Any]]:
-            result = ws.validate("weather")
+            result = ws.data.validate("weather")
             verdict = "passed" if result["ok"] else "FAILED"
             return f"validation {verdict}: {len(result['errors'])} errors, {len(result['warnings'])} warnings", {
                 "ok": result["ok"]}
 
         def split() -> tuple[str, dict[str, Any]]:
-            sp = ws.split("weather", time_column="date", test_size=0.25)
+            sp = ws.splits.create("weather", time_column="date", test_size=0.25)
             state["split"] = sp.split_id
             return f"time split {sp.split_id}: {sp.train_rows} earlier days train, {sp.test_rows} later days test", {
                 "split_id": sp.split_id}
@@ -109,7 +109,7 @@ class Demo:
         def train() -> tuple[str, dict[str, Any]]:
             runs = []
             for kind in KINDS:
-                runs.append(ws.train("weather", kind, search="random", trials=2, cv=3, split=state["split"],
+                runs.append(ws.training.train("weather", kind, search="random", trials=2, cv=3, split=state["split"],
                                      experiment="weather"))
             metric = primary_metric(runs[0]["task"])
             best = max(runs, key=lambda r: r["metrics"].get(metric) or 0.0)
@@ -119,8 +119,8 @@ class Demo:
                    f"{best['baseline'][metric]:.3f}", {"runs": [r["run_id"] for r in runs], "best": best["model"]}
 
         def promote() -> tuple[str, dict[str, Any]]:
-            mv = ws.register(state["best"]["run_id"], MODEL)
-            result = ws.promote(MODEL, mv.version)
+            mv = ws.registry.register(state["best"]["run_id"], MODEL)
+            result = ws.registry.promote(MODEL, mv.version)
             state["before"] = mv
             return f"registered {mv.ref} ({mv.kind}) and promoted it to production: " \
                    + "; ".join(result["gates"]["reasons"]), {"model": mv.ref}
@@ -161,20 +161,20 @@ class Demo:
             self._step("traffic", traffic)
 
             def watch() -> tuple[str, dict[str, Any]]:
-                sched = ws.schedule_check(MODEL, every="1s", action="retrain")
+                sched = ws.drift_schedules.add(MODEL, every="1s", action="retrain")
                 scheduler.start()
                 deadline = time.time() + 30
                 while time.time() < deadline:
-                    reports = ws.drift_reports(MODEL, limit=1)
-                    if reports and ws.jobs(model=MODEL):
+                    reports = ws.monitoring.drift_reports(MODEL, limit=1)
+                    if reports and ws.jobs.list(model=MODEL):
                         break
                     time.sleep(0.25)
                 else:
                     raise OperationError("the scheduled drift check did not queue a retraining job within 30 s")
                 scheduler.stop()
-                ws.unschedule(sched["schedule_id"])
-                report = ws.drift_report(reports[0]["report_id"])
-                job = ws.jobs(model=MODEL)[0]
+                ws.drift_schedules.remove(sched["schedule_id"])
+                report = ws.monitoring.drift_report(reports[0]["report_id"])
+                job = ws.jobs.list(model=MODEL)[0]
                 drifted = [c["column"] for c in report.get("columns", []) if c.get("drifted")]
                 return (f"scheduled check: drift in {', '.join(drifted) or 'no column'} "
                         f"(share {report.get('share_drifted', 0):.2f}); job {job['id']} queued: {job['reason']}"), {
@@ -183,13 +183,13 @@ class Demo:
             self._step("monitor", watch)
 
             def newer() -> tuple[str, dict[str, Any]]:
-                ds = ws.ingest(data / "seattle_weather.csv", name="weather", target="weather", time_column="date")
+                ds = ws.data.ingest(data / "seattle_weather.csv", name="weather", target="weather", time_column="date")
                 return f"the rest of the data arrived: {ds.ref} with {ds.rows} days (2012-2015)", {"dataset": ds.ref}
 
             self._step("new data", newer)
 
             def retrain() -> tuple[str, dict[str, Any]]:
-                job = ws.run_next_job()
+                job = ws.jobs.run_next()
                 if job is None:
                     raise OperationError("no retraining job was waiting")
                 result = job.get("result") or {}
@@ -199,7 +199,7 @@ class Demo:
             self._step("retrain", retrain)
 
             def after() -> tuple[str, dict[str, Any]]:
-                now = ws.model_version(MODEL)
+                now = ws.registry.model_version(MODEL)
                 metric = state["metric"]
                 deadline = time.time() + 10
                 served = None
@@ -208,7 +208,7 @@ class Demo:
                     if served and served["version"] == now.version:
                         break
                     time.sleep(0.25)
-                job = ws.jobs(model=MODEL)[0]
+                job = ws.jobs.list(model=MODEL)[0]
                 result = job.get("result") or {}
                 before = ((result.get("champion") or {}).get("metrics") or {}).get(metric)
                 after = ((result.get("challenger") or {}).get("metrics") or {}).get(metric)

@@ -20,9 +20,9 @@ ASSETS = ROOT / "assets"
 
 
 async def shoot(home: Path, size: tuple[int, int]) -> list[Path]:
-    from mlcycle_tui.core.workspace import Workspace
     from mlcycle_tui.tui.app import MlcycleApp
     from mlcycle_tui.tui.screens import STAGES
+    from mlcycle_tui.workspace import Workspace
 
     ws = Workspace.open(home)
     app = MlcycleApp(ws, workspace_label="mlcycle-demo")

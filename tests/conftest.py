@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from mlcycle_tui.core.workspace import Workspace
+from mlcycle_tui.workspace import Workspace
 
 REPO = Path(__file__).resolve().parent.parent
 

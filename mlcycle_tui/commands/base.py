@@ -13,7 +13,7 @@ import traceback
 from dataclasses import dataclass, field
 from typing import Any
 
-from mlcycle_tui.core.jsonsafe import json_safe
+from mlcycle_tui.common.jsonsafe import json_safe
 
 
 class CliExit(Exception):
@@ -33,7 +33,7 @@ class CliContext:
 
     def ws(self) -> Any:
         if self._ws is None:
-            from mlcycle_tui.core.workspace import Workspace
+            from mlcycle_tui.workspace import Workspace
 
             self._ws = Workspace.open(self.workspace)
         return self._ws
@@ -68,7 +68,7 @@ class CliContext:
         return report
 
     def fail(self, exc: BaseException) -> int:
-        from mlcycle_tui.core.errors import MlcycleError
+        from mlcycle_tui.common.errors import MlcycleError
 
         if self.debug:
             traceback.print_exception(exc)

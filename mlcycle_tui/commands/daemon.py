@@ -51,7 +51,7 @@ def cmd_daemon(args: argparse.Namespace, ctx: CliContext) -> int:
             server = ServerRunner(ws.home, host, port, token=token).start()
         scheduler.start()
         doc = {"workspace": str(ws.home), "url": server.url if server else None,
-               "schedules": len(ws.schedules())}
+               "schedules": len(ws.drift_schedules.list())}
         where = f"serving on {server.url}, " if server else ""
         ctx.emit(doc, f"mlcycle daemon: {where}scheduler and job worker running on {ws.home}")
         ctx.info("SIGTERM or Ctrl+C stops it cleanly")

@@ -54,7 +54,7 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
 
 def cmd_ingest(args: argparse.Namespace, ctx: CliContext) -> int:
     ws = ctx.ws()
-    ds = ws.ingest(
+    ds = ws.data.ingest(
         args.path,
         args.name,
         target=args.target,
@@ -69,7 +69,7 @@ def cmd_ingest(args: argparse.Namespace, ctx: CliContext) -> int:
 
 
 def cmd_list(args: argparse.Namespace, ctx: CliContext) -> int:
-    rows = [d.summary() for d in ctx.ws().datasets()]
+    rows = [d.summary() for d in ctx.ws().data.datasets()]
     ctx.emit(
         rows,
         table(rows, ["name", "version", "rows", "columns", "target", "created"],
@@ -80,14 +80,14 @@ def cmd_list(args: argparse.Namespace, ctx: CliContext) -> int:
 
 def cmd_versions(args: argparse.Namespace, ctx: CliContext) -> int:
     ws = ctx.ws()
-    ws.dataset(args.name)  # a clear error when unknown
-    rows = [d.summary() for d in ws.dataset_versions(args.name)]
+    ws.data.dataset(args.name)  # a clear error when unknown
+    rows = [d.summary() for d in ws.data.versions(args.name)]
     ctx.emit(rows, table(rows, ["name", "version", "rows", "columns", "sha256", "created"]))
     return 0
 
 
 def cmd_show(args: argparse.Namespace, ctx: CliContext) -> int:
-    ds = ctx.ws().dataset(args.ref)
+    ds = ctx.ws().data.dataset(args.ref)
     doc = ds.describe()
     cols = []
     for c in doc["columns"]:
@@ -108,7 +108,7 @@ def cmd_show(args: argparse.Namespace, ctx: CliContext) -> int:
 
 
 def cmd_validate(args: argparse.Namespace, ctx: CliContext) -> int:
-    result = ctx.ws().validate(args.ref, reference=args.reference)
+    result = ctx.ws().data.validate(args.ref, reference=args.reference)
     lines = [f"{'OK' if result['ok'] else 'FAILED'}: {result['dataset']}"]
     lines += [f"error   {i['column'] or '-':<20} {i['message']}" for i in result["errors"]]
     lines += [f"warning {i['column'] or '-':<20} {i['message']}" for i in result["warnings"]]
@@ -121,7 +121,7 @@ def cmd_validate(args: argparse.Namespace, ctx: CliContext) -> int:
 
 
 def cmd_split(args: argparse.Namespace, ctx: CliContext) -> int:
-    sp = ctx.ws().split(
+    sp = ctx.ws().splits.create(
         args.ref,
         test_size=args.test_size,
         stratify=args.stratify,
@@ -139,6 +139,6 @@ def cmd_split(args: argparse.Namespace, ctx: CliContext) -> int:
 
 
 def cmd_splits(args: argparse.Namespace, ctx: CliContext) -> int:
-    rows = [s.summary() for s in ctx.ws().splits(args.ref)]
+    rows = [s.summary() for s in ctx.ws().splits.list(args.ref)]
     ctx.emit(rows, table(rows, ["split_id", "dataset", "method", "test_size", "seed", "train_rows", "test_rows"]))
     return 0

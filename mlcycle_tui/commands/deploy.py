@@ -28,10 +28,10 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
 
 def cmd_predict(args: argparse.Namespace, ctx: CliContext) -> int:
     if args.chunk_rows < 1:
-        from mlcycle_tui.core.errors import UserError
+        from mlcycle_tui.common.errors import UserError
 
         raise UserError("--chunk-rows must be at least 1")
-    result = ctx.ws().predict_file(
+    result = ctx.ws().batch.predict_file(
         args.model, args.input, args.output, chunk_rows=args.chunk_rows, progress=ctx.progress("predict"),
         compiled=args.engine == "auto",
     )
@@ -41,7 +41,7 @@ def cmd_predict(args: argparse.Namespace, ctx: CliContext) -> int:
 
 
 def cmd_export(args: argparse.Namespace, ctx: CliContext) -> int:
-    result = ctx.ws().export(args.model, args.to, args.format)
+    result = ctx.ws().exports.export(args.model, args.to, args.format)
     hint = ("build it: docker build -t model " + result["path"]) if args.format == "bundle" else (
         "load it: mlflow.pyfunc.load_model('" + result["path"] + "')")
     ctx.emit(result, f"exported {result['name']}@{result['version']} as {result['format']} to {result['path']}; {hint}")

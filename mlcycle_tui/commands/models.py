@@ -46,7 +46,7 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
 
 
 def cmd_catalog(args: argparse.Namespace, ctx: CliContext) -> int:
-    from mlcycle_tui.core.catalog import catalog
+    from mlcycle_tui.experiments.catalog import catalog
 
     entries = catalog(args.task)
     rows = [{"kind": e["kind"], "task": e["task"], "estimator": e["estimator"].rsplit(".", 1)[-1],
@@ -56,7 +56,7 @@ def cmd_catalog(args: argparse.Namespace, ctx: CliContext) -> int:
 
 
 def cmd_register(args: argparse.Namespace, ctx: CliContext) -> int:
-    mv = ctx.ws().register(args.run, args.name)
+    mv = ctx.ws().registry.register(args.run, args.name)
     ctx.emit({"name": mv.name, "version": mv.version, "run_id": mv.run_id, **mv.summary()},
              f"registered {mv.ref} from run {mv.run_id[:12]}; promote it: mlcycle models promote {mv.name} "
              f"{mv.version}")
@@ -64,7 +64,7 @@ def cmd_register(args: argparse.Namespace, ctx: CliContext) -> int:
 
 
 def _rows(versions: list[Any]) -> list[dict[str, Any]]:
-    from mlcycle_tui.core.evaluation import primary_metric
+    from mlcycle_tui.experiments.evaluation import primary_metric
 
     rows = []
     for mv in versions:
@@ -74,7 +74,7 @@ def _rows(versions: list[Any]) -> list[dict[str, Any]]:
 
 
 def cmd_list(args: argparse.Namespace, ctx: CliContext) -> int:
-    versions = ctx.ws().model_versions()
+    versions = ctx.ws().registry.model_versions()
     ctx.emit([v.summary() for v in versions],
              table(_rows(versions), ["name", "version", "aliases", "kind", "task", "f1", "rmse", "run_id"],
                    empty="no models yet: train a run, then `mlcycle models register RUN --name NAME`"))
@@ -83,9 +83,9 @@ def cmd_list(args: argparse.Namespace, ctx: CliContext) -> int:
 
 def cmd_show(args: argparse.Namespace, ctx: CliContext) -> int:
     ws = ctx.ws()
-    versions = ws.model_versions(args.name)
-    history = ws.alias_history(args.name)
-    compiled = ws.compiled_versions(args.name)
+    versions = ws.registry.model_versions(args.name)
+    history = ws.registry.alias_history(args.name)
+    compiled = ws.registry.compiled_versions(args.name)
     doc = [v.summary() | {"signature": v.signature, "baseline": v.baseline, "compiled": compiled.get(v.version)}
            for v in versions]
     rows = [r | {"compiled": {True: "yes", False: "no"}.get(compiled.get(r["version"]), "-")} for r in _rows(versions)]
@@ -99,20 +99,20 @@ def cmd_show(args: argparse.Namespace, ctx: CliContext) -> int:
 
 
 def cmd_promote(args: argparse.Namespace, ctx: CliContext) -> int:
-    result = ctx.ws().promote(args.name, args.version, args.alias, force=args.force)
+    result = ctx.ws().registry.promote(args.name, args.version, args.alias, force=args.force)
     note = " (forced past failed gates)" if result["forced"] else ""
     ctx.emit(result, f"{args.name}@{args.alias}: v{result['previous'] or '-'} -> v{result['version']}{note}")
     return 0
 
 
 def cmd_rollback(args: argparse.Namespace, ctx: CliContext) -> int:
-    result = ctx.ws().rollback(args.name, args.alias)
+    result = ctx.ws().registry.rollback(args.name, args.alias)
     ctx.emit(result, f"{args.name}@{args.alias} rolled back: v{result['previous']} -> v{result['version']}")
     return 0
 
 
 def cmd_gates(args: argparse.Namespace, ctx: CliContext) -> int:
-    verdict = ctx.ws().gate_check(args.ref)
+    verdict = ctx.ws().registry.gate_check(args.ref)
     human = ("PASS" if verdict["passed"] else "FAIL") + "\n" + "\n".join(f"- {r}" for r in verdict["reasons"])
     ctx.emit(verdict, human)
     return 0 if verdict["passed"] else 1

@@ -82,7 +82,7 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
 
 # -- monitor -----------------------------------------------------------------------
 def cmd_check(args: argparse.Namespace, ctx: CliContext) -> int:
-    report = ctx.ws().check_drift(args.model, args.current, window=args.window, last=args.last,
+    report = ctx.ws().monitoring.check_drift(args.model, args.current, window=args.window, last=args.last,
                                   method=args.method, action=args.action)
     ctx.emit(report, _human_report(report))
     return exit_for(report, args.fail_on_drift, ctx)
@@ -156,7 +156,7 @@ def _note(col: dict[str, Any]) -> str:
 
 
 def cmd_schedule(args: argparse.Namespace, ctx: CliContext) -> int:
-    doc = ctx.ws().schedule_check(args.model, args.every, args.action)
+    doc = ctx.ws().drift_schedules.add(args.model, args.every, args.action)
     ctx.emit(doc, f"schedule {doc['schedule_id']}: check {doc['model']} every {doc['every']} ({doc['action']}); "
                   "it runs while `mlcycle daemon` or the TUI is open")
     return 0
@@ -167,7 +167,7 @@ def _when(epoch: float | None) -> str | None:
 
 
 def cmd_schedules(args: argparse.Namespace, ctx: CliContext) -> int:
-    docs = ctx.ws().schedules()
+    docs = ctx.ws().drift_schedules.list()
     rows = [d | {"id": d["schedule_id"], "next": _when(d["next_due"]), "last": _when(d["last_run"])} for d in docs]
     ctx.emit(docs, table(rows, ["id", "model", "every", "action", "next", "last", "last_status", "runs"],
                          empty="no schedules: add one with `mlcycle monitor schedule MODEL --every 1h`"))
@@ -175,13 +175,13 @@ def cmd_schedules(args: argparse.Namespace, ctx: CliContext) -> int:
 
 
 def cmd_unschedule(args: argparse.Namespace, ctx: CliContext) -> int:
-    doc = ctx.ws().unschedule(args.id)
+    doc = ctx.ws().drift_schedules.remove(args.id)
     ctx.emit(doc, f"schedule {doc['schedule_id']} ({doc['model']} every {doc['every']}) removed")
     return 0
 
 
 def cmd_reports(args: argparse.Namespace, ctx: CliContext) -> int:
-    docs = ctx.ws().drift_reports(args.model, limit=args.limit)
+    docs = ctx.ws().monitoring.drift_reports(args.model, limit=args.limit)
     ctx.emit(docs, table(docs, ["report_id", "model", "version", "created", "rows", "verdict", "share_drifted",
                                 "drift", "prediction_drift", "decay", "job_id"],
                          empty="no drift reports yet: run `mlcycle monitor check MODEL`"))
@@ -189,7 +189,7 @@ def cmd_reports(args: argparse.Namespace, ctx: CliContext) -> int:
 
 
 def cmd_report(args: argparse.Namespace, ctx: CliContext) -> int:
-    report = ctx.ws().drift_report(args.id)
+    report = ctx.ws().monitoring.drift_report(args.id)
     ctx.emit(report, _human_report(report))
     return 0
 
@@ -209,14 +209,14 @@ def _job_human(job: dict[str, Any]) -> str:
 
 
 def cmd_jobs_list(args: argparse.Namespace, ctx: CliContext) -> int:
-    docs = ctx.ws().jobs(args.status, args.model, args.limit)
+    docs = ctx.ws().jobs.list(args.status, args.model, args.limit)
     rows = [d | {"reason": (d["reason"] or "")[:60]} for d in docs]
     ctx.emit(docs, table(rows, JOB_COLUMNS, empty="no jobs: a drift check queues one when the policy says so"))
     return 0
 
 
 def cmd_jobs_show(args: argparse.Namespace, ctx: CliContext) -> int:
-    job = ctx.ws().job(args.id)
+    job = ctx.ws().jobs.get(args.id)
     human = _job_human(job)
     if job.get("log"):
         human += "\n\nlog:\n" + job["log"].rstrip()
@@ -228,7 +228,7 @@ def cmd_jobs_run(args: argparse.Namespace, ctx: CliContext) -> int:
     ws = ctx.ws()
     done: list[dict[str, Any]] = []
     while True:
-        job = ws.run_next_job(progress=lambda m: ctx.info(f"  {m}"))
+        job = ws.jobs.run_next(progress=lambda m: ctx.info(f"  {m}"))
         if job is not None:
             done.append(job)
             ctx.info(_job_human(job))
@@ -247,14 +247,14 @@ def cmd_jobs_run(args: argparse.Namespace, ctx: CliContext) -> int:
 
 def _job_action(method: str, past: str) -> Any:
     def handler(args: argparse.Namespace, ctx: CliContext) -> int:
-        job = getattr(ctx.ws(), method)(args.id)
+        job = getattr(ctx.ws().jobs, method)(args.id)
         ctx.emit(job, f"job {job['id']} {past}\n" + _job_human(job))
         return 0
 
     return handler
 
 
-cmd_jobs_approve = _job_action("approve_job", "approved")
-cmd_jobs_reject = _job_action("reject_job", "rejected")
-cmd_jobs_cancel = _job_action("cancel_job", "cancelled")
-cmd_jobs_retry = _job_action("retry_job", "queued again")
+cmd_jobs_approve = _job_action("approve", "approved")
+cmd_jobs_reject = _job_action("reject", "rejected")
+cmd_jobs_cancel = _job_action("cancel", "cancelled")
+cmd_jobs_retry = _job_action("retry", "queued again")

@@ -44,7 +44,7 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
 
 def _sort_friendly(base: type[argparse.ArgumentParser]) -> type[argparse.ArgumentParser]:
     """A parser class that reads `--sort -metrics.f1` as a value, not as an unknown option."""
-    from mlcycle_tui.core.search_expr import ATTRIBUTES
+    from mlcycle_tui.experiments.search_expr import ATTRIBUTES
 
     heads = ("metrics.", "params.", "tags.", "metric.", "param.", "tag.")
 
@@ -79,7 +79,7 @@ def _sort_metric(sort: str | None) -> str | None:
 
 def cmd_list(args: argparse.Namespace, ctx: CliContext) -> int:
     ws = ctx.ws()
-    rows = ws.runs(experiment=args.experiment, filter=args.filter, sort=args.sort,
+    rows = ws.runs.search(experiment=args.experiment, filter=args.filter, sort=args.sort,
                    limit=args.limit, offset=args.offset)
     if ctx.json:
         ctx.emit(rows)
@@ -100,14 +100,14 @@ def cmd_list(args: argparse.Namespace, ctx: CliContext) -> int:
     text = table(shown, ["run", "experiment", "status", "model", "started", "duration", "metrics"],
                  empty="no runs match" if args.filter else "no runs yet: train one with `mlcycle train`")
     if rows:
-        total = ws.count_runs(experiment=args.experiment, filter=args.filter)
+        total = ws.runs.count(experiment=args.experiment, filter=args.filter)
         text += f"\n{len(rows)} of {total} runs"
     ctx.emit(rows, text)
     return 0
 
 
 def cmd_show(args: argparse.Namespace, ctx: CliContext) -> int:
-    run = ctx.ws().get_run(args.run)
+    run = ctx.ws().runs.get(args.run)
     if ctx.json:
         ctx.emit(run)
         return 0
@@ -138,10 +138,10 @@ def cmd_show(args: argparse.Namespace, ctx: CliContext) -> int:
 
 def cmd_compare(args: argparse.Namespace, ctx: CliContext) -> int:
     if len(args.run) < 2:
-        from mlcycle_tui.core.errors import UserError
+        from mlcycle_tui.common.errors import UserError
 
         raise UserError("compare needs two or more runs: mlcycle runs compare RUN RUN ...")
-    result = ctx.ws().compare_runs(args.run)
+    result = ctx.ws().runs.compare(args.run)
     if ctx.json:
         ctx.emit(result)
         return 0
@@ -162,7 +162,7 @@ def cmd_compare(args: argparse.Namespace, ctx: CliContext) -> int:
 
 
 def cmd_reproduce(args: argparse.Namespace, ctx: CliContext) -> int:
-    result = ctx.ws().reproduce(args.run, progress=ctx.progress("reproduce"))
+    result = ctx.ws().training.reproduce(args.run, progress=ctx.progress("reproduce"))
     same = result["same_metrics"] and result["same_predictions"]
     lines = [f"new run {result['run_id']} reproduces {result['original']}: "
              + ("same metrics and same predictions" if same else "DIFFERENT results")]
@@ -175,7 +175,7 @@ def cmd_reproduce(args: argparse.Namespace, ctx: CliContext) -> int:
 
 
 def cmd_experiments(args: argparse.Namespace, ctx: CliContext) -> int:
-    rows = ctx.ws().experiments()
+    rows = ctx.ws().runs.experiments()
     ctx.emit(rows, table(rows, ["name", "runs", "last_run", "created"],
                          empty="no experiments yet: runs create them (`mlcycle train ... --experiment E`)"))
     return 0

@@ -66,7 +66,7 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
 
 # -- scoring -----------------------------------------------------------------------------
 def cmd_add(args: argparse.Namespace, ctx: CliContext) -> int:
-    doc = ctx.ws().schedule_scoring(args.model, args.input_dir, args.output_dir, every=args.every,
+    doc = ctx.ws().scoring.add(args.model, args.input_dir, args.output_dir, every=args.every,
                                     settle=args.settle, chunk_rows=args.chunk_rows)
     ctx.emit(doc, f"scoring schedule {doc['schedule_id']}: {doc['model']} on new files of {doc['input_dir']} -> "
                   f"{doc['output_dir']} every {doc['every']}; it runs while `mlcycle daemon` or the TUI is open "
@@ -75,7 +75,7 @@ def cmd_add(args: argparse.Namespace, ctx: CliContext) -> int:
 
 
 def cmd_list(args: argparse.Namespace, ctx: CliContext) -> int:
-    docs = ctx.ws().scoring_schedules()
+    docs = ctx.ws().scoring.list()
     rows = [d | {"id": d["schedule_id"], "next": "paused" if d["paused"] else when(d["next_due"]),
                  "last": when(d["last_run"]), "result": d["last_status"]} for d in docs]
     ctx.emit(docs, table(rows, ["id", "model", "input_dir", "output_dir", "every", "next", "last", "result"],
@@ -85,13 +85,13 @@ def cmd_list(args: argparse.Namespace, ctx: CliContext) -> int:
 
 
 def cmd_files(args: argparse.Namespace, ctx: CliContext) -> int:
-    rows = ctx.ws().scoring_files(args.id)
+    rows = ctx.ws().scoring.files(args.id)
     ctx.emit(rows, table(rows, ["path", "status", "output", "version", "rows", "error"], empty="nothing scored yet"))
     return 0
 
 
 def cmd_run(args: argparse.Namespace, ctx: CliContext) -> int:
-    result = ctx.ws().run_scoring(args.id)
+    result = ctx.ws().scoring.run(args.id)
     human = f"scoring {result['schedule_id']}: {result['status']}"
     for s in result["scored"]:
         human += f"\n  {s['file']} -> {s['output']} ({s['rows']:,} rows, {s['model']}@{s['version']})"
@@ -104,26 +104,26 @@ def cmd_run(args: argparse.Namespace, ctx: CliContext) -> int:
 
 
 def cmd_pause(args: argparse.Namespace, ctx: CliContext) -> int:
-    doc = ctx.ws().pause_schedule("scoring", args.id)
+    doc = ctx.ws().schedules.pause("scoring", args.id)
     ctx.emit(doc, f"scoring schedule {doc['id']} paused")
     return 0
 
 
 def cmd_resume(args: argparse.Namespace, ctx: CliContext) -> int:
-    doc = ctx.ws().resume_schedule("scoring", args.id)
+    doc = ctx.ws().schedules.resume("scoring", args.id)
     ctx.emit(doc, f"scoring schedule {doc['id']} resumed")
     return 0
 
 
 def cmd_remove(args: argparse.Namespace, ctx: CliContext) -> int:
-    doc = ctx.ws().unschedule_scoring(args.id)
+    doc = ctx.ws().scoring.remove(args.id)
     ctx.emit(doc, f"removed scoring schedule {doc['schedule_id']}; outputs stay in {doc['output_dir']}")
     return 0
 
 
 # -- every schedule --------------------------------------------------------------------
 def cmd_board(args: argparse.Namespace, ctx: CliContext) -> int:
-    docs = ctx.ws().all_schedules()
+    docs = ctx.ws().schedules.all()
     rows = [d | {"next": "paused" if d["paused"] else when(d["next_due"]), "last": when(d["last_run"]),
                  "result": d["last_error"] or d["last_status"]} for d in docs]
     ctx.emit(docs, table(rows, ["kind", "id", "target", "every", "next", "last", "result"],
@@ -133,19 +133,19 @@ def cmd_board(args: argparse.Namespace, ctx: CliContext) -> int:
 
 
 def cmd_board_pause(args: argparse.Namespace, ctx: CliContext) -> int:
-    doc = ctx.ws().pause_schedule(args.kind, args.id)
+    doc = ctx.ws().schedules.pause(args.kind, args.id)
     ctx.emit(doc, f"{doc['kind']} schedule {doc['id']} paused")
     return 0
 
 
 def cmd_board_resume(args: argparse.Namespace, ctx: CliContext) -> int:
-    doc = ctx.ws().resume_schedule(args.kind, args.id)
+    doc = ctx.ws().schedules.resume(args.kind, args.id)
     ctx.emit(doc, f"{doc['kind']} schedule {doc['id']} resumed")
     return 0
 
 
 def cmd_board_run(args: argparse.Namespace, ctx: CliContext) -> int:
-    result = ctx.ws().run_schedule_now(args.kind, args.id)
+    result = ctx.ws().schedules.run_now(args.kind, args.id)
     ctx.emit(result, f"{args.kind} schedule {args.id}: {result['status']}")
     if result.get("error") or result["status"] == "busy":
         raise CliExit(1)
@@ -153,6 +153,6 @@ def cmd_board_run(args: argparse.Namespace, ctx: CliContext) -> int:
 
 
 def cmd_board_remove(args: argparse.Namespace, ctx: CliContext) -> int:
-    ctx.ws().remove_schedule(args.kind, args.id)
+    ctx.ws().schedules.remove(args.kind, args.id)
     ctx.emit({"kind": args.kind, "id": int(args.id), "removed": True}, f"removed {args.kind} schedule {args.id}")
     return 0

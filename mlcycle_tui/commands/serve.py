@@ -46,7 +46,7 @@ def cmd_serve(args: argparse.Namespace, ctx: CliContext) -> int:
 def _serve(args: argparse.Namespace, ctx: CliContext) -> int:
     import gc
 
-    from mlcycle_tui.core.errors import UserError
+    from mlcycle_tui.common.errors import UserError
     from mlcycle_tui.server.runner import ServerRunner
     from mlcycle_tui.server.state import ENV_TOKEN
 

@@ -1,7 +1,7 @@
 """`mlcycle data source ...`: watched folders, SQLite queries and JSON-lines streams that feed a dataset.
 
 Registered by `commands/data.py` (one line: `register_source(dsub, common)`);
-every action calls the Workspace (`core/sources.py`). Sources run while
+every action calls the Workspace (`data/sources.py`). Sources run while
 `mlcycle daemon` or the TUI is open, or at once with `data source run ID`.
 """
 
@@ -65,7 +65,7 @@ def when(epoch: float | None) -> str | None:
 
 
 def cmd_add(args: argparse.Namespace, ctx: CliContext) -> int:
-    doc = ctx.ws().add_source(args.name, folder=args.folder, sqlite=args.sqlite, query=args.query, key=args.key,
+    doc = ctx.ws().sources.add(args.name, folder=args.folder, sqlite=args.sqlite, query=args.query, key=args.key,
                               jsonl=args.jsonl, target=args.target, time_column=args.time_column,
                               every=args.every, settle=args.settle)
     ctx.emit(doc, f"source {doc['source_id']}: {doc['kind']} {doc['location']} -> dataset {doc['dataset']} every "
@@ -75,7 +75,7 @@ def cmd_add(args: argparse.Namespace, ctx: CliContext) -> int:
 
 
 def cmd_list(args: argparse.Namespace, ctx: CliContext) -> int:
-    docs = ctx.ws().sources()
+    docs = ctx.ws().sources.list()
     rows = [d | {"id": d["source_id"], "next": "paused" if d["paused"] else when(d["next_due"]),
                  "last": when(d["last_run"]), "result": d["last_error"] or d["last_status"]} for d in docs]
     ctx.emit(docs, table(rows, ["id", "dataset", "kind", "location", "every", "next", "last", "result"],
@@ -85,7 +85,8 @@ def cmd_list(args: argparse.Namespace, ctx: CliContext) -> int:
 
 def cmd_show(args: argparse.Namespace, ctx: CliContext) -> int:
     ws = ctx.ws()
-    doc = ws.get_source(args.id) | {"runs_recent": ws.source_runs(args.id, 10), "files": ws.source_files(args.id, 50)}
+    doc = ws.sources.get(args.id) | {"runs_recent": ws.sources.runs(args.id, 10),
+                                     "files": ws.sources.files(args.id, 50)}
     files = [f | {"file": f["path"], "result": f["status"] + (f": {f['reason']}" if f["reason"] else "")}
              for f in doc["files"]]
     human = (f"source {doc['source_id']}: {doc['kind']} {doc['location']} -> {doc['dataset']} every {doc['every']}"
@@ -96,13 +97,13 @@ def cmd_show(args: argparse.Namespace, ctx: CliContext) -> int:
 
 
 def cmd_remove(args: argparse.Namespace, ctx: CliContext) -> int:
-    doc = ctx.ws().remove_source(args.id)
+    doc = ctx.ws().sources.remove(args.id)
     ctx.emit(doc, f"removed source {doc['source_id']} ({doc['kind']} {doc['location']}); dataset versions stay")
     return 0
 
 
 def cmd_run(args: argparse.Namespace, ctx: CliContext) -> int:
-    result = ctx.ws().run_source(args.id)
+    result = ctx.ws().sources.run(args.id)
     human = f"source {result['source_id']}: {result['status']}"
     for q in result["quarantined"]:
         human += f"\n  quarantined {q['file']} -> {q['path']}: {q['reason']}"
@@ -113,13 +114,13 @@ def cmd_run(args: argparse.Namespace, ctx: CliContext) -> int:
 
 
 def cmd_pause(args: argparse.Namespace, ctx: CliContext) -> int:
-    doc = ctx.ws().pause_schedule("source", args.id)
+    doc = ctx.ws().schedules.pause("source", args.id)
     ctx.emit(doc, f"source {doc['id']} paused")
     return 0
 
 
 def cmd_resume(args: argparse.Namespace, ctx: CliContext) -> int:
-    doc = ctx.ws().resume_schedule("source", args.id)
+    doc = ctx.ws().schedules.resume("source", args.id)
     ctx.emit(doc, f"source {doc['id']} resumed")
     return 0
 
@@ -127,6 +128,6 @@ def cmd_resume(args: argparse.Namespace, ctx: CliContext) -> int:
 def cmd_check(args: argparse.Namespace, ctx: CliContext) -> int:
     from mlcycle_tui.commands.monitor import _human_report, exit_for
 
-    report = ctx.ws().check_arrivals(args.id, args.model, action=args.action)
+    report = ctx.ws().sources.check_arrivals(args.id, args.model, action=args.action)
     ctx.emit(report, _human_report(report))
     return exit_for(report, args.fail_on_drift, ctx)

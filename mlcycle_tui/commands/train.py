@@ -46,7 +46,7 @@ def _metric_lines(metrics: dict[str, Any], baseline: dict[str, Any] | None = Non
 
 
 def cmd_train(args: argparse.Namespace, ctx: CliContext) -> int:
-    result = ctx.ws().train(
+    result = ctx.ws().training.train(
         args.ref, args.model, params=args.param, search=args.search, trials=args.trials, cv=args.cv,
         seed=args.seed, experiment=args.experiment, split=args.split, task=args.task,
         drop=args.drop or None, include=args.include or None, backend=args.backend,
@@ -60,11 +60,11 @@ def cmd_train(args: argparse.Namespace, ctx: CliContext) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace, ctx: CliContext) -> int:
-    result = ctx.ws().evaluate(
+    result = ctx.ws().evaluation.evaluate(
         args.source, data=args.data, slice_column=args.slice_column, sensitive=args.sensitive,
         positive_label=args.positive,
     )
-    from mlcycle_tui.core.evaluation import flat_metrics
+    from mlcycle_tui.experiments.evaluation import flat_metrics
 
     lines = [f"run {result['run_id'][:12]} on {result['data']}",
              _metric_lines(flat_metrics(result["metrics"]), flat_metrics(result["baseline"]))]

@@ -14,8 +14,8 @@ method, so the CLI and tests reach the same code without it.
   at start all of them are loaded, so they survive restarts.
 - A worker job claims and runs queued retraining jobs every `worker_interval`
   seconds; jobs left running by a dead process are requeued at start.
-- Watched sources (`core/sources.py`) and scoring schedules
-  (`core/scoring.py`) get interval jobs the same way (`source-ID`,
+- Watched sources (`data/sources.py`) and scoring schedules
+  (`predictions/scoring.py`) get interval jobs the same way (`source-ID`,
   `scoring-ID`), claimed through the same kind of lease; paused schedules of
   any kind have no job until resumed.
 - `on_event(kind, message)` is called for checks that found something, for
@@ -40,12 +40,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mlcycle_tui.core.tracking import hostname
+from mlcycle_tui.experiments.tracking import hostname
 
 if TYPE_CHECKING:
     from apscheduler.schedulers.background import BackgroundScheduler
 
-    from mlcycle_tui.core.workspace import Workspace
+    from mlcycle_tui.workspace import Workspace
 
 EventCallback = Callable[[str, str], None]
 TICK_OFFSET_S = 0.05  # fire just after the grid point, so next_due <= now holds
@@ -90,13 +90,13 @@ class SchedulerRunner:
         if self.running:
             return self
         if self.ws is None:
-            from mlcycle_tui.core.workspace import Workspace
+            from mlcycle_tui.workspace import Workspace
 
             if isinstance(self._given, str | os.PathLike | Path) or self._given is None:
                 self.ws, self._own_ws = Workspace.open(self._given), True
             else:
                 self.ws = self._given
-        for job_id in self.ws.reap_jobs():
+        for job_id in self.ws.jobs.reap():
             self._notify("job", f"job {job_id} was running in a process that died; requeued")
         self._scheduler = BackgroundScheduler(
             timezone=UTC,
@@ -135,10 +135,10 @@ class SchedulerRunner:
             return
         with self._lock:
             try:
-                rows = self.ws.schedules()
-                paused = self.ws.paused_schedules()
-                others = [("source", r["source_id"], r) for r in self.ws.sources()]
-                others += [("scoring", r["schedule_id"], r) for r in self.ws.scoring_schedules()]
+                rows = self.ws.drift_schedules.list()
+                paused = self.ws.schedules.paused()
+                others = [("source", r["source_id"], r) for r in self.ws.sources.list()]
+                others += [("scoring", r["schedule_id"], r) for r in self.ws.scoring.list()]
             except Exception as exc:
                 log.warning("cannot read schedules: %s", exc)
                 return
@@ -195,7 +195,7 @@ class SchedulerRunner:
         if self.ws is None:
             return None
         try:
-            result = self.ws.run_schedule(schedule_id, self.owner)
+            result = self.ws.drift_schedules.run(schedule_id, self.owner)
         except Exception as exc:  # e.g. the schedule was removed meanwhile
             log.warning("schedule %s: %s", schedule_id, exc)
             return None
@@ -217,9 +217,9 @@ class SchedulerRunner:
             return None
         try:
             if kind == "source":
-                result = self.ws.run_source(schedule_id, self.owner, force=False)
+                result = self.ws.sources.run(schedule_id, self.owner, force=False)
             else:
-                result = self.ws.run_scoring(schedule_id, self.owner, force=False)
+                result = self.ws.scoring.run(schedule_id, self.owner, force=False)
         except Exception as exc:  # e.g. removed meanwhile
             log.warning("%s %s: %s", kind, schedule_id, exc)
             return None
@@ -238,7 +238,7 @@ class SchedulerRunner:
         if self.ws is None:
             return None
         try:
-            job = self.ws.run_next_job()
+            job = self.ws.jobs.run_next()
         except Exception as exc:
             log.warning("job worker: %s", exc)
             return None

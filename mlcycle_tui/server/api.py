@@ -143,7 +143,7 @@ def feedback(name: str) -> Response:
     state = _state()
     if not NAME_RE.match(name) or ".." in name:
         raise ApiError(404, f"no model {name!r}")
-    state.ws.model_version(name)  # unknown model -> 404
+    state.ws.registry.model_version(name)  # unknown model -> 404
     body = read_json()
     items = body.get("feedback") if isinstance(body, dict) else None
     if not isinstance(items, list) or not items:
@@ -157,4 +157,4 @@ def feedback(name: str) -> Response:
             raise ApiError(422, f"feedback item {i}: label must be a single value")
     g.model = name
     state.writer.flush(timeout=5.0)  # predictions answered a moment ago must be findable
-    return json_response(state.ws.add_feedback(name, items))
+    return json_response(state.ws.predictions.add_feedback(name, items))

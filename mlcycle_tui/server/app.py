@@ -16,12 +16,13 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from flask import Flask, Response, g, request
+from flask.json.provider import DefaultJSONProvider
 
 from mlcycle_tui.server.errors import ApiError, register_error_handlers
 from mlcycle_tui.server.state import ServerConfig, ServingState, check_bind
 
 if TYPE_CHECKING:
-    from mlcycle_tui.core.workspace import Workspace
+    from mlcycle_tui.workspace import Workspace
 
 OPEN_PATHS = frozenset({"/health"})  # answered without a token (liveness probes carry none)
 
@@ -40,7 +41,9 @@ def create_app(workspace: Workspace, config: dict[str, Any] | ServerConfig | Non
     # `a//b` or an encoded slash in a model name is a 404 in JSON, not an HTML redirect
     app.url_map.merge_slashes = False
     app.config["MAX_CONTENT_LENGTH"] = int(cfg.max_body_mb * 1024 * 1024)
-    app.json.sort_keys = False  # type: ignore[attr-defined]
+    provider = DefaultJSONProvider(app)
+    provider.sort_keys = False
+    app.json = provider
     state = ServingState(workspace, cfg)
     app.extensions["mlcycle"] = state
 
@@ -82,6 +85,3 @@ def _install_hooks(app: Flask, state: ServingState) -> None:
     def _end(exc: BaseException | None) -> None:
         state.leave()
 
-
-def serving_state(app: Flask) -> ServingState:
-    return app.extensions["mlcycle"]

@@ -14,7 +14,7 @@ from typing import Any
 from flask import Flask, Response, jsonify
 from werkzeug.exceptions import HTTPException
 
-from mlcycle_tui.core.errors import MlcycleError, NotFoundError, UserError
+from mlcycle_tui.common.errors import MlcycleError, NotFoundError, UserError
 
 log = logging.getLogger("mlcycle.server")
 

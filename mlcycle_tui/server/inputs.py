@@ -267,7 +267,7 @@ def _scalar(series: pd.Series) -> tuple[pd.Series, list[str]]:
 
 
 def _datetime(series: pd.Series) -> tuple[pd.Series, list[str]]:
-    from mlcycle_tui.core.preprocess import _parse_datetimes
+    from mlcycle_tui.experiments.preprocess import _parse_datetimes
 
     _, bad = _scalar(series)
     if bad:

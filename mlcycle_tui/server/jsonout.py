@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 from flask import Response
 
-from mlcycle_tui.core.jsonsafe import json_safe
+from mlcycle_tui.common.jsonsafe import json_safe
 
 _OPTIONS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
 

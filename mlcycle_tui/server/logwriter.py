@@ -36,10 +36,10 @@ from typing import TYPE_CHECKING, Any
 import orjson
 import pandas as pd
 
-from mlcycle_tui.core.predlog import prediction_row
+from mlcycle_tui.predictions.log import prediction_row
 
 if TYPE_CHECKING:
-    from mlcycle_tui.core.workspace import Workspace
+    from mlcycle_tui.workspace import Workspace
 
 log = logging.getLogger("mlcycle.server")
 MAX_ENTRIES_PER_TRANSACTION = 5_000
@@ -262,7 +262,7 @@ class PredictionLogWriter:
         delay = 0.05
         while True:
             try:
-                self.written += self.ws.log_predictions(rows)
+                self.written += self.ws.predictions.log(rows)
                 return
             except Exception as exc:  # locked for longer than busy_timeout, disk full...: retry, never drop
                 self.failures += 1

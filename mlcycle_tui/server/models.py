@@ -23,13 +23,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from mlcycle_tui.core.errors import MlcycleError, NotFoundError
-from mlcycle_tui.core.predicting import predict_with_proba, single_threaded
+from mlcycle_tui.common.errors import MlcycleError, NotFoundError
+from mlcycle_tui.predictions.predicting import predict_with_proba, single_threaded
 from mlcycle_tui.server.batching import MicroBatcher
 
 if TYPE_CHECKING:
-    from mlcycle_tui.core.registry import ModelVersion
-    from mlcycle_tui.core.workspace import Workspace
+    from mlcycle_tui.registry.versions import ModelVersion
+    from mlcycle_tui.workspace import Workspace
 
 log = logging.getLogger("mlcycle.server")
 PINNED_MAX = 8
@@ -167,7 +167,7 @@ class ModelCache:
         current = self._served.get(name)
         if current is not None and (str(version) == str(current.version) or str(version) in current.mv.aliases):
             return current
-        mv = self.ws.model_version(f"{name}@{version}")  # NotFoundError -> 404
+        mv = self.ws.registry.model_version(f"{name}@{version}")  # NotFoundError -> 404
         key = (mv.name, mv.version)
         with self._pin_lock:
             hit = self._pinned.get(key)
@@ -183,20 +183,20 @@ class ModelCache:
 
     def _load(self, mv: ModelVersion) -> ServedModel:
         if self.compiled:
-            from mlcycle_tui.core.compiled import CompiledModel
+            from mlcycle_tui.registry.compiled import CompiledModel
 
-            fast = self.ws.compiled_model(mv)
+            fast = self.ws.registry.compiled_model(mv)
             if isinstance(fast, CompiledModel) and fast.inputs == [c["name"] for c in mv.signature.get("inputs", [])]:
                 return ServedModel(mv, None, batching=self.batching, window_s=self.window_s, compiled=fast,
-                                   load_pipeline=lambda: self.ws.load_model(mv)[1])
-        mv, pipeline = self.ws.load_model(mv)
+                                   load_pipeline=lambda: self.ws.registry.load_model(mv)[1])
+        mv, pipeline = self.ws.registry.load_model(mv)
         return ServedModel(mv, pipeline, batching=self.batching, window_s=self.window_s)
 
     # -- swapping ------------------------------------------------------------
     def refresh(self) -> list[str]:
         """Load what `production` points at now; swap changed models in. Returns changed names."""
         with self._refresh_lock:
-            wanted = {mv.name: mv for mv in self.ws.production_models()}
+            wanted = {mv.name: mv for mv in self.ws.registry.production_models()}
             current = self._served
             new: dict[str, ServedModel] = {}
             changed: list[str] = []

@@ -13,7 +13,7 @@ import importlib.util
 from pathlib import Path
 from typing import Any
 
-from mlcycle_tui.core.errors import UserError
+from mlcycle_tui.common.errors import UserError
 from mlcycle_tui.server.state import check_bind
 
 
@@ -36,8 +36,8 @@ def serve_with_gunicorn(home: Path, host: str, port: int, workers: int, threads:
             self.cfg.set("graceful_timeout", 30)
 
         def load(self) -> Any:
-            from mlcycle_tui.core.workspace import Workspace
             from mlcycle_tui.server.app import create_app
+            from mlcycle_tui.workspace import Workspace
 
             app = create_app(Workspace.open(home), {**config, "host": host, "token": token})
             import atexit

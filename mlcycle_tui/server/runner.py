@@ -24,14 +24,14 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mlcycle_tui.core.errors import OperationError
+from mlcycle_tui.common.errors import OperationError
 from mlcycle_tui.server.state import ENV_TOKEN, check_bind
 
 if TYPE_CHECKING:
     from flask import Flask
 
-    from mlcycle_tui.core.workspace import Workspace
     from mlcycle_tui.server.state import ServingState
+    from mlcycle_tui.workspace import Workspace
 
 log = logging.getLogger("mlcycle.server")
 
@@ -68,8 +68,8 @@ class ServerRunner:
 
         logging.getLogger("waitress.queue").setLevel(logging.ERROR)  # "Task queue depth" on every burst
 
-        from mlcycle_tui.core.workspace import Workspace
         from mlcycle_tui.server.app import create_app
+        from mlcycle_tui.workspace import Workspace
 
         if self._ws_arg is None or isinstance(self._ws_arg, str | Path):
             self.ws = Workspace.open(self._ws_arg)

@@ -14,13 +14,13 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from mlcycle_tui.core.errors import UserError
+from mlcycle_tui.common.errors import UserError
 from mlcycle_tui.server.logwriter import PredictionLogWriter
 from mlcycle_tui.server.models import ModelCache
 from mlcycle_tui.server.telemetry import Telemetry
 
 if TYPE_CHECKING:
-    from mlcycle_tui.core.workspace import Workspace
+    from mlcycle_tui.workspace import Workspace
 
 ENV_TOKEN = "MLCYCLE_TOKEN"
 
@@ -40,7 +40,7 @@ class ServerConfig:
     log_put_timeout: float = 5.0
     log_max_defer: float = 0.5  # the log writer waits for a moment without requests at most this long
     log_predictions: bool = True  # False only to measure what logging costs (bench/bench_serve.py)
-    compiled: bool = True  # serve a version's compiled form (core/compiled.py) when it has one
+    compiled: bool = True  # serve a version's compiled form (registry/compiled.py) when it has one
 
     @classmethod
     def build(cls, settings: dict[str, Any], overrides: dict[str, Any] | None = None) -> ServerConfig:

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from mlcycle_tui.core.errors import IntegrityError
+from mlcycle_tui.common.errors import IntegrityError
 
 CHUNK = 1 << 20
 

@@ -71,16 +71,6 @@ class Database:
         with self._lock:
             return len(self._all)
 
-    def utils(self) -> Any:
-        """A sqlite-utils Database over this thread's connection."""
-        import sqlite_utils
-
-        db = getattr(self._local, "utils", None)
-        if db is None:
-            db = sqlite_utils.Database(self.connection())
-            self._local.utils = db
-        return db
-
     def close(self) -> None:
         """Close every connection this handle opened (all threads)."""
         with self._lock:

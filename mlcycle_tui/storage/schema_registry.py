@@ -50,7 +50,7 @@ REGISTRY = [
     );
     CREATE INDEX alias_history_name ON alias_history(name, alias, id)
     """,
-    # 2: model versions as NumPy arrays (core/compiled.py), for scoring without scikit-learn;
+    # 2: model versions as NumPy arrays (registry/compiled.py), for scoring without scikit-learn;
     # a row without an artifact records that the version cannot be compiled
     """
     CREATE TABLE compiled_models (

@@ -1,7 +1,7 @@
 """Migrations of the tracking component: experiments, runs and what runs log.
 
 Why this exists: tracking tables are searched far more often than they are
-written, so the layout is built for `ws.runs(filter=..., sort=...)`: the
+written, so the layout is built for `ws.runs.search(filter=..., sort=...)`: the
 latest value of every metric is kept in `metrics_latest` (one row per run and
 key) next to the full history in `metrics`, and params, tags and latest
 metrics each have a `(key, value, run_id)` index so that a filter such as

@@ -30,7 +30,7 @@ from mlcycle_tui.tui.screens import STAGES, StageScreen
 from mlcycle_tui.tui.services import ServiceEvent, Services
 
 if TYPE_CHECKING:
-    from mlcycle_tui.core.workspace import Workspace
+    from mlcycle_tui.workspace import Workspace
 
 _STYLES = Path(__file__).parent / "styles"
 

@@ -38,9 +38,9 @@ from textual.message import Message
 if TYPE_CHECKING:
     from textual.app import App
 
-    from mlcycle_tui.core.workspace import Workspace
     from mlcycle_tui.scheduler.runner import SchedulerRunner
     from mlcycle_tui.server.runner import ServerRunner
+    from mlcycle_tui.workspace import Workspace
 
 EVENTS_KEPT = 50
 
@@ -193,7 +193,7 @@ class Services:
         if not self.scheduler_running:
             return None
         try:
-            jobs = self.workspace.jobs(status="running")
+            jobs = self.workspace.jobs.list(status="running")
         except Exception:
             return None
         mine = [j["id"] for j in jobs if j.get("pid") == os.getpid()]

@@ -12,8 +12,8 @@ import joblib
 import pandas as pd
 import pytest
 
-from mlcycle_tui.core.errors import NotFoundError, UserError
-from mlcycle_tui.core.workspace import Workspace
+from mlcycle_tui.common.errors import NotFoundError, UserError
+from mlcycle_tui.workspace import Workspace
 
 SAMPLES = Path(__file__).resolve().parents[2] / "sample_data"
 CMD = [sys.executable, "-m", "mlcycle_tui"]
@@ -23,10 +23,10 @@ CMD = [sys.executable, "-m", "mlcycle_tui"]
 def trained(tmp_path_factory):
     home = tmp_path_factory.mktemp("batch") / "ws"
     ws = Workspace.open(home)
-    ws.ingest(SAMPLES / "penguins.csv", name="penguins", target="species")
-    run = ws.train("penguins", "rf", params=["n_estimators=10"])
-    ws.register(run["run_id"], "penguins")
-    ws.promote("penguins", 1)
+    ws.data.ingest(SAMPLES / "penguins.csv", name="penguins", target="species")
+    run = ws.training.train("penguins", "rf", params=["n_estimators=10"])
+    ws.registry.register(run["run_id"], "penguins")
+    ws.registry.promote("penguins", 1)
     ws.close()
     return home
 
@@ -54,11 +54,11 @@ def test_predict_file_all_formats_matches_model(trained, tmp_path, out_ext):
     assert len(result) == 344
     assert {"prediction", "proba_Adelie", "proba_Gentoo", "island"} <= set(result.columns)
     ws = Workspace.open(trained)
-    _, model = ws.load_model("penguins")
+    _, model = ws.registry.load_model("penguins")
     expected = model.predict(pd.read_csv(src))
     assert list(result["prediction"]) == list(expected)
-    assert ws.batches("penguins")[0]["status"] == "done"
-    assert ws.count_predictions("penguins") > 0
+    assert ws.batch.batches("penguins")[0]["status"] == "done"
+    assert ws.predictions.count("penguins") > 0
     assert not list(tmp_path.glob(".*.part"))
 
 
@@ -67,14 +67,14 @@ def test_predict_bad_input_keeps_no_output(trained, tmp_path):
     src = tmp_path / "bad.csv"
     src.write_text("a,b\n1,2\n")
     with pytest.raises(UserError, match="lacks columns the model needs: island"):
-        ws.predict_file("penguins", src, tmp_path / "o.csv")
+        ws.batch.predict_file("penguins", src, tmp_path / "o.csv")
     assert not (tmp_path / "o.csv").exists()
     assert not list(tmp_path.glob(".*.part"))
-    assert ws.batches("penguins")[0]["status"] == "failed"
+    assert ws.batch.batches("penguins")[0]["status"] == "failed"
     with pytest.raises(NotFoundError):
-        ws.predict_file("penguins", tmp_path / "missing.csv", tmp_path / "o.csv")
+        ws.batch.predict_file("penguins", tmp_path / "missing.csv", tmp_path / "o.csv")
     with pytest.raises(UserError, match="extension"):
-        ws.predict_file("penguins", src, tmp_path / "o.xlsx")
+        ws.batch.predict_file("penguins", src, tmp_path / "o.xlsx")
 
 
 def test_export_bundle_runs_without_mlcycle(trained, tmp_path):
@@ -103,7 +103,7 @@ def test_export_bundle_runs_without_mlcycle(trained, tmp_path):
 def test_export_mlflow_layout(trained, tmp_path):
     dest = tmp_path / "mlf"
     ws = Workspace.open(trained)
-    result = ws.export("penguins@1", dest, "mlflow")
+    result = ws.exports.export("penguins@1", dest, "mlflow")
     assert result["format"] == "mlflow"
     text = (dest / "MLmodel").read_text()
     assert "sklearn:" in text and "python_function:" in text and "pickled_model: model.pkl" in text
@@ -114,7 +114,7 @@ def test_export_mlflow_layout(trained, tmp_path):
 def test_export_mlflow_loads_in_mlflow(trained, tmp_path):
     mlflow = pytest.importorskip("mlflow")
     dest = tmp_path / "mlf"
-    Workspace.open(trained).export("penguins", dest, "mlflow")
+    Workspace.open(trained).exports.export("penguins", dest, "mlflow")
     model = mlflow.pyfunc.load_model(str(dest))
     assert len(model.predict(pd.read_csv(SAMPLES / "penguins.csv").head(5))) == 5
 
@@ -125,7 +125,7 @@ def test_bundle_serve_py_answers_over_http(trained, tmp_path):
     import urllib.request
 
     dest = tmp_path / "bundle"
-    Workspace.open(trained).export("penguins", dest)
+    Workspace.open(trained).exports.export("penguins", dest)
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]

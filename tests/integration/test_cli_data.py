@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mlcycle_tui.core.workspace import Workspace
+from mlcycle_tui.workspace import Workspace
 
 SAMPLES = Path(__file__).resolve().parents[2] / "sample_data"
 CMD = [sys.executable, "-m", "mlcycle_tui"]
@@ -155,7 +155,7 @@ def test_sigkill_during_ingest_leaves_no_half_version(tmp_path):
         os.kill(p.pid, signal.SIGKILL)
         p.wait()
     ws = Workspace.open(ws_path)
-    for ds in ws.datasets():
-        assert ws.load_frame(ds).shape == (200_000, 9)
+    for ds in ws.data.datasets():
+        assert ws.data.load_frame(ds).shape == (200_000, 9)
     assert ws.doctor()["problems"] == []
     ws.close()

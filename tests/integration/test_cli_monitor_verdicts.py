@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from mlcycle_tui.core.predlog import new_prediction_id, prediction_row
-from mlcycle_tui.core.workspace import Workspace
+from mlcycle_tui.predictions.log import new_prediction_id, prediction_row
+from mlcycle_tui.workspace import Workspace
 
 SAMPLES = Path(__file__).resolve().parents[2] / "sample_data"
 ROW = {"island": "Dream", "bill_length_mm": 45.1, "bill_depth_mm": 17.0, "flipper_length_mm": 190,
@@ -34,12 +34,12 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """penguins@1 in production and three predictions logged for it."""
     path = tmp_path_factory.mktemp("cli-verdicts") / "ws"
     with Workspace.open(path) as ws:
-        ws.ingest(SAMPLES / "penguins.csv", "penguins", target="species")
-        run = ws.train("penguins", "rf", params=["n_estimators=10"])
-        ws.register(run["run_id"], "penguins")
-        ws.promote("penguins", 1)
+        ws.data.ingest(SAMPLES / "penguins.csv", "penguins", target="species")
+        run = ws.training.train("penguins", "rf", params=["n_estimators=10"])
+        ws.registry.register(run["run_id"], "penguins")
+        ws.registry.promote("penguins", 1)
         now = time.time()
-        ws.log_predictions([prediction_row(new_prediction_id(), "penguins", 1, dict(ROW), "Adelie", None,
+        ws.predictions.log([prediction_row(new_prediction_id(), "penguins", 1, dict(ROW), "Adelie", None,
                                            at=now - 3 + i) for i in range(3)])
     return path
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from mlcycle_tui.core.workspace import Workspace
+from mlcycle_tui.workspace import Workspace
 
 
 def mlcycle(ws: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -25,7 +25,7 @@ def tracked(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str]]:
     ws = Workspace.open(home)
     ids = []
     for model, f1 in (("rf", 0.9), ("lr", 0.7), ("rf", 0.6)):
-        with ws.start_run("grid", params={"model": model}) as run:
+        with ws.runs.start("grid", params={"model": model}) as run:
             run.log_metrics({"f1": f1, "acc": 0.5})
         ids.append(run.id)
     ws.close()

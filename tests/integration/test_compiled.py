@@ -12,9 +12,9 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from mlcycle_tui.core import compiled
-from mlcycle_tui.core.registry import NOT_COMPILED
-from mlcycle_tui.core.workspace import Workspace
+from mlcycle_tui.registry import compiled
+from mlcycle_tui.registry.versions import NOT_COMPILED
+from mlcycle_tui.workspace import Workspace
 
 SAMPLES = Path(__file__).resolve().parents[2] / "sample_data"
 
@@ -23,8 +23,8 @@ SAMPLES = Path(__file__).resolve().parents[2] / "sample_data"
 def home(tmp_path_factory):
     home = tmp_path_factory.mktemp("compiled") / "ws"
     ws = Workspace.open(home)
-    ws.ingest(SAMPLES / "penguins.csv", name="penguins", target="species")
-    ws.ingest(SAMPLES / "penguins.csv", name="mass", target="body_mass_g")
+    ws.data.ingest(SAMPLES / "penguins.csv", name="penguins", target="species")
+    ws.data.ingest(SAMPLES / "penguins.csv", name="mass", target="body_mass_g")
     text = ["island", "sex"]
     for name, data, kind, drop in (
         ("species_rf", "penguins", "rf", text),
@@ -33,8 +33,8 @@ def home(tmp_path_factory):
         ("species_all", "penguins", "rf", None),  # text columns: not compiled
         ("species_lr", "penguins", "logistic", text),  # not a forest: not compiled
     ):
-        run = ws.train(data, kind, params=["n_estimators=15"] if kind != "logistic" else None, drop=drop)
-        ws.register(run["run_id"], name)
+        run = ws.training.train(data, kind, params=["n_estimators=15"] if kind != "logistic" else None, drop=drop)
+        ws.registry.register(run["run_id"], name)
     ws.close()
     return home
 
@@ -58,10 +58,10 @@ def _input(tmp_path: Path) -> Path:
 @pytest.mark.parametrize("ext", [".csv", ".parquet"])
 def test_compiled_scoring_writes_the_same_file_as_scikit_learn(ws, tmp_path, name, ext):
     src = _input(tmp_path)
-    assert isinstance(ws.compiled_model(name), compiled.CompiledModel)  # compiled when registered
-    before = ws.count_predictions(name)
-    fast = ws.predict_file(name, src, tmp_path / f"fast{ext}", chunk_rows=100)
-    slow = ws.predict_file(name, src, tmp_path / f"slow{ext}", chunk_rows=100, compiled=False)
+    assert isinstance(ws.registry.compiled_model(name), compiled.CompiledModel)  # compiled when registered
+    before = ws.predictions.count(name)
+    fast = ws.batch.predict_file(name, src, tmp_path / f"fast{ext}", chunk_rows=100)
+    slow = ws.batch.predict_file(name, src, tmp_path / f"slow{ext}", chunk_rows=100, compiled=False)
     assert (fast["engine"], slow["engine"]) == ("compiled", "scikit-learn")
     assert fast["rows"] == slow["rows"] == 344 and fast["logged_rows"] == slow["logged_rows"]
     if ext == ".csv":
@@ -71,9 +71,9 @@ def test_compiled_scoring_writes_the_same_file_as_scikit_learn(ws, tmp_path, nam
         assert a.schema.equals(b.schema)  # the same types too (pandas metadata aside)
         for col in a.column_names:
             assert a.column(col).to_pylist() == b.column(col).to_pylist(), col
-    assert ws.count_predictions(name) - before == 2 * fast["logged_rows"] > 0
+    assert ws.predictions.count(name) - before == 2 * fast["logged_rows"] > 0
     k = fast["logged_rows"]
-    logged = ws.prediction_frame(name, last=2 * k).drop(columns=["_id", "_time"])
+    logged = ws.predictions.frame(name, last=2 * k).drop(columns=["_id", "_time"])
     pd.testing.assert_frame_equal(logged.iloc[:k].reset_index(drop=True), logged.iloc[k:].reset_index(drop=True),
                                   check_dtype=False)  # the same sample, inputs and predictions
 
@@ -97,29 +97,29 @@ def test_the_cli_scores_a_compiled_model_without_scikit_learn_or_pandas(home, tm
 
 def test_other_models_and_inputs_take_the_scikit_learn_path(ws, tmp_path):
     src = _input(tmp_path)
-    assert ws.compiled_model("species_all") is None and ws.compiled_model("species_lr") is None
-    assert ws.predict_file("species_all", src, tmp_path / "a.csv")["engine"] == "scikit-learn"
+    assert ws.registry.compiled_model("species_all") is None and ws.registry.compiled_model("species_lr") is None
+    assert ws.batch.predict_file("species_all", src, tmp_path / "a.csv")["engine"] == "scikit-learn"
     text = pd.read_csv(src)
     text["year"] = text["year"].astype("Int64").astype(str) + "y"  # not numbers: the coercer's business
     text.to_csv(tmp_path / "text.csv", index=False)
-    out = ws.predict_file("species_rf", tmp_path / "text.csv", tmp_path / "t.csv")
+    out = ws.batch.predict_file("species_rf", tmp_path / "text.csv", tmp_path / "t.csv")
     assert out["engine"] == "scikit-learn" and out["rows"] == 344
-    jsonl = ws.predict_file("species_rf", src, tmp_path / "o.jsonl")  # JSON lines: pandas writes them
+    jsonl = ws.batch.predict_file("species_rf", src, tmp_path / "o.jsonl")  # JSON lines: pandas writes them
     assert jsonl["engine"] == "scikit-learn"
 
 
 def test_versions_from_before_compiling_are_compiled_on_first_use(ws, tmp_path):
     ws.db.execute("DELETE FROM compiled_models WHERE name = 'species_et'")
-    assert ws.compiled_model("species_et") == NOT_COMPILED
-    first = ws.predict_file("species_et", _input(tmp_path), tmp_path / "1.csv")
+    assert ws.registry.compiled_model("species_et") == NOT_COMPILED
+    first = ws.batch.predict_file("species_et", _input(tmp_path), tmp_path / "1.csv")
     assert first["engine"] == "scikit-learn"
-    assert ws.predict_file("species_et", _input(tmp_path), tmp_path / "2.csv")["engine"] == "compiled"
+    assert ws.batch.predict_file("species_et", _input(tmp_path), tmp_path / "2.csv")["engine"] == "compiled"
     report = ws.doctor()
     assert report["ok"] and not report["orphans"]
 
 
 def test_a_compiled_form_that_disagrees_is_refused(ws):
-    mv, pipeline = ws.load_model("species_rf")
+    mv, pipeline = ws.registry.load_model("species_rf")
     inputs = [c["name"] for c in mv.signature["inputs"]]
     good = compiled.load(compiled.compile_pipeline(pipeline, mv.task, inputs))
     assert compiled._agrees(pipeline, good, inputs)
@@ -152,20 +152,20 @@ def test_models_show_says_which_versions_are_compiled(home):
 
 @pytest.mark.parametrize("engine", [True, False])
 def test_infinite_inputs_are_named_by_both_engines(ws, tmp_path, engine):
-    from mlcycle_tui.core.errors import UserError
+    from mlcycle_tui.common.errors import UserError
 
     frame = pd.read_csv(_input(tmp_path))
     frame.loc[3, "bill_depth_mm"] = float("inf")
     frame.to_csv(tmp_path / "inf.csv", index=False)
     with pytest.raises(UserError, match="infinite values in bill_depth_mm"):
-        ws.predict_file("species_rf", tmp_path / "inf.csv", tmp_path / "o.csv", compiled=engine)
+        ws.batch.predict_file("species_rf", tmp_path / "inf.csv", tmp_path / "o.csv", compiled=engine)
     assert not (tmp_path / "o.csv").exists()
 
 
 def test_trees_that_are_a_single_leaf_are_compiled_and_agree(tmp_path):
     from sklearn.ensemble import RandomForestClassifier
 
-    from mlcycle_tui.core.preprocess import build_pipeline, describe_columns
+    from mlcycle_tui.experiments.preprocess import build_pipeline, describe_columns
 
     rng = np.random.default_rng(0)
     X = pd.DataFrame({"a": rng.normal(size=3000), "b": rng.normal(size=3000)})

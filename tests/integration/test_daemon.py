@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from mlcycle_tui.core.workspace import Workspace
+from mlcycle_tui.workspace import Workspace
 
 SAMPLES = Path(__file__).resolve().parents[2] / "sample_data"
 
@@ -21,11 +21,11 @@ SAMPLES = Path(__file__).resolve().parents[2] / "sample_data"
 def test_daemon_serves_checks_and_stops_cleanly(tmp_path):
     home = tmp_path / "ws"
     ws = Workspace.open(home)
-    ws.ingest(SAMPLES / "penguins.csv", name="penguins", target="species")
-    run = ws.train("penguins", "rf", params=["n_estimators=10"])
-    ws.register(run["run_id"], "penguins")
-    ws.promote("penguins", 1)
-    ws.schedule_check("penguins", every="1s", action="alert")
+    ws.data.ingest(SAMPLES / "penguins.csv", name="penguins", target="species")
+    run = ws.training.train("penguins", "rf", params=["n_estimators=10"])
+    ws.registry.register(run["run_id"], "penguins")
+    ws.registry.promote("penguins", 1)
+    ws.drift_schedules.add("penguins", every="1s", action="alert")
     proc = subprocess.Popen(
         [sys.executable, "-m", "mlcycle_tui", "--workspace", str(home), "daemon", "--port", "0", "--json"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -41,13 +41,13 @@ def test_daemon_serves_checks_and_stops_cleanly(tmp_path):
             answer = json.loads(resp.read())
         assert len(answer["prediction_ids"]) == 5
         deadline = time.time() + 20
-        while time.time() < deadline and not ws.drift_reports("penguins"):
+        while time.time() < deadline and not ws.monitoring.drift_reports("penguins"):
             time.sleep(0.5)
-        assert ws.drift_reports("penguins"), "the scheduled check never ran"
+        assert ws.monitoring.drift_reports("penguins"), "the scheduled check never ran"
     finally:
         proc.send_signal(signal.SIGTERM)
         _out, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err
     assert "daemon stopped" in err
-    logged = set(ws.prediction_frame("penguins")["_id"])
+    logged = set(ws.predictions.frame("penguins")["_id"])
     assert set(answer["prediction_ids"]) <= logged

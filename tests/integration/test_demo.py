@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from mlcycle_tui.core.workspace import Workspace
+from mlcycle_tui.workspace import Workspace
 
 STEPS = ["ingest", "validate", "split", "train", "promote", "serve", "traffic", "monitor", "new data", "retrain",
          "after"]
@@ -25,15 +25,15 @@ def test_demo_runs_the_whole_cycle(tmp_path):
     assert [s["step"] for s in doc["steps"]] == STEPS
     ws = Workspace.open(home)
     # every stage left something real behind
-    assert {d.name for d in ws.datasets()} == {"weather", "penguins", "bikeshare"}
-    assert ws.dataset("weather").version == 2
-    assert ws.count_runs() >= 4
-    assert ws.model_version("weather").version == 2          # the challenger won
-    assert ws.alias_history("weather", "production")[0]["actor"] == "retrain-job"
-    assert ws.count_predictions("weather") >= 92 and ws.count_feedback("weather") == 92
-    report = ws.drift_reports("weather")[0]
+    assert {d.name for d in ws.data.datasets()} == {"weather", "penguins", "bikeshare"}
+    assert ws.data.dataset("weather").version == 2
+    assert ws.runs.count() >= 4
+    assert ws.registry.model_version("weather").version == 2          # the challenger won
+    assert ws.registry.alias_history("weather", "production")[0]["actor"] == "retrain-job"
+    assert ws.predictions.count("weather") >= 92 and ws.predictions.count_feedback("weather") == 92
+    report = ws.monitoring.drift_reports("weather")[0]
     assert report["drift"]
-    assert ws.jobs(model="weather")[0]["status"] == "done"
+    assert ws.jobs.list(model="weather")[0]["status"] == "done"
     # a second demo into the same folder is refused, not merged
     again = subprocess.run([sys.executable, "-m", "mlcycle_tui", "--workspace", str(home), "demo", "--no-tui"],
                            capture_output=True, text=True, timeout=60)

@@ -16,10 +16,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from mlcycle_tui.core.predlog import new_prediction_id, prediction_row
-from mlcycle_tui.core.tracking import hostname
-from mlcycle_tui.core.workspace import Workspace
+from mlcycle_tui.experiments.tracking import hostname
+from mlcycle_tui.predictions.log import new_prediction_id, prediction_row
 from mlcycle_tui.scheduler.runner import SchedulerRunner
+from mlcycle_tui.workspace import Workspace
 
 SAMPLES = Path(__file__).resolve().parents[2] / "sample_data"
 
@@ -39,22 +39,22 @@ def home(tmp_path, weather) -> Path:
     """A workspace with weather@1 in production and July-September 2012 predictions logged."""
     path = tmp_path / "ws"
     with Workspace.open(path) as ws:
-        ds = ws.ingest(weather[weather.date < "2012-07-01"], name="weather", target="weather", time_column="date")
-        run = ws.train(ds.ref, "rf", params={"n_estimators": 40}, seed=1)
-        ws.promote("weather", ws.register(run["run_id"], "weather").version)
+        ds = ws.data.ingest(weather[weather.date < "2012-07-01"], name="weather", target="weather", time_column="date")
+        run = ws.training.train(ds.ref, "rf", params={"n_estimators": 40}, seed=1)
+        ws.registry.promote("weather", ws.registry.register(run["run_id"], "weather").version)
         summer = weather[(weather.date >= "2012-07-01") & (weather.date < "2012-10-01")]
         inputs = summer.drop(columns=["weather"]).reset_index(drop=True)
-        _, pipeline = ws.load_model("weather")
+        _, pipeline = ws.registry.load_model("weather")
         predictions = pipeline.predict(inputs)
         start = time.time() - len(inputs)
-        ws.log_predictions(prediction_row(new_prediction_id(), "weather", 1, inputs.iloc[i].to_dict(),
+        ws.predictions.log(prediction_row(new_prediction_id(), "weather", 1, inputs.iloc[i].to_dict(),
                                           predictions[i], at=start + i) for i in range(len(inputs)))
     return path
 
 
 def test_two_runners_run_each_tick_once_and_pick_up_schedules(home):
     with Workspace.open(home) as ws:
-        first = ws.schedule_check("weather", every="1s", action="alert")
+        first = ws.drift_schedules.add("weather", every="1s", action="alert")
     events: list[tuple[str, str]] = []
     lock = threading.Lock()
 
@@ -68,7 +68,7 @@ def test_two_runners_run_each_tick_once_and_pick_up_schedules(home):
         r.start()
     try:
         with Workspace.open(home) as ws:
-            second = ws.schedule_check("weather", every="1s", action="alert")  # made while they run
+            second = ws.drift_schedules.add("weather", every="1s", action="alert")  # made while they run
             time.sleep(4.2)
     finally:
         for r in runners:
@@ -76,7 +76,8 @@ def test_two_runners_run_each_tick_once_and_pick_up_schedules(home):
     elapsed = time.time() - started
 
     with Workspace.open(home) as ws:
-        reports = [ws.drift_report(r["report_id"]) for r in ws.drift_reports("weather", limit=100)]
+        reports = [ws.monitoring.drift_report(r["report_id"])
+                   for r in ws.monitoring.drift_reports("weather", limit=100)]
         assert all(r["drift"] and r["job_id"] is None for r in reports)  # "alert" never queues
         for sched in (first, second):
             ticks = [r["schedule"]["tick"] for r in reports if r["schedule"]["id"] == sched["schedule_id"]]
@@ -84,16 +85,16 @@ def test_two_runners_run_each_tick_once_and_pick_up_schedules(home):
             assert 2 <= len(ticks) <= elapsed + 1
         owners = {r["schedule"]["owner"] for r in reports}
         assert owners <= {r.owner for r in runners}
-        assert ws.get_schedule(first["schedule_id"])["runs"] == len(
+        assert ws.drift_schedules.get(first["schedule_id"])["runs"] == len(
             [r for r in reports if r["schedule"]["id"] == first["schedule_id"]])
-        assert ws.get_schedule(first["schedule_id"])["leased_by"] is None
+        assert ws.drift_schedules.get(first["schedule_id"])["leased_by"] is None
     assert any(kind == "drift" for kind, _ in events)
 
 
 def test_runner_requeues_a_dead_job_and_its_worker_runs_it(home, weather):
     with Workspace.open(home) as ws:
-        ws.ingest(weather[weather.date < "2012-09-01"], name="weather", target="weather", time_column="date")
-        job = ws.enqueue_retrain("weather", "drift seen earlier")
+        ws.data.ingest(weather[weather.date < "2012-09-01"], name="weather", target="weather", time_column="date")
+        job = ws.jobs.enqueue_retrain("weather", "drift seen earlier")
         gone = subprocess.Popen([sys.executable, "-c", "pass"])
         gone.wait()
         ws.db.execute("UPDATE jobs SET status = 'running', pid = ?, host = ?, attempts = 1 WHERE id = ?",
@@ -109,7 +110,7 @@ def test_runner_requeues_a_dead_job_and_its_worker_runs_it(home, weather):
         runner.stop()
     assert events[0][0] == "job" and "requeued" in events[0][1]
     with Workspace.open(home) as ws:
-        done = ws.job(job["id"])
+        done = ws.jobs.get(job["id"])
         assert done["status"] == "done", done["log"]
         assert done["attempts"] == 2 and "requeued" in done["log"]
         assert done["result"]["trained_on"]["dataset"] == "weather@2"

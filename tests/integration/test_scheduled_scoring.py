@@ -20,9 +20,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from mlcycle_tui.core import batch
-from mlcycle_tui.core.workspace import Workspace
+from mlcycle_tui.predictions import batch
 from mlcycle_tui.scheduler.runner import SchedulerRunner
+from mlcycle_tui.workspace import Workspace
 
 SAMPLES = Path(__file__).resolve().parents[2] / "sample_data"
 
@@ -52,9 +52,9 @@ def home(tmp_path, penguins) -> Path:
     """A workspace with penguins@1 in production (a small forest)."""
     path = tmp_path / "ws"
     with Workspace.open(path) as ws:
-        ds = ws.ingest(penguins.iloc[:250], name="penguins", target="species")
-        run = ws.train(ds.ref, "rf", params={"n_estimators": 15}, seed=1)
-        ws.promote("penguins", ws.register(run["run_id"], "penguins").version)
+        ds = ws.data.ingest(penguins.iloc[:250], name="penguins", target="species")
+        run = ws.training.train(ds.ref, "rf", params={"n_estimators": 15}, seed=1)
+        ws.registry.promote("penguins", ws.registry.register(run["run_id"], "penguins").version)
     return path
 
 
@@ -63,7 +63,7 @@ def test_runner_scores_new_files_like_mlcycle_predict(home, tmp_path, penguins):
     inbox.mkdir()
     inputs = penguins.drop(columns=["species"])
     with Workspace.open(home) as ws:
-        sched = ws.schedule_scoring("penguins", inbox, outbox, every="1s", settle="0.3s", chunk_rows=64)
+        sched = ws.scoring.add("penguins", inbox, outbox, every="1s", settle="0.3s", chunk_rows=64)
     events: list[tuple[str, str]] = []
     runners = [SchedulerRunner(home, worker=False, sync_interval=0.5, on_event=lambda k, m: events.append((k, m)))
                for _ in range(2)]
@@ -92,15 +92,15 @@ def test_runner_scores_new_files_like_mlcycle_predict(home, tmp_path, penguins):
     assert sorted(p.name for p in outbox.iterdir()) == ["monday.predictions.csv", "tuesday.predictions.parquet"]
 
     with Workspace.open(home) as ws:
-        files = ws.scoring_files(sched["schedule_id"])
+        files = ws.scoring.files(sched["schedule_id"])
         assert sorted((Path(f["path"]).name, f["status"], f["rows"], f["version"]) for f in files) == [
             ("monday.csv", "scored", 150, 1), ("tuesday.parquet", "scored", len(penguins) - 150, 1)]
-        batches = {b["id"]: b for b in ws.batches("penguins")}
+        batches = {b["id"]: b for b in ws.batch.batches("penguins")}
         assert {batches[f["batch_id"]]["status"] for f in files} == {"done"}
         assert all(batches[f["batch_id"]]["duration"] is not None for f in files)
         logged = ws.db.scalar("SELECT COUNT(*) FROM predictions WHERE source = 'batch'")
         assert logged > 0  # a sample of the inputs, for drift checks
-        board = [b for b in ws.all_schedules() if b["kind"] == "scoring"]
+        board = [b for b in ws.schedules.all() if b["kind"] == "scoring"]
         assert board[0]["last_error"] is None and board[0]["runs"] >= 2
     assert any(k == "scoring" and "scored" in m for k, m in events)
 
@@ -114,14 +114,14 @@ def test_faults_leave_nothing_half_written_and_later_ticks_recover(home, tmp_pat
     inputs.iloc[:20].drop(columns=["bill_length_mm"]).to_csv(inbox / "wrong.csv", index=False)
     ws = Workspace.open(home)
     try:
-        sched = ws.schedule_scoring("penguins", inbox, outbox, every="1s", settle="0s", chunk_rows=50)
+        sched = ws.scoring.add("penguins", inbox, outbox, every="1s", settle="0s", chunk_rows=50)
         sid = sched["schedule_id"]
         time.sleep(0.05)
-        first = ws.run_scoring(sid)
+        first = ws.scoring.run(sid)
         assert first["status"].startswith("error") and "batch1.parquet" in first["error"]
         assert [Path(x["file"]).name for x in first["failed"]] == ["batch1.parquet", "wrong.csv"]
-        assert ws.get_scoring(sid)["last_error"] == first["error"]
-        assert ws.scoring_files(sid) == []  # nothing recorded: both are tried again
+        assert ws.scoring.get(sid)["last_error"] == first["error"]
+        assert ws.scoring.files(sid) == []  # nothing recorded: both are tried again
 
         # the disk fills in the middle of the output: no output, no temporary file, the batch marked failed
         outbox.unlink()
@@ -136,21 +136,21 @@ def test_faults_leave_nothing_half_written_and_later_ticks_recover(home, tmp_pat
             return real_write(self, frame)
 
         monkeypatch.setattr(batch._Writer, "write", write_then_full)
-        full = ws.run_scoring(sid)
+        full = ws.scoring.run(sid)
         assert "No space left on device" in full["error"] and not full["scored"]
         assert [Path(x["file"]).name for x in full["rejected"]] == ["wrong.csv"]  # the file's own fault
         assert "bill_length_mm" in full["rejected"][0]["error"]
         assert list(outbox.iterdir()) == []
-        assert ws.batches("penguins")[0]["status"] == "failed"
+        assert ws.batch.batches("penguins")[0]["status"] == "failed"
         monkeypatch.setattr(batch._Writer, "write", real_write)
 
         # the environment is fixed: the next tick (the runner) scores the file; the rejected one stays rejected
         with SchedulerRunner(ws, worker=False, sync_interval=0.5):
             wait_for(lambda: (outbox / "batch1.predictions.parquet").exists(), timeout=8)
-            wait_for(lambda: ws.get_scoring(sid)["last_status"].startswith("ok"), timeout=5)
+            wait_for(lambda: ws.scoring.get(sid)["last_status"].startswith("ok"), timeout=5)
         out = pd.read_parquet(outbox / "batch1.predictions.parquet")
         assert len(out) == 200 and "prediction" in out.columns
-        statuses = {Path(f["path"]).name: f["status"] for f in ws.scoring_files(sid)}
+        statuses = {Path(f["path"]).name: f["status"] for f in ws.scoring.files(sid)}
         assert statuses == {"batch1.parquet": "scored", "wrong.csv": "rejected"}
     finally:
         ws.close()
@@ -194,7 +194,7 @@ def test_labelled_arrivals_feed_a_version_and_a_drift_check(home, tmp_path, peng
     inbox = tmp_path / "arrivals"
     inbox.mkdir()
     with Workspace.open(home) as ws:
-        src = ws.add_source("penguins", folder=inbox, every="1h", settle="0s")
+        src = ws.sources.add("penguins", folder=inbox, every="1h", settle="0s")
         assert src["target"] == "species"  # taken from the dataset
     penguins.iloc[250:].to_csv(inbox / "week1.csv", index=False)
     time.sleep(0.05)

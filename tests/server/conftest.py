@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from mlcycle_tui.core.workspace import Workspace
 from mlcycle_tui.server.runner import ServerRunner
+from mlcycle_tui.workspace import Workspace
 
 from .helpers import Client
 
@@ -20,15 +20,15 @@ def trained_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """penguins v1 (production) and v2 (registered), bike v1 (regression, not in production)."""
     home = tmp_path_factory.mktemp("trained") / "ws"
     ws = Workspace.open(home)
-    ws.ingest(SAMPLES / "penguins.csv", name="penguins", target="species")
-    r1 = ws.train("penguins", "rf", params=["n_estimators=20"])
-    ws.register(r1["run_id"], "penguins")
-    ws.promote("penguins", 1)
-    r2 = ws.train("penguins", "logistic")
-    ws.register(r2["run_id"], "penguins")
-    ws.ingest(SAMPLES / "bikeshare.csv", name="bike", target="bikers", time_column="timestamp")
-    r3 = ws.train("bike", "ridge", drop=["casual", "registered"])
-    ws.register(r3["run_id"], "bike")
+    ws.data.ingest(SAMPLES / "penguins.csv", name="penguins", target="species")
+    r1 = ws.training.train("penguins", "rf", params=["n_estimators=20"])
+    ws.registry.register(r1["run_id"], "penguins")
+    ws.registry.promote("penguins", 1)
+    r2 = ws.training.train("penguins", "logistic")
+    ws.registry.register(r2["run_id"], "penguins")
+    ws.data.ingest(SAMPLES / "bikeshare.csv", name="bike", target="bikers", time_column="timestamp")
+    r3 = ws.training.train("bike", "ridge", drop=["casual", "registered"])
+    ws.registry.register(r3["run_id"], "bike")
     ws.close()
     return home
 

@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mlcycle_tui.core.workspace import Workspace
 from mlcycle_tui.server.runner import ServerRunner
+from mlcycle_tui.workspace import Workspace
 
 from .helpers import Client
 
@@ -24,10 +24,10 @@ NUMERIC = ["bill_length_mm", "bill_depth_mm", "flipper_length_mm", "body_mass_g"
 def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     home = tmp_path_factory.mktemp("compiled-serving") / "ws"
     ws = Workspace.open(home)
-    ws.ingest(SAMPLES / "penguins.csv", name="penguins", target="species")
-    run = ws.train("penguins", "rf", params=["n_estimators=20"], drop=["island", "sex"])
-    ws.register(run["run_id"], "numeric")
-    ws.promote("numeric", 1)
+    ws.data.ingest(SAMPLES / "penguins.csv", name="penguins", target="species")
+    run = ws.training.train("penguins", "rf", params=["n_estimators=20"], drop=["island", "sex"])
+    ws.registry.register(run["run_id"], "numeric")
+    ws.registry.promote("numeric", 1)
     ws.close()
     return home
 
@@ -46,7 +46,7 @@ def test_served_answers_equal_the_pipeline(home: Path, compiled: bool) -> None:
         served = runner.state.models.production("numeric")
         assert (served.compiled is not None) is compiled
         assert (served.pipeline is None) is compiled  # scikit-learn is not even loaded
-        _, pipeline = ws.load_model("numeric")
+        _, pipeline = ws.registry.load_model("numeric")
         frame = _rows()
         expected, expected_proba = pipeline.predict(frame), pipeline.predict_proba(frame)
         records = [{k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()}
@@ -82,7 +82,7 @@ def test_serving_a_compiled_model_does_not_import_scikit_learn(home: Path) -> No
 
     code = (
         "import sys\n"
-        "from mlcycle_tui.core.workspace import Workspace\n"
+        "from mlcycle_tui.workspace import Workspace\n"
         "from mlcycle_tui.server.runner import ServerRunner\n"
         "from tests.server.helpers import Client\n"
         f"ws = Workspace.open({str(home)!r})\n"

@@ -11,7 +11,7 @@ PREDICT = "/v1/models/penguins/predict"
 
 
 def _expected(ws, rows, ref="penguins@1"):
-    _, model = ws.load_model(ref)
+    _, model = ws.registry.load_model(ref)
     return model.predict(pd.DataFrame(rows)).tolist(), model.predict_proba(pd.DataFrame(rows)).tolist()
 
 
@@ -82,8 +82,8 @@ def test_pinned_version_and_regression(client, ws):
     assert status == 200 and out["version"] == 1
     bike_row = {"timestamp": "2011-06-01 08:00:00", "season": 2, "holiday": 0, "workingday": 1,
                 "weather": 1, "temp": 25.0, "atemp": 27.0, "humidity": 50, "windspeed": 10.0}
-    _, bike = ws.load_model("bike@1")
-    cols = [c["name"] for c in ws.model_version("bike@1").signature["inputs"]]
+    _, bike = ws.registry.load_model("bike@1")
+    cols = [c["name"] for c in ws.registry.model_version("bike@1").signature["inputs"]]
     row = {c: bike_row.get(c, 1) for c in cols}
     status, out = client.post("/v1/models/bike/predict?version=1", {"instances": [row]})
     assert status == 200, out
@@ -99,7 +99,7 @@ def test_feedback(client, server, ws):
         {"prediction_id": "nope", "label": "Adelie"}]})
     assert status == 200
     assert fb == {"accepted": 2, "unknown_ids": ["nope"]}
-    assert ws.count_feedback("penguins") == 2
+    assert ws.predictions.count_feedback("penguins") == 2
 
 
 def test_every_prediction_is_logged(client, server, ws):
@@ -108,8 +108,8 @@ def test_every_prediction_is_logged(client, server, ws):
         answered += client.post(PREDICT, body)[1]["prediction_ids"]
     client.post("/invocations", {"instances": [ROW]})
     server.stop()
-    assert ws.count_predictions("penguins") == len(answered) + 1
-    frame = ws.prediction_frame("penguins")
+    assert ws.predictions.count("penguins") == len(answered) + 1
+    frame = ws.predictions.frame("penguins")
     assert set(answered) <= set(frame["_id"])
     logged = frame.set_index("_id").loc[answered[0]]
     assert logged["island"] == "Dream" and logged["bill_length_mm"] == 45.1

@@ -104,12 +104,12 @@ def test_body_over_the_limit_is_413(ws):
 
 
 def test_invocations_needs_exactly_one_production_model(ws):
-    ws.remove_alias("penguins", "production")
+    ws.registry.remove_alias("penguins", "production")
     with ServerRunner(ws, port=0, config={"poll_interval": 0}) as runner:
         status, out = Client(runner.port).post("/invocations", {"instances": [ROW]})
         assert _is_error(out, status) == 404
-    ws.promote("penguins", 1)
-    ws.promote("bike", 1, force=True)
+    ws.registry.promote("penguins", 1)
+    ws.registry.promote("bike", 1, force=True)
     with ServerRunner(ws, port=0, config={"poll_interval": 0}) as runner:
         client = Client(runner.port)
         assert client.get("/health")[1]["models"] == 2

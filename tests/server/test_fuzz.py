@@ -16,9 +16,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mlcycle_tui.core.workspace import Workspace
 from mlcycle_tui.server.app import create_app
 from mlcycle_tui.server.openapi import openapi_document
+from mlcycle_tui.workspace import Workspace
 
 from .helpers import ROW
 

@@ -37,7 +37,7 @@ def test_hot_swap_during_traffic(ws, server):
         t.start()
     time.sleep(0.5)
     promoted_at = time.monotonic()
-    ws.promote("penguins", 2, force=True)  # another "process" moves the alias: the poller must notice
+    ws.registry.promote("penguins", 2, force=True)  # another "process" moves the alias: the poller must notice
     deadline = promoted_at + 5
     while time.monotonic() < deadline and (not versions or versions[-1] != 2):
         time.sleep(0.05)
@@ -53,12 +53,12 @@ def test_hot_swap_during_traffic(ws, server):
     assert set(versions[first_new + 3 * 3:]) == {2}  # once swapped, stays swapped (allowing in-flight)
     assert server.stats()["models"][0]["version"] == 2
     server.stop()
-    assert ws.count_predictions("penguins") == len(versions)
+    assert ws.predictions.count("penguins") == len(versions)
 
 
 @pytest.mark.parametrize("model_ref", ["penguins@1", "penguins@2"])
 def test_micro_batching_gives_identical_results(ws, model_ref):
-    mv, pipeline = ws.load_model(model_ref)
+    mv, pipeline = ws.registry.load_model(model_ref)
     rows = [dict(ROW, bill_length_mm=35 + i * 0.37, body_mass_g=3000 + 37 * i,
                  island=["Dream", "Biscoe", "Torgersen"][i % 3], sex=[None, "male", "female"][i % 3])
             for i in range(64)]
@@ -126,10 +126,10 @@ def test_log_writer_back_pressure_and_flush(ws):
     writer.put_timeout = 5.0
     writer.start()
     assert writer.flush(5)
-    assert ws.count_predictions("penguins") == 1
+    assert ws.predictions.count("penguins") == 1
     for i in range(50):
         writer.submit(LogEntry("penguins", 1, [f"{i:032d}"], frame, ["Adelie"], None, 1.0, time.time()))
     writer.close()
-    assert ws.count_predictions("penguins") == 51
+    assert ws.predictions.count("penguins") == 51
     with pytest.raises(LogBackpressure):
         writer.submit(entry)

@@ -70,7 +70,7 @@ def test_ten_thousand_requests_with_faults(ws, server):
     stats = server.stats()
     assert stats["errors_5xx"] == 0
     server.stop()
-    assert ws.count_predictions("penguins") == len(ids)  # every answered prediction logged exactly once
+    assert ws.predictions.count("penguins") == len(ids)  # every answered prediction logged exactly once
     logged = {r["id"] for r in ws.db.query("SELECT id FROM predictions")}
     assert logged == set(ids)
     print(f"\n{len(statuses)} requests from {CLIENTS} clients in {elapsed:.1f}s ({len(statuses) / elapsed:.0f}/s)")

@@ -62,8 +62,8 @@ def test_writer_yields_to_requests_but_not_past_its_deadline_or_a_flush(trained_
     import shutil
     import time
 
-    from mlcycle_tui.core.workspace import Workspace
     from mlcycle_tui.server.logwriter import PredictionLogWriter
+    from mlcycle_tui.workspace import Workspace
 
     home = tmp_path / "ws"
     shutil.copytree(trained_home, home)
@@ -83,28 +83,28 @@ def test_writer_yields_to_requests_but_not_past_its_deadline_or_a_flush(trained_
     try:
         writer.submit(_entry(frame, [1, 2], None))
         time.sleep(0.3)
-        assert ws.count_predictions("m") == 0  # requests in flight: not yet
+        assert ws.predictions.count("m") == 0  # requests in flight: not yet
         started = time.monotonic()
         assert writer.flush(5)  # a flush does not wait for a quiet moment
-        assert time.monotonic() - started < 0.5 and ws.count_predictions("m") == 2
+        assert time.monotonic() - started < 0.5 and ws.predictions.count("m") == 2
         later = _entry(frame, [3, 4], None)
         later.ids = ["id8", "id9"]
         writer.submit(later)
         deadline = time.monotonic() + 3
-        while ws.count_predictions("m") < 4 and time.monotonic() < deadline:
+        while ws.predictions.count("m") < 4 and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert ws.count_predictions("m") == 4  # busy all along: written by the deadline anyway
+        assert ws.predictions.count("m") == 4  # busy all along: written by the deadline anyway
         small = _entry(frame.head(1), [7], None)
         small.ids = ["id7"]
         writer.submit(small)
         time.sleep(0.3)
-        assert ws.count_predictions("m") == 5  # a one-row request is not deferred
+        assert ws.predictions.count("m") == 5  # a one-row request is not deferred
         busy["on"] = False
         quiet = _entry(frame, [5, 6], None)
         quiet.ids = ["id10", "id11"]
         writer.submit(quiet)
         time.sleep(0.3)
-        assert ws.count_predictions("m") == 7  # idle: written at once
+        assert ws.predictions.count("m") == 7  # idle: written at once
     finally:
         writer.close()
         ws.close()

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from mlcycle_tui.core.errors import UserError
+from mlcycle_tui.common.errors import UserError
 from mlcycle_tui.server.app import create_app
 from mlcycle_tui.server.runner import ServerRunner
 from mlcycle_tui.server.state import check_bind, is_loopback

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from textual.widgets import Static
 
-from mlcycle_tui.core.workspace import Workspace
 from mlcycle_tui.tui.app import MlcycleApp
+from mlcycle_tui.workspace import Workspace
 
 SIZE = (120, 40)
 

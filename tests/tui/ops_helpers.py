@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from mlcycle_tui.core.workspace import Workspace
 from mlcycle_tui.tui.app import MlcycleApp
+from mlcycle_tui.workspace import Workspace
 
 SAMPLES = Path(__file__).resolve().parents[2] / "sample_data"
 ROW = {"island": "Dream", "bill_length_mm": 45.1, "bill_depth_mm": 17.0, "flipper_length_mm": 190,
@@ -26,10 +26,10 @@ ROW = {"island": "Dream", "bill_length_mm": 45.1, "bill_depth_mm": 17.0, "flippe
 
 def build_trained(home: Path) -> Path:
     ws = Workspace.open(home)
-    ws.ingest(SAMPLES / "penguins.csv", "penguins", target="species")
-    run = ws.train("penguins", "rf", params=["n_estimators=10"])
-    ws.register(run["run_id"], "penguins")
-    ws.promote("penguins", 1)
+    ws.data.ingest(SAMPLES / "penguins.csv", "penguins", target="species")
+    run = ws.training.train("penguins", "rf", params=["n_estimators=10"])
+    ws.registry.register(run["run_id"], "penguins")
+    ws.registry.promote("penguins", 1)
     ws.close()
     return home
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from textual.widgets import DataTable
 
-from mlcycle_tui.core.workspace import Workspace
 from mlcycle_tui.tui.screens.dashboard import DashboardScreen
+from mlcycle_tui.workspace import Workspace
 
 from . import ops_helpers
 from .helpers import SIZE, text_of
@@ -31,7 +31,7 @@ async def test_empty_workspace_tiles_say_what_to_do(workspace: Workspace) -> Non
 
 
 async def test_tiles_show_the_cycle(trained: Workspace) -> None:
-    trained.enqueue_retrain("penguins", "test")
+    trained.jobs.enqueue_retrain("penguins", "test")
     app = make_ops_app(trained)
     async with app.run_test(size=SIZE) as pilot:
         await wait_until(pilot, lambda: "1 queued" in text_of(app, "#tile-jobs"))

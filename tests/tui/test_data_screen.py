@@ -7,11 +7,11 @@ from pathlib import Path
 import pandas as pd
 from textual.widgets import DataTable, Input, ProgressBar, Select
 
-from mlcycle_tui.core.workspace import Workspace
 from mlcycle_tui.tui.app import MlcycleApp
 from mlcycle_tui.tui.dialogs.ingest import IngestDialog, name_from_path
 from mlcycle_tui.tui.dialogs.split import SplitDialog
 from mlcycle_tui.tui.widgets.column_chart import ColumnChart
+from mlcycle_tui.workspace import Workspace
 
 from .helpers import SIZE, make_app, text_of
 
@@ -47,7 +47,7 @@ async def test_ingest_profile_chart_validate_and_split(workspace: Workspace, sam
         await _settle(app, pilot)
 
         assert not isinstance(app.screen, IngestDialog)
-        assert [d.ref for d in workspace.datasets()] == ["penguins@1"]
+        assert [d.ref for d in workspace.data.datasets()] == ["penguins@1"]
         datasets = app.screen.query_one("#datasets", DataTable)
         assert datasets.row_count == 1 and datasets.get_row_at(0)[0] == "penguins"
         profile = app.screen.query_one("#profile", DataTable)
@@ -76,7 +76,7 @@ async def test_ingest_profile_chart_validate_and_split(workspace: Workspace, sam
         await pilot.click("#split-ok")
         await _settle(app, pilot)
         assert not isinstance(app.screen, SplitDialog)
-        (split,) = workspace.splits("penguins@1")
+        (split,) = workspace.splits.list("penguins@1")
         assert split.method == "stratified" and split.test_rows == 69
         assert split.split_id in text_of(app, "#splits")
         assert "275 train / 69 test" in text_of(app, "#splits")
@@ -94,8 +94,8 @@ async def test_a_bad_path_shows_an_error_and_changes_nothing(workspace: Workspac
         error = app.screen.query_one("#ingest-error")
         assert error.display and "no-such-file.csv" in str(error.render())
         assert "Traceback" not in str(error.render())
-        assert workspace.datasets() == []
-        assert workspace.events() == []
+        assert workspace.data.datasets() == []
+        assert workspace.events.recent() == []
         await pilot.press("escape")
         await pilot.pause()
         assert not isinstance(app.screen, IngestDialog)
@@ -113,15 +113,15 @@ async def test_a_bad_target_is_reported_in_the_dialog(workspace: Workspace, samp
         await _settle(app, pilot)
         assert isinstance(app.screen, IngestDialog)
         assert "'nope' is not a column" in str(app.screen.query_one("#ingest-error").render())
-        assert workspace.datasets() == []
+        assert workspace.data.datasets() == []
         # the core's progress callback reached the bar (from the worker thread) before the error
         assert app.screen.query_one("#ingest-progress", ProgressBar).progress >= 0.05
 
 
 async def test_validation_compares_with_the_previous_version(workspace: Workspace, sample_data: Path) -> None:
     frame = pd.read_csv(sample_data / "penguins.csv")
-    workspace.ingest(frame, "penguins", target="species")
-    workspace.ingest(frame.drop(columns=["island"]), "penguins", target="species")
+    workspace.data.ingest(frame, "penguins", target="species")
+    workspace.data.ingest(frame.drop(columns=["island"]), "penguins", target="species")
     app = make_app(workspace)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("d")
@@ -136,7 +136,7 @@ async def test_validation_compares_with_the_previous_version(workspace: Workspac
 
 
 async def test_split_dialog_refuses_a_bad_test_size(workspace: Workspace, sample_data: Path) -> None:
-    workspace.ingest(sample_data / "penguins.csv", "penguins")
+    workspace.data.ingest(sample_data / "penguins.csv", "penguins")
     app = make_app(workspace)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("d", "t")
@@ -147,7 +147,7 @@ async def test_split_dialog_refuses_a_bad_test_size(workspace: Workspace, sample
         await pilot.pause()
         assert isinstance(app.screen, SplitDialog)
         assert "between 0 and 1" in str(app.screen.query_one("#split-error").render())
-        assert workspace.splits() == []
+        assert workspace.splits.list() == []
 
 
 def test_dataset_name_from_file_name() -> None:

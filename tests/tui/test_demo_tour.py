@@ -7,9 +7,9 @@ from html import unescape
 
 import pytest
 
-from mlcycle_tui.core.workspace import Workspace
 from mlcycle_tui.demo import Demo
 from mlcycle_tui.tui.app import MlcycleApp
+from mlcycle_tui.workspace import Workspace
 
 # what each screen must show once the demo has run (words from its real content)
 EXPECTED = {

@@ -7,13 +7,13 @@ from pathlib import Path
 
 from textual.widgets import DataTable, Input, Select, TabbedContent
 
-from mlcycle_tui.core.workspace import Workspace
 from mlcycle_tui.tui.app import MlcycleApp
 from mlcycle_tui.tui.dialogs.compare import CompareDialog
 from mlcycle_tui.tui.dialogs.register import RegisterDialog
 from mlcycle_tui.tui.dialogs.train import TrainDialog, model_options, split_params
 from mlcycle_tui.tui.screens.experiments import ExperimentsScreen
 from mlcycle_tui.tui.widgets.line_plot import LinePlot
+from mlcycle_tui.workspace import Workspace
 
 from .helpers import SIZE, make_app, text_of
 
@@ -64,7 +64,7 @@ async def test_empty_experiments_screen_says_how_to_train(workspace: Workspace) 
 
 
 async def test_train_filter_sort_detail_compare_register(workspace: Workspace, sample_data: Path) -> None:
-    workspace.ingest(sample_data / "penguins.csv", "penguins", target="species")
+    workspace.data.ingest(sample_data / "penguins.csv", "penguins", target="species")
     app = make_app(workspace)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("e", "t")
@@ -85,7 +85,7 @@ async def test_train_filter_sort_detail_compare_register(workspace: Workspace, s
         assert not isinstance(app.screen, TrainDialog)
 
         screen = _screen(app)
-        (first,) = [r["run_id"] for r in workspace.runs()]
+        (first,) = [r["run_id"] for r in workspace.runs.search()]
         assert _ids(app) == [first]
         assert screen.current_run is not None and screen.current_run["run_id"] == first
         assert "rows 1-1 of 1" in text_of(app, "#exp-status")
@@ -94,7 +94,7 @@ async def test_train_filter_sort_detail_compare_register(workspace: Workspace, s
         assert "n_estimators" in text_of(app, "#run-inputs")
 
         # a second, different run through the API; the screen shows it after a refresh
-        second = workspace.train("penguins", "logistic", seed=7)["run_id"]
+        second = workspace.training.train("penguins", "logistic", seed=7)["run_id"]
         await pilot.press("ctrl+r")
         await pilot.pause()
         assert _ids(app) == [second, first]  # newest first
@@ -127,7 +127,7 @@ async def test_train_filter_sort_detail_compare_register(workspace: Workspace, s
         assert _ids(app) == sorted([first, second])
         screen.set_sort("-metrics.f1")
         await pilot.pause()
-        runs = {r["run_id"]: r["metrics"]["f1"] for r in workspace.runs()}
+        runs = {r["run_id"]: r["metrics"]["f1"] for r in workspace.runs.search()}
         assert _ids(app) == sorted(runs, key=lambda i: -runs[i])
         assert "sort metrics.f1 ▼" in text_of(app, "#exp-status")
         table = screen.query_one("#runs", DataTable)
@@ -171,14 +171,14 @@ async def test_train_filter_sort_detail_compare_register(workspace: Workspace, s
         await pilot.press("enter")
         await _settle(app, pilot)
         assert not isinstance(app.screen, RegisterDialog)
-        (mv,) = workspace.model_versions("penguins")
+        (mv,) = workspace.registry.model_versions("penguins")
         assert mv.run_id == first
 
 
 async def test_evaluate_plot_and_reproduce(workspace: Workspace, sample_data: Path) -> None:
-    workspace.ingest(sample_data / "penguins.csv", "penguins", target="species")
-    trained = workspace.train("penguins", "rf", params=SMALL)["run_id"]
-    with workspace.start_run("curves") as run:
+    workspace.data.ingest(sample_data / "penguins.csv", "penguins", target="species")
+    trained = workspace.training.train("penguins", "rf", params=SMALL)["run_id"]
+    with workspace.runs.start("curves") as run:
         for step in range(6):
             run.log_metric("loss", 1.0 / (step + 1), step=step)
     app = make_app(workspace)
@@ -208,8 +208,8 @@ async def test_evaluate_plot_and_reproduce(workspace: Workspace, sample_data: Pa
 
         await pilot.press("r")
         await _settle(app, pilot)
-        assert workspace.count_runs() == 3
-        newest = workspace.runs(limit=1)[0]
+        assert workspace.runs.count() == 3
+        newest = workspace.runs.search(limit=1)[0]
         assert newest["tags"].get("reproduces") == trained
         assert screen.current_run is not None and screen.current_run["run_id"] == newest["run_id"]
         assert not screen.busy_with
@@ -218,7 +218,7 @@ async def test_evaluate_plot_and_reproduce(workspace: Workspace, sample_data: Pa
 
 async def test_paging_through_300_runs(workspace: Workspace) -> None:
     for i in range(300):
-        with workspace.start_run("sweep") as run:
+        with workspace.runs.start("sweep") as run:
             run.log_metrics({"f1": i / 300})
     app = make_app(workspace)
     async with app.run_test(size=SIZE) as pilot:

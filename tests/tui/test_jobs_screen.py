@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from textual.widgets import DataTable
 
-from mlcycle_tui.core.workspace import Workspace
 from mlcycle_tui.tui.dialogs.confirm import ConfirmDialog
 from mlcycle_tui.tui.screens.jobs import JobsScreen
+from mlcycle_tui.workspace import Workspace
 
 from . import ops_helpers
 from .helpers import SIZE, text_of
@@ -33,7 +33,7 @@ async def test_empty_queue_says_where_jobs_come_from(workspace: Workspace) -> No
 
 
 async def test_cancel_retry_and_run_a_job(trained: Workspace) -> None:
-    job = trained.enqueue_retrain("penguins", "drift in bill_length_mm (test)")
+    job = trained.jobs.enqueue_retrain("penguins", "drift in bill_length_mm (test)")
     app = make_ops_app(trained)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("j")
@@ -51,7 +51,7 @@ async def test_cancel_retry_and_run_a_job(trained: Workspace) -> None:
         assert isinstance(app.screen, ConfirmDialog)
         await pilot.press("escape")
         await pilot.pause()
-        assert trained.job(job["id"])["status"] == "queued"
+        assert trained.jobs.get(job["id"])["status"] == "queued"
         await pilot.press("c")
         await pilot.pause()
         await pilot.click("#confirm-cancel_job")
@@ -64,4 +64,4 @@ async def test_cancel_retry_and_run_a_job(trained: Workspace) -> None:
         await pilot.press("w")
         await wait_until(pilot, lambda: _statuses(app) == ["done"] and not screen.busy_with, timeout=30)
         assert "nothing new to train on" in text_of(app, "#job-detail")
-        assert trained.job(job["id"])["status"] == "done"
+        assert trained.jobs.get(job["id"])["status"] == "done"

@@ -6,10 +6,10 @@ from pathlib import Path
 
 from textual.widgets import DataTable
 
-from mlcycle_tui.core.workspace import Workspace
 from mlcycle_tui.tui.app import MlcycleApp
 from mlcycle_tui.tui.dialogs.confirm import ConfirmDialog
 from mlcycle_tui.tui.screens.models import ModelsScreen
+from mlcycle_tui.workspace import Workspace
 
 from .helpers import SIZE, make_app, text_of
 
@@ -38,11 +38,11 @@ async def test_empty_models_screen_says_what_to_do(workspace: Workspace) -> None
 
 
 async def test_gates_promote_force_and_rollback(workspace: Workspace, sample_data: Path) -> None:
-    workspace.ingest(sample_data / "penguins.csv", "penguins", target="species")
-    weak = workspace.train("penguins", "dummy")["run_id"]  # cannot beat the baseline: the gates refuse it
-    strong = workspace.train("penguins", "rf", params=["n_estimators=10"])["run_id"]
-    workspace.register(weak, "penguins")
-    workspace.register(strong, "penguins")
+    workspace.data.ingest(sample_data / "penguins.csv", "penguins", target="species")
+    weak = workspace.training.train("penguins", "dummy")["run_id"]  # cannot beat the baseline: the gates refuse it
+    strong = workspace.training.train("penguins", "rf", params=["n_estimators=10"])["run_id"]
+    workspace.registry.register(weak, "penguins")
+    workspace.registry.register(strong, "penguins")
     app = make_app(workspace)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("m")
@@ -66,7 +66,7 @@ async def test_gates_promote_force_and_rollback(workspace: Workspace, sample_dat
         assert not dialog.query("#confirm-force")
         await pilot.click("#confirm-promote")
         await _settle(app, pilot)
-        assert workspace.model_version("penguins@production").version == 2
+        assert workspace.registry.model_version("penguins@production").version == 2
         assert _cells(app, "#models-table", 2) == ["v2"]
         assert _cells(app, "#model-versions", 1) == ["production", "-"]
         assert "production - → v2" in text_of(app, "#history-text")
@@ -84,12 +84,12 @@ async def test_gates_promote_force_and_rollback(workspace: Workspace, sample_dat
         assert not app.screen.query("#confirm-promote")
         await pilot.press("escape")
         await pilot.pause()
-        assert workspace.model_version("penguins@production").version == 2
+        assert workspace.registry.model_version("penguins@production").version == 2
         await pilot.press("p")
         await _settle(app, pilot)
         await pilot.click("#confirm-force")
         await _settle(app, pilot)
-        assert workspace.model_version("penguins@production").version == 1
+        assert workspace.registry.model_version("penguins@production").version == 1
         assert "forced past the gates" in text_of(app, "#history-text")
 
         # roll back (with confirmation) to v2
@@ -99,6 +99,6 @@ async def test_gates_promote_force_and_rollback(workspace: Workspace, sample_dat
         assert "back from v1 to v2" in text_of(app, "#confirm-body")
         await pilot.click("#confirm-rollback")
         await _settle(app, pilot)
-        assert workspace.model_version("penguins@production").version == 2
+        assert workspace.registry.model_version("penguins@production").version == 2
         assert _cells(app, "#models-table", 2) == ["v2"]
         assert "by rollback" in text_of(app, "#history-text")

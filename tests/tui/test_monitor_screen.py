@@ -8,12 +8,12 @@ import time
 
 from textual.widgets import DataTable, Input
 
-from mlcycle_tui.core.predlog import new_prediction_id, prediction_row
-from mlcycle_tui.core.workspace import Workspace
+from mlcycle_tui.predictions.log import new_prediction_id, prediction_row
 from mlcycle_tui.tui.dialogs.confirm import ConfirmDialog
 from mlcycle_tui.tui.dialogs.schedule import ScheduleDialog
 from mlcycle_tui.tui.screens.monitor import MonitorScreen
 from mlcycle_tui.tui.widgets.drift_plots import DriftHistogram, DriftTimeline
+from mlcycle_tui.workspace import Workspace
 
 from . import ops_helpers
 from .helpers import SIZE, text_of
@@ -32,7 +32,7 @@ def log_shifted_traffic(ws: Workspace, n: int = 80) -> None:
                       island=rng.choice(["Dream", "Biscoe"]))
         rows.append(prediction_row(new_prediction_id(), "penguins", 1, inputs, "Gentoo", None,
                                    latency_ms=2.0 + i % 5, at=now - n + i))
-    ws.log_predictions(rows)
+    ws.predictions.log(rows)
 
 
 def _cells(app, selector: str, column: int) -> list[str]:  # type: ignore[no-untyped-def]
@@ -91,7 +91,7 @@ async def test_check_now_shows_report_histogram_timeline_and_health(trained: Wor
         assert "no feedback labels" in health
 
         # a retraining job was queued by the policy
-        assert trained.jobs(status="queued")
+        assert trained.jobs.list(status="queued")
 
 
 async def test_schedule_scheduler_notifies_and_unschedule(trained: Workspace) -> None:
@@ -119,7 +119,7 @@ async def test_schedule_scheduler_notifies_and_unschedule(trained: Workspace) ->
         # the scheduler (off in this test app) starts with S and runs the schedule: a notification
         await pilot.press("S")
         await wait_until(pilot, lambda: app.services.scheduler_running)
-        await wait_until(pilot, lambda: len(trained.drift_reports("penguins")) >= 1, timeout=20)
+        await wait_until(pilot, lambda: len(trained.monitoring.drift_reports("penguins")) >= 1, timeout=20)
         await wait_until(pilot, lambda: any("drift" in n.message for n in app._notifications), timeout=10)
         assert "Scheduler ● running" in text_of(app, "#mon-scheduler")
 
@@ -129,7 +129,7 @@ async def test_schedule_scheduler_notifies_and_unschedule(trained: Workspace) ->
         await pilot.pause()
         assert isinstance(app.screen, ConfirmDialog)
         await pilot.click("#confirm-remove")
-        await wait_until(pilot, lambda: not trained.schedules() and not screen.schedules)
+        await wait_until(pilot, lambda: not trained.drift_schedules.list() and not screen.schedules)
         await pilot.press("S")
         await wait_until(pilot, lambda: not app.services.scheduler_running and not screen.scheduler_busy)
 
@@ -141,10 +141,10 @@ async def test_check_with_too_few_rows_says_not_enough_data_and_keeps_the_drift_
     rng = random.Random(1)
     shifted = pd.DataFrame([dict(ROW, bill_length_mm=70 + rng.random() * 10, flipper_length_mm=250 + rng.random() * 20)
                             for _ in range(60)])
-    real = trained.check_drift("penguins", current=shifted, action="alert")
+    real = trained.monitoring.check_drift("penguins", current=shifted, action="alert")
     assert real["drift"]
     now = time.time()
-    trained.log_predictions([prediction_row(new_prediction_id(), "penguins", 1, dict(ROW), "Adelie", None,
+    trained.predictions.log([prediction_row(new_prediction_id(), "penguins", 1, dict(ROW), "Adelie", None,
                                             latency_ms=2.0, at=now - 3 + i) for i in range(3)])
     app = make_ops_app(trained)
     async with app.run_test(size=SIZE) as pilot:
@@ -173,14 +173,14 @@ async def test_check_with_too_few_rows_says_not_enough_data_and_keeps_the_drift_
         await wait_until(pilot, lambda: "newest check: not enough data" in text_of(app, "#tile-drift"))
         tile = text_of(app, "#tile-drift")
         assert tile.splitlines()[0] == "drift" and "no drift" not in tile
-    assert [r["verdict"] for r in trained.drift_reports("penguins")] == ["not enough data", "drift"]
+    assert [r["verdict"] for r in trained.monitoring.drift_reports("penguins")] == ["not enough data", "drift"]
 
 
 async def test_only_checks_without_enough_data_show_no_verdict(trained: Workspace) -> None:
     now = time.time()
-    trained.log_predictions([prediction_row(new_prediction_id(), "penguins", 1, dict(ROW), "Adelie", None,
+    trained.predictions.log([prediction_row(new_prediction_id(), "penguins", 1, dict(ROW), "Adelie", None,
                                             latency_ms=2.0, at=now - 3 + i) for i in range(3)])
-    assert not trained.check_drift("penguins")["drift"]
+    assert not trained.monitoring.check_drift("penguins")["drift"]
     app = make_ops_app(trained)
     async with app.run_test(size=SIZE) as pilot:
         await wait_until(pilot, lambda: "penguins" in text_of(app, "#tile-drift"))

@@ -9,11 +9,11 @@ from pathlib import Path
 import pandas as pd
 from textual.widgets import DataTable, Input
 
-from mlcycle_tui.core.workspace import Workspace
 from mlcycle_tui.tui.dialogs.confirm import ConfirmDialog
 from mlcycle_tui.tui.dialogs.scoring import ScoringDialog
 from mlcycle_tui.tui.dialogs.source import SourceDialog
 from mlcycle_tui.tui.screens.schedules import SchedulesScreen
+from mlcycle_tui.workspace import Workspace
 
 from . import ops_helpers
 from .helpers import SIZE, text_of
@@ -32,9 +32,9 @@ def _setup(ws: Workspace, root: Path) -> dict[str, Path]:
     folders = {name: root / name for name in ("inbox", "to_score", "scored")}
     for folder in folders.values():
         folder.mkdir()
-    ws.schedule_check("penguins", "1h", "alert")
-    ws.add_source("penguins", folder=folders["inbox"], every="1h", settle="0s")
-    ws.schedule_scoring("penguins", folders["to_score"], folders["scored"], every="1h")
+    ws.drift_schedules.add("penguins", "1h", "alert")
+    ws.sources.add("penguins", folder=folders["inbox"], every="1h", settle="0s")
+    ws.scoring.add("penguins", folders["to_score"], folders["scored"], every="1h")
     return folders
 
 
@@ -79,12 +79,12 @@ async def test_lists_every_kind_and_pause_toggles(trained: Workspace, tmp_path: 
         assert "no files processed yet" in text_of(app, "#sched-detail")
         await pilot.press("p")
         await wait_until(pilot, lambda: _column(app, "next")[1] == "paused")
-        assert [r["paused"] for r in trained.all_schedules()] == [False, True, False]
+        assert [r["paused"] for r in trained.schedules.all()] == [False, True, False]
         assert "1 paused" in text_of(app, "#sched-status")
 
         await pilot.press("p")
         await wait_until(pilot, lambda: _column(app, "next")[1].startswith("in "))
-        assert not any(r["paused"] for r in trained.all_schedules())
+        assert not any(r["paused"] for r in trained.schedules.all())
 
 
 async def test_run_now_on_the_source_ingests_a_dropped_csv(trained: Workspace, tmp_path: Path) -> None:
@@ -94,9 +94,9 @@ async def test_run_now_on_the_source_ingests_a_dropped_csv(trained: Workspace, t
     async with app.run_test(size=SIZE) as pilot:
         await _open(app, pilot)
         await pilot.press("down", "g")
-        await wait_until(pilot, lambda: len(trained.dataset_versions("penguins")) == 2)
+        await wait_until(pilot, lambda: len(trained.data.versions("penguins")) == 2)
         await wait_until(pilot, lambda: "penguins@2" in _column(app, "result")[1])
-        latest = trained.dataset("penguins")
+        latest = trained.data.dataset("penguins")
         assert (latest.version, latest.rows) == (2, 344 + 40)
         assert _column(app, "last")[1].endswith("ago")
         await wait_until(pilot, lambda: "arrivals.csv ingested" in text_of(app, "#sched-detail"))
@@ -117,13 +117,13 @@ async def test_remove_asks_for_confirmation(trained: Workspace, tmp_path: Path) 
         assert "Prediction files already written stay" in str(app.screen.query_one("#confirm-body").render())
         await pilot.press("escape")  # cancelled: nothing removed
         await pilot.pause()
-        assert len(trained.all_schedules()) == 3
+        assert len(trained.schedules.all()) == 3
 
         await pilot.press("x")
         await pilot.pause()
         await pilot.click("#confirm-remove")
         await wait_until(pilot, lambda: _column(app, "kind") == ["drift", "source"])
-        assert [r["kind"] for r in trained.all_schedules()] == ["drift", "source"]
+        assert [r["kind"] for r in trained.schedules.all()] == ["drift", "source"]
 
 
 async def test_add_source_dialog_creates_a_source_and_shows_a_bad_path_inline(trained: Workspace,
@@ -141,7 +141,7 @@ async def test_add_source_dialog_creates_a_source_and_shows_a_bad_path_inline(tr
         await pilot.press("enter")
         await wait_until(pilot, lambda: dialog.query_one("#source-error").display)
         assert "no folder at" in str(dialog.query_one("#source-error").render())
-        assert isinstance(app.screen, SourceDialog) and trained.sources() == []
+        assert isinstance(app.screen, SourceDialog) and trained.sources.list() == []
 
         dialog.query_one("#source-path", Input).value = str(inbox)
         dialog.query_one("#source-dataset", Input).value = "landed"
@@ -149,7 +149,7 @@ async def test_add_source_dialog_creates_a_source_and_shows_a_bad_path_inline(tr
         await pilot.pause()
         await pilot.click("#source-ok")
         await wait_until(pilot, lambda: isinstance(app.screen, SchedulesScreen) and len(app.screen.rows) == 1)
-        [src] = trained.sources()
+        [src] = trained.sources.list()
         assert (src["dataset"], src["kind"], src["location"], src["every"]) == ("landed", "folder", str(inbox), "5m")
         assert _column(app, "kind") == ["source"]
         assert "landed" in text_of(app, "#sched-detail")
@@ -176,7 +176,7 @@ async def test_scoring_dialog_creates_a_schedule_and_refuses_the_same_folder(tra
         dialog.query_one("#scoring-output", Input).value = str(outbox)
         await pilot.press("enter")  # submits from the focused field
         await wait_until(pilot, lambda: isinstance(app.screen, SchedulesScreen) and len(app.screen.rows) == 1)
-        [sched] = trained.scoring_schedules()
+        [sched] = trained.scoring.list()
         assert (sched["model"], sched["input_dir"], sched["output_dir"], sched["every"]) == (
             "penguins", str(inbox), str(outbox), "1h")
         assert _column(app, "kind") == ["scoring"]
@@ -195,4 +195,4 @@ async def test_a_failing_run_shows_its_error_in_red(trained: Workspace, tmp_path
         await wait_until(pilot, lambda: "does not exist" in text_of(app, "#sched-detail"))
         assert "error:" in text_of(app, "#sched-detail")
         assert any(n.severity == "error" and "does not exist" in n.message for n in app._notifications)
-        assert trained.all_schedules()[2]["last_error"]
+        assert trained.schedules.all()[2]["last_error"]

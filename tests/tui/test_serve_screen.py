@@ -6,8 +6,8 @@ import socket
 
 from textual.widgets import DataTable, Input
 
-from mlcycle_tui.core.workspace import Workspace
 from mlcycle_tui.tui.screens.serve import ServeScreen
+from mlcycle_tui.workspace import Workspace
 
 from . import ops_helpers
 from .helpers import SIZE, text_of
@@ -70,7 +70,7 @@ async def test_start_send_watch_stop_and_quit(trained: Workspace) -> None:
         await wait_until(pilot, lambda: not app.services.server_running and not screen.stopping)
         assert "stopped" in text_of(app, "#serve-status")
         assert not _port_open(port)
-        assert trained.count_predictions("penguins") == 2
+        assert trained.predictions.count("penguins") == 2
 
         # start again and quit with it running: quitting stops it
         await pilot.press("enter")
@@ -81,7 +81,7 @@ async def test_start_send_watch_stop_and_quit(trained: Workspace) -> None:
         await pilot.press("q")
         await wait_until(pilot, lambda: not app.is_running)
     assert not _port_open(port)
-    assert trained.count_predictions("penguins") == 3
+    assert trained.predictions.count("penguins") == 3
 
 
 async def test_port_in_use_and_token_needed_are_shown(trained: Workspace) -> None:

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from mlcycle_tui.core.workspace import Workspace
 from mlcycle_tui.tui.dialogs.help import HelpDialog
 from mlcycle_tui.tui.screens import STAGES
 from mlcycle_tui.tui.screens.placeholder import PlaceholderScreen
+from mlcycle_tui.workspace import Workspace
 
 from .helpers import SIZE, make_app, text_of
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from mlcycle_tui.core.workspace import Workspace
+from mlcycle_tui.workspace import Workspace
 
 from .helpers import make_app
 
@@ -27,7 +27,7 @@ def test_empty_dashboard(snap_compare, workspace: Workspace, size: tuple[int, in
 def test_data_screen_with_penguins(  # type: ignore[no-untyped-def]
     snap_compare, workspace: Workspace, sample_data: Path, size: tuple[int, int]
 ) -> None:
-    workspace.ingest(sample_data / "penguins.csv", "penguins", target="species")
+    workspace.data.ingest(sample_data / "penguins.csv", "penguins", target="species")
     assert snap_compare(make_app(workspace), press=["d"], terminal_size=size)
 
 

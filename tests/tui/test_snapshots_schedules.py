@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pytest
 
-from mlcycle_tui.core.workspace import Workspace
+from mlcycle_tui.workspace import Workspace
 
 from .ops_helpers import make_ops_app
 

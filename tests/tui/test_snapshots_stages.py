@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from mlcycle_tui.core import tracking
-from mlcycle_tui.core.workspace import Workspace
+from mlcycle_tui.experiments import tracking
 from mlcycle_tui.tui.widgets import run_panels
+from mlcycle_tui.workspace import Workspace
 
 from .helpers import make_app
 
@@ -52,7 +52,7 @@ def test_experiments_with_runs(  # type: ignore[no-untyped-def]
     for i, (model, f1, accuracy) in enumerate(
         [("rf", 0.91, 0.93), ("logistic", 0.84, 0.88), ("hgb", 0.95, 0.96), ("knn", 0.78, 0.81)]
     ):
-        with workspace.start_run("penguins-sweep") as run:
+        with workspace.runs.start("penguins-sweep") as run:
             run.set_info(model=model, task="classification", seed=42 + i)
             run.log_params({"model": model, "fold": i})
             run.log_metrics({"f1": f1, "accuracy": accuracy})
@@ -65,12 +65,12 @@ def test_experiments_with_runs(  # type: ignore[no-untyped-def]
 def test_models_with_versions(  # type: ignore[no-untyped-def]
     snap_compare, workspace: Workspace, sample_data: Path, size: tuple[int, int]
 ) -> None:
-    workspace.ingest(sample_data / "penguins.csv", "penguins", target="species")
-    weak = workspace.train("penguins", "dummy")["run_id"]
-    strong = workspace.train("penguins", "rf", params=["n_estimators=10"])["run_id"]
-    workspace.register(weak, "penguins")
-    workspace.register(strong, "penguins")
-    workspace.promote("penguins", 2)
+    workspace.data.ingest(sample_data / "penguins.csv", "penguins", target="species")
+    weak = workspace.training.train("penguins", "dummy")["run_id"]
+    strong = workspace.training.train("penguins", "rf", params=["n_estimators=10"])["run_id"]
+    workspace.registry.register(weak, "penguins")
+    workspace.registry.register(strong, "penguins")
+    workspace.registry.promote("penguins", 2)
 
     async def open_models(pilot) -> None:  # type: ignore[no-untyped-def]
         await pilot.press("m")

@@ -9,11 +9,11 @@ from pathlib import Path
 import pandas as pd
 from textual.widgets import DataTable, Input, Select
 
-from mlcycle_tui.core.workspace import Workspace
 from mlcycle_tui.tui.dialogs.source import SourceDialog
 from mlcycle_tui.tui.screens.data import DataScreen
 from mlcycle_tui.tui.services import ServiceEvent
 from mlcycle_tui.tui.widgets.sources_panel import SourcesPanel
+from mlcycle_tui.workspace import Workspace
 
 from .helpers import SIZE, text_of
 from .ops_helpers import make_ops_app, wait_until
@@ -54,7 +54,7 @@ async def test_add_a_folder_source_run_it_and_see_the_dataset(workspace: Workspa
         await pilot.press("enter")
         await wait_until(pilot, lambda: isinstance(app.screen, DataScreen)
                          and app.screen.query_one(SourcesPanel).sources != [])
-        [src] = workspace.sources()
+        [src] = workspace.sources.list()
         assert (src["dataset"], src["kind"], src["every"], src["target"]) == ("arrivals", "folder", "10m", "species")
         assert _cells(app, 1) == ["arrivals"]
         assert _cells(app, 6) == ["never"]
@@ -62,7 +62,7 @@ async def test_add_a_folder_source_run_it_and_see_the_dataset(workspace: Workspa
 
         penguins.head(100).to_csv(inbox / "monday.csv", index=False)
         await pilot.press("g")  # waits the 2 s settle time: the file was just written
-        await wait_until(pilot, lambda: [d.ref for d in workspace.datasets()] == ["arrivals@1"])
+        await wait_until(pilot, lambda: [d.ref for d in workspace.data.datasets()] == ["arrivals@1"])
         await wait_until(pilot, lambda: app.screen.query_one("#datasets", DataTable).row_count == 1)
         assert app.screen.selected is not None and app.screen.selected.ref == "arrivals@1"  # shown on the screen
         await wait_until(pilot, lambda: _cells(app, 8) == ["1 in"])
@@ -73,7 +73,7 @@ async def test_add_a_folder_source_run_it_and_see_the_dataset(workspace: Workspa
         await pilot.press("g")
         await wait_until(pilot, lambda: "quar." in _cells(app, 8)[0])
         assert _cells(app, 8) == ["1 in · 1 quar."]
-        assert [d.ref for d in workspace.datasets()] == ["arrivals@1"]
+        assert [d.ref for d in workspace.data.datasets()] == ["arrivals@1"]
         assert any("quarantined" in n.message for n in app._notifications)
         assert (workspace.home / "quarantine").exists()
 
@@ -82,14 +82,14 @@ async def test_a_run_by_the_scheduler_shows_without_a_key_press(workspace: Works
                                                                 tmp_path: Path) -> None:
     inbox = tmp_path / "inbox"
     inbox.mkdir()
-    src = workspace.add_source("arrivals", folder=inbox, target="species", every="1h", settle="0s")
+    src = workspace.sources.add("arrivals", folder=inbox, target="species", every="1h", settle="0s")
     app = make_ops_app(workspace)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("d")
         await wait_until(pilot, lambda: app.screen.query_one(SourcesPanel).sources != [])
         assert app.screen.query_one("#data-empty").display
         pd.read_csv(sample_data / "penguins.csv").head(20).to_csv(inbox / "a.csv", index=False)
-        workspace.run_source(src["source_id"])  # what the scheduler does on a tick, then it tells the app:
+        workspace.sources.run(src["source_id"])  # what the scheduler does on a tick, then it tells the app:
         app.post_message(ServiceEvent("source", "source 1: arrivals@1 +20 rows from 1 files"))
         await wait_until(pilot, lambda: app.screen.query_one("#datasets", DataTable).row_count == 1)
         assert app.screen.query_one("#data-main").display
@@ -119,7 +119,7 @@ async def test_sqlite_kind_asks_for_query_and_key(workspace: Workspace, tmp_path
         dialog.query_one("#source-key", Input).value = "id"
         await pilot.press("enter")
         await wait_until(pilot, lambda: "no SQLite file at" in str(dialog.query_one("#source-error").render()))
-        assert workspace.sources() == []
+        assert workspace.sources.list() == []
         await pilot.press("escape")
         await pilot.pause()
         assert isinstance(app.screen, DataScreen)

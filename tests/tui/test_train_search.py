@@ -20,8 +20,8 @@ import numpy as np
 import pandas as pd
 from textual.widgets import Input, Select
 
-from mlcycle_tui.core.workspace import Workspace
 from mlcycle_tui.tui.dialogs.train import TrainDialog
+from mlcycle_tui.workspace import Workspace
 
 from .helpers import SIZE, make_app, text_of
 
@@ -38,7 +38,7 @@ def _yes_no_frame(n: int = 100) -> pd.DataFrame:
 async def drive(home: Path) -> dict:
     """Train through the dialog: logistic, random search, 2 trials, 2 folds, all cores."""
     ws = Workspace.open(home)
-    ws.ingest(_yes_no_frame(), "churn", target="churn")
+    ws.data.ingest(_yes_no_frame(), "churn", target="churn")
     app = make_app(ws)
     out: dict = {}
     async with app.run_test(size=SIZE) as pilot:
@@ -59,7 +59,7 @@ async def drive(home: Path) -> dict:
         out["dialog_open"] = isinstance(app.screen, TrainDialog)
         out["dialog_error"] = text_of(app, "#train-error") if out["dialog_open"] else ""
         out["workers"] = [p.name for p in multiprocessing.active_children()]
-    out["runs"] = [ws.get_run(r["run_id"]) for r in ws.runs()]
+    out["runs"] = [ws.runs.get(r["run_id"]) for r in ws.runs.search()]
     ws.close()
     return out
 

@@ -9,9 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mlcycle_tui.core import catalog
-from mlcycle_tui.core.errors import UserError
-from mlcycle_tui.core.preprocess import build_pipeline, describe_columns
+from mlcycle_tui.common.errors import UserError
+from mlcycle_tui.experiments import catalog
+from mlcycle_tui.experiments.preprocess import build_pipeline, describe_columns
 
 SAMPLES = Path(__file__).resolve().parents[2] / "sample_data"
 SMALL = {"n_estimators": 20, "max_iter": 30}  # kept fast; filtered per kind below
@@ -163,7 +163,7 @@ def test_import_is_cheap() -> None:
     import subprocess
     import sys
 
-    code = ("import sys, mlcycle_tui.core.catalog as c; c.catalog(); "
+    code = ("import sys, mlcycle_tui.experiments.catalog as c; c.catalog(); "
             "print('sklearn' in sys.modules, 'scipy' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)

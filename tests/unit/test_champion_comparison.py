@@ -14,8 +14,8 @@ import pandas as pd
 import pytest
 from sklearn.metrics import f1_score
 
-from mlcycle_tui.core import overlap
-from mlcycle_tui.core.workspace import Workspace
+from mlcycle_tui.experiments import overlap
+from mlcycle_tui.workspace import Workspace
 
 FEATURES = ["x1", "x2", "x3", "grade"]
 
@@ -43,11 +43,11 @@ def ws(tmp_path):
 
 
 def champion_on(ws: Workspace, frame: pd.DataFrame) -> tuple:
-    ds = ws.ingest(frame, name="noisy", target="y")
-    run = ws.train(ds.ref, "rf", params={"n_estimators": 60, "max_depth": None, "min_samples_leaf": 1},
-                   split=ws.split(ds, test_size=0.25, seed=3).split_id, seed=3)
-    mv = ws.register(run["run_id"], "noisy")
-    ws.promote("noisy", mv.version)
+    ds = ws.data.ingest(frame, name="noisy", target="y")
+    run = ws.training.train(ds.ref, "rf", params={"n_estimators": 60, "max_depth": None, "min_samples_leaf": 1},
+                   split=ws.splits.create(ds, test_size=0.25, seed=3).split_id, seed=3)
+    mv = ws.registry.register(run["run_id"], "noisy")
+    ws.registry.promote("noisy", mv.version)
     return ds, mv
 
 
@@ -55,17 +55,17 @@ def test_gate_scores_the_champion_only_on_rows_it_did_not_train_on(ws):
     first = noisy(400, seed=1)
     _, champion = champion_on(ws, first)
     superset = pd.concat([first, noisy(400, seed=2)], ignore_index=True)
-    ds2 = ws.ingest(superset, name="noisy", target="y")
-    run = ws.train(ds2.ref, "logreg", split=ws.split(ds2, test_size=0.25, seed=11).split_id, seed=3)
-    challenger = ws.register(run["run_id"], "noisy")
+    ds2 = ws.data.ingest(superset, name="noisy", target="y")
+    run = ws.training.train(ds2.ref, "logreg", split=ws.splits.create(ds2, test_size=0.25, seed=11).split_id, seed=3)
+    challenger = ws.registry.register(run["run_id"], "noisy")
 
-    verdict = ws.gate_check(challenger)
+    verdict = ws.registry.gate_check(challenger)
     comparison = verdict["comparison"]
     assert comparison["judged"]
 
     # Independently: the challenger's test rows that are in neither model's training rows.
-    champ_train, _ = ws.split_frames(champion.split_id)
-    chall_train, chall_test = ws.split_frames(challenger.split_id)
+    champ_train, _ = ws.splits.frames(champion.split_id)
+    chall_train, chall_test = ws.splits.frames(challenger.split_id)
     seen = pd.concat([champ_train, chall_train])[[*FEATURES, "y"]].drop_duplicates()
     merged = chall_test.merge(seen, on=[*FEATURES, "y"], how="left", indicator=True)
     fresh = chall_test[(merged["_merge"] == "left_only").to_numpy()]
@@ -73,12 +73,12 @@ def test_gate_scores_the_champion_only_on_rows_it_did_not_train_on(ws):
     assert comparison["rows"] == len(fresh)
     assert comparison["left_out"] == len(chall_test) - len(fresh)
 
-    _, champ_model = ws.load_model(champion)
+    _, champ_model = ws.registry.load_model(champion)
     honest = f1_score(fresh.y, champ_model.predict(fresh[FEATURES]), pos_label="yes")
     leaky = f1_score(chall_test.y, champ_model.predict(chall_test[FEATURES]), pos_label="yes")
     assert comparison["champion"]["f1"] == pytest.approx(honest)
     assert leaky > honest + 0.05  # what the gate used to see
-    _, chall_model = ws.load_model(challenger)
+    _, chall_model = ws.registry.load_model(challenger)
     assert comparison["challenger"]["f1"] == pytest.approx(
         f1_score(fresh.y, chall_model.predict(fresh[FEATURES]), pos_label="yes"))
     check = verdict["checks"][-1]
@@ -90,10 +90,10 @@ def test_too_few_unseen_rows_is_a_refusal_not_a_pass(ws):
     first = noisy(400, seed=1)
     champion_on(ws, first)
     # the newer version adds only 12 rows: almost every test row is a champion training row
-    ds2 = ws.ingest(pd.concat([first, noisy(12, seed=5)], ignore_index=True), name="noisy", target="y")
-    run = ws.train(ds2.ref, "logreg", split=ws.split(ds2, test_size=0.25, seed=11).split_id, seed=3)
-    challenger = ws.register(run["run_id"], "noisy")
-    verdict = ws.gate_check(challenger)
+    ds2 = ws.data.ingest(pd.concat([first, noisy(12, seed=5)], ignore_index=True), name="noisy", target="y")
+    run = ws.training.train(ds2.ref, "logreg", split=ws.splits.create(ds2, test_size=0.25, seed=11).split_id, seed=3)
+    challenger = ws.registry.register(run["run_id"], "noisy")
+    verdict = ws.registry.gate_check(challenger)
     assert not verdict["passed"]
     assert not verdict["comparison"]["judged"]
     assert verdict["comparison"]["rows"] < 30
@@ -101,7 +101,7 @@ def test_too_few_unseen_rows_is_a_refusal_not_a_pass(ws):
     assert reason.startswith("cannot compare with the champion: only ")
     assert "(needs 30)" in reason
     ws.settings["gates"]["min_unseen_rows"] = 1
-    assert ws.gate_check(challenger)["comparison"]["judged"]
+    assert ws.registry.gate_check(challenger)["comparison"]["judged"]
 
 
 def test_training_row_keys_include_feedback_rows_and_survive_dtype_changes():
@@ -119,20 +119,20 @@ def test_training_row_keys_include_feedback_rows_and_survive_dtype_changes():
 def test_retraining_job_compares_on_the_same_unseen_rows(ws):
     first = noisy(400, seed=1)
     _, champion = champion_on(ws, first)
-    ws.ingest(pd.concat([first, noisy(400, seed=2)], ignore_index=True), name="noisy", target="y")
-    ws.enqueue_retrain("noisy", "test")
-    job = ws.run_next_job()
+    ws.data.ingest(pd.concat([first, noisy(400, seed=2)], ignore_index=True), name="noisy", target="y")
+    ws.jobs.enqueue_retrain("noisy", "test")
+    job = ws.jobs.run_next()
     result = job["result"]
     holdout = result["holdout"]
     assert job["status"] in ("done", "awaiting_approval"), job
     assert holdout["same_for_both"] and 0 < holdout["rows"] < holdout["test_rows"]
     assert holdout["left_out"] == holdout["test_rows"] - holdout["rows"]
 
-    challenger = ws.model_version(f"noisy@{result['challenger']['version']}")
-    _, test = ws.split_frames(challenger.split_id)
-    keep = overlap.unseen(test, [ws.training_keys(mv, test) for mv in (champion, challenger)])
+    challenger = ws.registry.model_version(f"noisy@{result['challenger']['version']}")
+    _, test = ws.splits.frames(challenger.split_id)
+    keep = overlap.unseen(test, [ws.registry.training_keys(mv, test) for mv in (champion, challenger)])
     fresh = test[keep]
-    _, champ_model = ws.load_model(champion)
+    _, champ_model = ws.registry.load_model(champion)
     honest = f1_score(fresh.y, champ_model.predict(fresh[FEATURES]), pos_label="yes")
     assert result["champion"]["metrics"]["f1"] == pytest.approx(honest)
     assert f"{holdout['rows']} of the {holdout['test_rows']} test rows" in result["comparison"]["reason"]

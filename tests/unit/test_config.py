@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from mlcycle_tui.common.errors import UserError
 from mlcycle_tui.config import Ref, check_name, parse_duration, parse_ref, resolve_home
-from mlcycle_tui.core.errors import UserError
 
 
 @pytest.mark.parametrize("name", ["a", "churn", "my-data_1.v2", "A" * 64])

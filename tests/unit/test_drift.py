@@ -13,8 +13,8 @@ import pytest
 import scipy.stats as ss
 from scipy.spatial.distance import jensenshannon as scipy_js
 
-from mlcycle_tui.core import drift
-from mlcycle_tui.core import drift_stats as st
+from mlcycle_tui.monitoring import drift
+from mlcycle_tui.monitoring import drift_stats as st
 
 SAMPLE = Path(__file__).resolve().parents[2] / "sample_data"
 TOL = 1e-9
@@ -485,7 +485,7 @@ def test_module_import_is_light() -> None:
     import sys
 
     code = (
-        "import sys, mlcycle_tui.core.drift; "
+        "import sys, mlcycle_tui.monitoring.drift; "
         "print(any(m in sys.modules for m in ('scipy', 'scipy.stats', 'pandas')))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

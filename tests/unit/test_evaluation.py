@@ -12,10 +12,10 @@ import pytest
 from sklearn import metrics as skm
 from sklearn.model_selection import train_test_split
 
-from mlcycle_tui.core import evaluation as ev
-from mlcycle_tui.core.catalog import make_estimator
-from mlcycle_tui.core.errors import UserError
-from mlcycle_tui.core.preprocess import build_pipeline, describe_columns
+from mlcycle_tui.common.errors import UserError
+from mlcycle_tui.experiments import evaluation as ev
+from mlcycle_tui.experiments.catalog import make_estimator
+from mlcycle_tui.experiments.preprocess import build_pipeline, describe_columns
 
 SAMPLES = Path(__file__).resolve().parents[2] / "sample_data"
 
@@ -244,7 +244,7 @@ def test_fairness_multiclass_needs_a_positive_label() -> None:
 
 
 def test_slice_without_some_class_is_not_marked_down():
-    from mlcycle_tui.core.evaluation import evaluate as _evaluate
+    from mlcycle_tui.experiments.evaluation import evaluate as _evaluate
 
     metrics = _evaluate("classification", np.array(["a", "a", "b"]), np.array(["a", "a", "b"]), None,
                         ["a", "b", "c"])

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from mlcycle_tui.core.errors import UserError
-from mlcycle_tui.core.gates import check_gates, compare
+from mlcycle_tui.common.errors import UserError
+from mlcycle_tui.registry.gates import check_gates, compare
 
 CANDIDATE = {"f1": 0.80, "accuracy": 0.85, "roc_auc": None}
 BASELINE = {"f1": 0.30, "accuracy": 0.60}

@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pandas as pd
 
-from mlcycle_tui.core.jsonsafe import json_safe
+from mlcycle_tui.common.jsonsafe import json_safe
 
 
 def test_numpy_nan_dates_and_keys_become_plain_json():

@@ -17,11 +17,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from mlcycle_tui.core.errors import UserError
-from mlcycle_tui.core.predlog import new_prediction_id, prediction_row
-from mlcycle_tui.core.workspace import Workspace
+from mlcycle_tui.common.errors import UserError
+from mlcycle_tui.predictions.log import new_prediction_id, prediction_row
 from mlcycle_tui.scheduler.runner import SchedulerRunner
 from mlcycle_tui.storage.db import Database
+from mlcycle_tui.workspace import Workspace
 
 SAMPLES = Path(__file__).resolve().parents[2] / "sample_data"
 ROW = {"island": "Dream", "bill_length_mm": 45.1, "bill_depth_mm": 17.0, "flipper_length_mm": 190,
@@ -32,10 +32,10 @@ ROW = {"island": "Dream", "bill_length_mm": 45.1, "bill_depth_mm": 17.0, "flippe
 def trained_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     home = tmp_path_factory.mktemp("verdicts") / "ws"
     with Workspace.open(home) as ws:
-        ws.ingest(SAMPLES / "penguins.csv", "penguins", target="species")
-        run = ws.train("penguins", "rf", params=["n_estimators=10"])
-        ws.register(run["run_id"], "penguins")
-        ws.promote("penguins", 1)
+        ws.data.ingest(SAMPLES / "penguins.csv", "penguins", target="species")
+        run = ws.training.train("penguins", "rf", params=["n_estimators=10"])
+        ws.registry.register(run["run_id"], "penguins")
+        ws.registry.promote("penguins", 1)
     return home
 
 
@@ -57,17 +57,17 @@ def shifted(n: int = 60) -> pd.DataFrame:
 
 def log_rows(ws: Workspace, n: int) -> None:
     now = time.time()
-    ws.log_predictions([prediction_row(new_prediction_id(), "penguins", 1, dict(ROW), "Adelie", None,
+    ws.predictions.log([prediction_row(new_prediction_id(), "penguins", 1, dict(ROW), "Adelie", None,
                                        at=now - n + i) for i in range(n)])
 
 
 def test_too_few_rows_is_not_enough_data_and_keeps_the_last_verdict(ws):
-    real = ws.check_drift("penguins", current=shifted(), action="alert")
+    real = ws.monitoring.check_drift("penguins", current=shifted(), action="alert")
     assert real["drift"]
 
     log_rows(ws, 3)
-    few = ws.check_drift("penguins")
-    status = {s["model"]: s for s in ws.monitoring_status()}["penguins"]
+    few = ws.monitoring.check_drift("penguins")
+    status = {s["model"]: s for s in ws.monitoring.status()}["penguins"]
     assert status["drift"] is True and status["last_report_id"] == real["report_id"]  # the last real verdict
     assert few["verdict"] == "not enough data" and not few["judged"] and real["verdict"] == "drift"
     assert few["verdict_text"] == "not enough data (3 rows; needs 20)"
@@ -80,43 +80,43 @@ def test_too_few_rows_is_not_enough_data_and_keeps_the_last_verdict(ws):
     assert status["newest_check"]["report_id"] == few["report_id"]
     assert status["newest_check"]["verdict_text"] == "not enough data (3 rows; needs 20)"
 
-    listed = ws.drift_reports("penguins")
+    listed = ws.monitoring.drift_reports("penguins")
     assert [(r["report_id"], r["verdict"]) for r in listed] == [
         (few["report_id"], "not enough data"), (real["report_id"], "drift")]
     assert listed[0]["share_drifted"] is None
-    assert [r["report_id"] for r in ws.drift_reports("penguins", judged=True)] == [real["report_id"]]
-    stored = ws.drift_report(few["report_id"])
+    assert [r["report_id"] for r in ws.monitoring.drift_reports("penguins", judged=True)] == [real["report_id"]]
+    stored = ws.monitoring.drift_report(few["report_id"])
     assert stored["verdict"] == "not enough data" and stored["verdict_text"] == few["verdict_text"]
-    event = ws.events(1)[0]
+    event = ws.events.recent(1)[0]
     assert event["kind"] == "check" and "not enough data (3 rows; needs 20)" in event["message"]
     assert "no drift" not in event["message"]
 
 
 def test_a_check_without_enough_data_does_not_count_for_persistence(ws):
     ws.settings["policy"].update(persistence_k=2, persistence_m=2)
-    first = ws.check_drift("penguins", current=shifted())
+    first = ws.monitoring.check_drift("penguins", current=shifted())
     assert first["drift"] and not first["alarm"] and first["job_id"] is None
     assert first["persistence"]["drift_in_last_m"] == 1
 
     log_rows(ws, 3)
-    few = ws.check_drift("penguins")
-    assert not few["alarm"] and few["job_id"] is None and ws.jobs() == []
+    few = ws.monitoring.check_drift("penguins")
+    assert not few["alarm"] and few["job_id"] is None and ws.jobs.list() == []
 
     # the check in between neither breaks the run of drifted checks nor counts as one of the m
-    second = ws.check_drift("penguins", current=shifted())
+    second = ws.monitoring.check_drift("penguins", current=shifted())
     assert second["persistence"] == {"k": 2, "m": 2, "drift_in_last_m": 2, "persistent": True}
     assert second["alarm"] and second["job_queued"]
     assert few["verdict"] == "not enough data"
 
 
 def test_no_column_with_enough_values_cannot_judge(ws):
-    real = ws.check_drift("penguins", current=shifted(), action="alert")
+    real = ws.monitoring.check_drift("penguins", current=shifted(), action="alert")
     assert real["drift"]
     frame = pd.DataFrame([dict(ROW)] * 3 + [dict.fromkeys(ROW)] * 27)  # 30 rows, 3 with values
     frame["_prediction"] = ["Adelie"] * 3 + [None] * 27
-    report = ws.check_drift("penguins", current=frame, action="alert")
+    report = ws.monitoring.check_drift("penguins", current=frame, action="alert")
     assert report["rows"] == 30
-    status = {s["model"]: s for s in ws.monitoring_status()}["penguins"]
+    status = {s["model"]: s for s in ws.monitoring.status()}["penguins"]
     assert status["last_report_id"] == real["report_id"] and status["drift"] is True
     assert report["verdict"] == "not enough data" and not report["judged"] and not report["drift"]
     assert report["verdict_text"] == "not enough data (no column could be judged: 7 with too few values)"
@@ -127,41 +127,41 @@ def test_no_column_with_enough_values_cannot_judge(ws):
 def test_min_rows_is_a_policy_setting(ws):
     log_rows(ws, 6)
     ws.settings["policy"]["min_rows"] = 5
-    report = ws.check_drift("penguins", action="alert")
+    report = ws.monitoring.check_drift("penguins", action="alert")
     assert report["judged"] and report["verdict"] in ("drift", "no drift")
     assert report["policy"]["min_rows"] == 5
     ws.settings["policy"]["min_rows"] = 7
-    assert ws.check_drift("penguins", action="alert")["verdict_text"] == "not enough data (6 rows; needs 7)"
+    assert ws.monitoring.check_drift("penguins", action="alert")["verdict_text"] == "not enough data (6 rows; needs 7)"
     ws.settings["policy"]["min_rows"] = 0
     with pytest.raises(UserError, match="min_rows=0 must be at least 1"):
-        ws.check_drift("penguins")
+        ws.monitoring.check_drift("penguins")
 
 
 def test_current_data_without_the_model_columns_is_a_schema_error(ws):
     before = ws.db.scalar("SELECT COUNT(*) FROM drift_reports")
     notes = pd.DataFrame({"some notes": [f"line {i}" for i in range(30)]})
     with pytest.raises(UserError, match=r"none of 7\): missing island, bill_length_mm, .*, year; it has some notes"):
-        ws.check_drift("penguins", current=notes)
+        ws.monitoring.check_drift("penguins", current=notes)
     partial = shifted().drop(columns=["sex", "year"])
     with pytest.raises(UserError, match=r"2 missing of 7\): missing sex, year;") as info:
-        ws.check_drift("penguins", current=partial)
+        ws.monitoring.check_drift("penguins", current=partial)
     assert info.value.code == "schema_mismatch"
     assert ws.db.scalar("SELECT COUNT(*) FROM drift_reports") == before  # nothing stored that says "no drift"
 
 
 def test_scheduled_check_records_not_enough_data(ws):
     log_rows(ws, 3)
-    sched = ws.schedule_check("penguins", every="1h", action="retrain")
+    sched = ws.drift_schedules.add("penguins", every="1h", action="retrain")
     ws.db.execute("UPDATE schedules SET next_due = 0")  # due now
     events: list[tuple[str, str]] = []
     runner = SchedulerRunner(ws, on_event=lambda kind, message: events.append((kind, message)))
     runner.ws = ws  # run one tick directly, without starting the background threads
     result = runner.run_schedule(sched["schedule_id"])
     assert result is not None and result["status"] == "not enough data (3 rows; needs 20)"
-    assert ws.get_schedule(sched["schedule_id"])["last_status"] == "not enough data (3 rows; needs 20)"
-    assert ws.get_schedule(sched["schedule_id"])["last_report"] == result["report"]["report_id"]
+    assert ws.drift_schedules.get(sched["schedule_id"])["last_status"] == "not enough data (3 rows; needs 20)"
+    assert ws.drift_schedules.get(sched["schedule_id"])["last_report"] == result["report"]["report_id"]
     assert events == [("check", f"schedule {sched['schedule_id']}: not enough data (3 rows; needs 20)")]
-    assert ws.jobs() == []
+    assert ws.jobs.list() == []
 
 
 def test_migration_gives_stored_reports_a_verdict(tmp_path):

@@ -15,9 +15,9 @@ import pandas as pd
 import pytest
 from sklearn.metrics import f1_score
 
-from mlcycle_tui.core.errors import UserError
-from mlcycle_tui.core.predlog import new_prediction_id, prediction_row
-from mlcycle_tui.core.workspace import Workspace
+from mlcycle_tui.common.errors import UserError
+from mlcycle_tui.predictions.log import new_prediction_id, prediction_row
+from mlcycle_tui.workspace import Workspace
 
 SAMPLES = Path(__file__).resolve().parents[2] / "sample_data"
 CONTRACT_KEYS = {"report_id", "model", "version", "drift", "share_drifted", "columns", "job_id"}
@@ -38,20 +38,20 @@ def ws(tmp_path):
 
 def deploy(ws: Workspace, frame: pd.DataFrame, *, time_column: str | None = "date", name: str = "weather") -> None:
     """Ingest, train a small forest, register and promote: what a user does before serving."""
-    ds = ws.ingest(frame, name=name, target="weather", time_column=time_column)
-    run = ws.train(ds.ref, "rf", params={"n_estimators": 40}, seed=1)
-    mv = ws.register(run["run_id"], name)
-    ws.promote(name, mv.version)
+    ds = ws.data.ingest(frame, name=name, target="weather", time_column=time_column)
+    run = ws.training.train(ds.ref, "rf", params={"n_estimators": 40}, seed=1)
+    mv = ws.registry.register(run["run_id"], name)
+    ws.registry.promote(name, mv.version)
 
 
 def serve(ws: Workspace, rows: pd.DataFrame, model: str = "weather") -> list[str]:
     """Log predictions of the production model for `rows` as the server would; their ids."""
-    mv, pipeline = ws.load_model(model)
+    mv, pipeline = ws.registry.load_model(model)
     inputs = rows.drop(columns=["weather"]).reset_index(drop=True)
     predictions = pipeline.predict(inputs)
     ids = [new_prediction_id() for _ in range(len(inputs))]
     start = time.time() - len(inputs)
-    ws.log_predictions(
+    ws.predictions.log(
         prediction_row(ids[i], mv.name, mv.version, inputs.iloc[i].to_dict(), predictions[i], at=start + i)
         for i in range(len(inputs))
     )
@@ -62,7 +62,7 @@ def test_summer_inputs_drift_and_queue_one_job(ws, weather):
     deploy(ws, weather[weather.date < "2012-07-01"])
     serve(ws, weather[(weather.date >= "2012-07-01") & (weather.date < "2012-10-01")])
 
-    report = ws.check_drift("weather")
+    report = ws.monitoring.check_drift("weather")
     assert report.keys() >= CONTRACT_KEYS
     assert all(c.keys() >= COLUMN_KEYS for c in report["columns"])
     assert report["drift"] and report["data_drift"]
@@ -71,23 +71,23 @@ def test_summer_inputs_drift_and_queue_one_job(ws, weather):
     assert report["prediction_drift"]  # summer means more "sun" predictions
     assert report["rows"] == 92 and report["source"] == "logged predictions, last 24h"
     assert report["job_id"] is not None and report["job_queued"]
-    assert [j["status"] for j in ws.jobs()] == ["queued"]
+    assert [j["status"] for j in ws.jobs.list()] == ["queued"]
 
-    again = ws.check_drift("weather", last=50)
+    again = ws.monitoring.check_drift("weather", last=50)
     assert again["drift"] and again["rows"] == 50
     assert again["job_id"] == report["job_id"] and not again["job_queued"]
-    assert len(ws.jobs()) == 1
+    assert len(ws.jobs.list()) == 1
 
-    stored = ws.drift_reports("weather")
+    stored = ws.monitoring.drift_reports("weather")
     assert [r["report_id"] for r in stored] == [again["report_id"], report["report_id"]]
-    assert ws.drift_report(report["report_id"])["drifted_columns"] == report["drifted_columns"]
-    kinds = [e["kind"] for e in ws.events(20)]
+    assert ws.monitoring.drift_report(report["report_id"])["drifted_columns"] == report["drifted_columns"]
+    kinds = [e["kind"] for e in ws.events.recent(20)]
     assert "drift" in kinds and "job" in kinds
 
-    hist = ws.drift_histogram("weather", "temp_max")
+    hist = ws.monitoring.drift_histogram("weather", "temp_max")
     assert len(hist["reference"]) == len(hist["current"]) == 20
-    assert ws.drift_histogram("weather", "prediction")["kind"] == "categorical"
-    status = {s["model"]: s for s in ws.monitoring_status()}["weather"]
+    assert ws.monitoring.drift_histogram("weather", "prediction")["kind"] == "categorical"
+    status = {s["model"]: s for s in ws.monitoring.status()}["weather"]
     assert status["drift"] is True and status["open_job"]["id"] == report["job_id"]
 
 
@@ -96,14 +96,14 @@ def test_random_halves_of_one_year_do_not_drift(ws, weather, tmp_path):
     half_a, half_b = year.iloc[: len(year) // 2], year.iloc[len(year) // 2 :]
     deploy(ws, half_a, time_column=None)
 
-    report = ws.check_drift("weather", current=half_b.drop(columns=["weather"]))
+    report = ws.monitoring.check_drift("weather", current=half_b.drop(columns=["weather"]))
     assert not report["drift"], [c["message"] for c in report["columns"] if c["drifted"]]
     assert report["source"] == "dataframe" and report["prediction"] is not None
-    assert report["job_id"] is None and ws.jobs() == []
+    assert report["job_id"] is None and ws.jobs.list() == []
 
     path = tmp_path / "half_b.csv"
     half_b.drop(columns=["weather"]).to_csv(path, index=False)
-    from_file = ws.check_drift("weather", current=str(path))
+    from_file = ws.monitoring.check_drift("weather", current=str(path))
     assert from_file["source"] == f"file {path}" and not from_file["drift"]
 
 
@@ -114,11 +114,11 @@ def test_unseen_categories_and_missing_shares_are_reported(ws, weather):
     current = frame.drop(columns=["weather"]).iloc[:200].copy()
     current.loc[:120, "station"] = "east"
     current.loc[:80, "wind"] = np.nan
-    report = ws.check_drift("weather", current=current, action="alert")
+    report = ws.monitoring.check_drift("weather", current=current, action="alert")
     assert report["new_categories"] == {"station": ["east"]}
     assert "wind" in report["missing_changed"]
     assert report["job_id"] is None  # action "alert" never queues
-    assert ws.events(1)[0]["kind"] in ("alert", "check")
+    assert ws.events.recent(1)[0]["kind"] in ("alert", "check")
 
 
 def test_feedback_gives_real_metrics_and_decay_without_drift(ws, weather):
@@ -126,11 +126,12 @@ def test_feedback_gives_real_metrics_and_decay_without_drift(ws, weather):
     half_a, half_b = year.iloc[: len(year) // 2], year.iloc[len(year) // 2 :].reset_index(drop=True)
     deploy(ws, half_a, time_column=None)
     ids = serve(ws, half_b)
-    mv, pipeline = ws.load_model("weather")
+    mv, pipeline = ws.registry.load_model("weather")
     predicted = pipeline.predict(half_b.drop(columns=["weather"]))
 
-    ws.add_feedback("weather", [{"prediction_id": i, "label": y} for i, y in zip(ids, half_b.weather, strict=True)])
-    report = ws.check_drift("weather")
+    ws.predictions.add_feedback("weather", [{"prediction_id": i, "label": y}
+                                            for i, y in zip(ids, half_b.weather, strict=True)])
+    report = ws.monitoring.check_drift("weather")
     perf = report["performance"]
     assert perf["rows"] == len(half_b) and perf["metric"] == "f1"
     expected = f1_score(half_b.weather, predicted, average="macro")
@@ -141,12 +142,12 @@ def test_feedback_gives_real_metrics_and_decay_without_drift(ws, weather):
     # labels that say the model is always wrong: its f1 collapses although inputs did not move
     classes = sorted(half_b.weather.unique())
     wrong = [classes[(classes.index(p) + 1) % len(classes)] for p in predicted]
-    ws.add_feedback("weather", [{"prediction_id": i, "label": y} for i, y in zip(ids, wrong, strict=True)])
-    decayed = ws.check_drift("weather")
+    ws.predictions.add_feedback("weather", [{"prediction_id": i, "label": y} for i, y in zip(ids, wrong, strict=True)])
+    decayed = ws.monitoring.check_drift("weather")
     assert not decayed["data_drift"]
     assert decayed["decay"] and decayed["performance"]["current"] == 0.0
     assert decayed["alarm"] and decayed["job_id"] is not None
-    assert "decay" in ws.job(decayed["job_id"])["reason"]
+    assert "decay" in ws.jobs.get(decayed["job_id"])["reason"]
     assert decayed["performance"]["message"].startswith(f"f1 on {len(half_b)} labelled rows 0 vs")
 
 
@@ -154,21 +155,21 @@ def test_persistence_needs_k_of_the_last_m_checks(ws, weather):
     deploy(ws, weather[weather.date < "2012-07-01"])
     serve(ws, weather[(weather.date >= "2012-07-01") & (weather.date < "2012-10-01")])
     ws.settings["policy"].update(persistence_k=2, persistence_m=3)
-    first = ws.check_drift("weather")
+    first = ws.monitoring.check_drift("weather")
     assert first["drift"] and not first["alarm"] and first["job_id"] is None
     assert first["persistence"] == {"k": 2, "m": 3, "drift_in_last_m": 1, "persistent": False}
-    second = ws.check_drift("weather")
+    second = ws.monitoring.check_drift("weather")
     assert second["alarm"] and second["job_queued"]
 
 
 def test_empty_window_is_a_clear_error(ws, weather):
     deploy(ws, weather[weather.date < "2012-07-01"])
     with pytest.raises(UserError, match=r"no logged predictions for model weather in the last 24h; send traffic"):
-        ws.check_drift("weather")
+        ws.monitoring.check_drift("weather")
     with pytest.raises(UserError, match="not both"):
-        ws.check_drift("weather", window="1h", last=5)
+        ws.monitoring.check_drift("weather", window="1h", last=5)
     with pytest.raises(UserError, match="bad duration"):
-        ws.check_drift("weather", window="soon")
+        ws.monitoring.check_drift("weather", window="soon")
 
 
 def test_reference_is_prepared_at_registration_or_lazily(ws, weather):
@@ -177,7 +178,7 @@ def test_reference_is_prepared_at_registration_or_lazily(ws, weather):
     assert row["version"] == 1 and row["rows"] > 100
     checked = ws.doctor()["checked"]
     ws.db.execute("DELETE FROM drift_references")  # as for a version registered before monitoring existed
-    report = ws.check_drift("weather", current="weather")  # the dataset itself: no drift
+    report = ws.monitoring.check_drift("weather", current="weather")  # the dataset itself: no drift
     assert not report["data_drift"]
     assert ws.db.scalar("SELECT COUNT(*) FROM drift_references") == 1
     assert ws.doctor()["checked"] >= checked

@@ -7,8 +7,8 @@ import pytest
 from sklearn.datasets import load_breast_cancer, load_iris
 from sklearn.ensemble import ExtraTreesClassifier, RandomForestClassifier
 
-from mlcycle_tui.core.predicting import forest_proba as _forest_proba
-from mlcycle_tui.core.predicting import predict_with_proba
+from mlcycle_tui.predictions.predicting import forest_proba as _forest_proba
+from mlcycle_tui.predictions.predicting import predict_with_proba
 
 
 @pytest.mark.parametrize("make", [RandomForestClassifier, ExtraTreesClassifier])
@@ -36,8 +36,8 @@ def test_predict_with_proba_equals_predict_and_predict_proba_of_the_pipeline(kin
     import pandas as pd
     from sklearn.tree import DecisionTreeClassifier
 
-    from mlcycle_tui.core.catalog import make_estimator
-    from mlcycle_tui.core.preprocess import build_pipeline, describe_columns
+    from mlcycle_tui.experiments.catalog import make_estimator
+    from mlcycle_tui.experiments.preprocess import build_pipeline, describe_columns
 
     X, y = load_breast_cancer(return_X_y=True, as_frame=True)
     X = X.assign(group=np.where(np.arange(len(X)) % 3 == 0, "a", "b"))
@@ -58,7 +58,7 @@ def test_forest_mean_equals_single_threaded_predict() -> None:
     from sklearn.ensemble import ExtraTreesRegressor, RandomForestRegressor
     from sklearn.linear_model import Ridge
 
-    from mlcycle_tui.core.predicting import forest_mean
+    from mlcycle_tui.predictions.predicting import forest_mean
 
     X, y = load_diabetes(return_X_y=True)
     for make in (RandomForestRegressor, ExtraTreesRegressor):

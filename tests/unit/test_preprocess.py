@@ -10,9 +10,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mlcycle_tui.core import preprocess as pp
-from mlcycle_tui.core.catalog import make_estimator
-from mlcycle_tui.core.errors import UserError
+from mlcycle_tui.common.errors import UserError
+from mlcycle_tui.experiments import preprocess as pp
+from mlcycle_tui.experiments.catalog import make_estimator
 
 SAMPLES = Path(__file__).resolve().parents[2] / "sample_data"
 

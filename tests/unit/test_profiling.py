@@ -14,8 +14,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from mlcycle_tui.core import profiling
-from mlcycle_tui.core.readers import _iso_datetimes, _parse_date_strings
+from mlcycle_tui.data import profiling
+from mlcycle_tui.data.readers import _iso_datetimes, _parse_date_strings
 from mlcycle_tui.storage.artifacts import write_parquet
 
 
@@ -167,7 +167,7 @@ def test_arrow_iso_dates_agree_with_pandas():
     pd.testing.assert_series_equal(fast, pd.to_datetime(col, format="ISO8601"), check_dtype=False)
     assert fast.dtype == "datetime64[us]"
     # a long column is parsed in two halves at once; a bad value in either half falls back
-    from mlcycle_tui.core.readers import _PARALLEL_DATES
+    from mlcycle_tui.data.readers import _PARALLEL_DATES
 
     long = pd.Series([f"2024-{1 + i % 12:02d}-{1 + i % 28:02d} 0{i % 10}:30:00" for i in range(_PARALLEL_DATES + 3)],
                      dtype="str")
@@ -188,11 +188,11 @@ def test_arrow_iso_dates_agree_with_pandas():
 
 
 def test_mixed_object_column_of_a_dataframe_is_ingested_as_text(tmp_path):
-    from mlcycle_tui.core.workspace import Workspace
+    from mlcycle_tui.workspace import Workspace
 
     ws = Workspace.open(tmp_path / "ws")
     frame = pd.DataFrame({"v": [1, "two", 3.5, None, pd.NA], "y": [0, 1, 0, 1, 0]})
-    ds = ws.ingest(frame, name="mixed")
-    back = ws.load_frame(ds)
+    ds = ws.data.ingest(frame, name="mixed")
+    back = ws.data.load_frame(ds)
     assert back["v"].tolist()[:3] == ["1", "two", "3.5"] and back["v"].iloc[3:].isna().all()
     assert ds.column("v")["kind"] in ("categorical", "text")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from mlcycle_tui.core.errors import UserError
-from mlcycle_tui.core.search_expr import (
+from mlcycle_tui.common.errors import UserError
+from mlcycle_tui.experiments.search_expr import (
     BoolOp,
     Comparison,
     Field,

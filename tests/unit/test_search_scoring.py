@@ -15,9 +15,9 @@ import pytest
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import check_scoring
 
-from mlcycle_tui.core import evaluation
-from mlcycle_tui.core.training import scoring_for
-from mlcycle_tui.core.workspace import Workspace
+from mlcycle_tui.experiments import evaluation
+from mlcycle_tui.experiments.training import scoring_for
+from mlcycle_tui.workspace import Workspace
 
 
 def _data(labels: list, n: int = 80, seed: int = 0) -> tuple[pd.DataFrame, pd.Series]:
@@ -56,7 +56,7 @@ def test_regression_scores_rmse() -> None:
 def _yes_no_workspace(tmp_path) -> Workspace:  # type: ignore[no-untyped-def]
     X, y = _data(["no", "yes"], n=90)
     ws = Workspace.open(tmp_path / "ws")
-    ws.ingest(X.assign(colour=np.where(X["b"] > 0, "red", "blue"), churn=y), "churn", target="churn")
+    ws.data.ingest(X.assign(colour=np.where(X["b"] > 0, "red", "blue"), churn=y), "churn", target="churn")
     return ws
 
 
@@ -64,11 +64,11 @@ def _yes_no_workspace(tmp_path) -> Workspace:  # type: ignore[no-untyped-def]
 def test_search_on_yes_no_target_finishes(tmp_path, search: str) -> None:  # type: ignore[no-untyped-def]
     ws = _yes_no_workspace(tmp_path)
     try:
-        result = ws.train("churn", "logistic", search=search, trials=3, cv=2, n_jobs=1)
-        run = ws.get_run(result["run_id"])
+        result = ws.training.train("churn", "logistic", search=search, trials=3, cv=2, n_jobs=1)
+        run = ws.runs.get(result["run_id"])
         assert run["status"] == "finished"
         assert 0.0 <= run["metrics"]["cv_best_score"] <= 1.0
         assert "f1" in result["metrics"]
-        assert ws.count_runs(filter='status = "failed"') == 0
+        assert ws.runs.count(filter='status = "failed"') == 0
     finally:
         ws.close()

@@ -20,9 +20,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from mlcycle_tui.core.errors import NotFoundError, UserError
-from mlcycle_tui.core.workspace import Workspace
+from mlcycle_tui.common.errors import NotFoundError, UserError
 from mlcycle_tui.scheduler.runner import SchedulerRunner
+from mlcycle_tui.workspace import Workspace
 
 SAMPLES = Path(__file__).resolve().parents[2] / "sample_data"
 
@@ -48,7 +48,7 @@ def penguins() -> pd.DataFrame:
 
 
 def versions(ws: Workspace, name: str) -> list[int]:
-    return sorted(v.version for v in ws.dataset_versions(name)) if ws.db.query_one(
+    return sorted(v.version for v in ws.data.versions(name)) if ws.db.query_one(
         "SELECT 1 FROM datasets WHERE name = ?", (name,)) else []
 
 
@@ -57,7 +57,7 @@ def test_folder_source_under_two_runners(tmp_path, penguins):
     home, inbox = tmp_path / "ws", tmp_path / "inbox"
     inbox.mkdir()
     with Workspace.open(home) as ws:
-        src = ws.add_source("peng", folder=inbox, target="species", every="1s", settle="0.6s")
+        src = ws.sources.add("peng", folder=inbox, target="species", every="1s", settle="0.6s")
     runners = [SchedulerRunner(home, worker=False, sync_interval=0.5) for _ in range(2)]
     for r in runners:
         r.start()
@@ -67,7 +67,7 @@ def test_folder_source_under_two_runners(tmp_path, penguins):
         (inbox / ".hidden.csv").write_text("species\nx\n")
         penguins.iloc[:5].to_csv(inbox / "upload.csv.part", index=False)
         wait_for(lambda: versions(ws, "peng") == [1])
-        assert ws.dataset("peng").rows == 100
+        assert ws.data.dataset("peng").rows == 100
 
         # a file written slowly (header, then rows every 0.2 s) is taken only when complete
         part = penguins.iloc[100:160]
@@ -79,9 +79,9 @@ def test_folder_source_under_two_runners(tmp_path, penguins):
                 time.sleep(0.2)
                 assert versions(ws, "peng") == [1], "a file still being written was picked up"
         wait_for(lambda: versions(ws, "peng") == [1, 2])
-        v2 = ws.load_frame("peng@2")
+        v2 = ws.data.load_frame("peng@2")
         assert len(v2) == 160
-        pd.testing.assert_frame_equal(v2.iloc[:100].reset_index(drop=True), ws.load_frame("peng@1"))
+        pd.testing.assert_frame_equal(v2.iloc[:100].reset_index(drop=True), ws.data.load_frame("peng@1"))
 
         # an unreadable file and a file with a different schema go to quarantine, with reasons
         (inbox / "garbage.csv").write_bytes(b"\x00\x01\x02 not csv")
@@ -93,8 +93,8 @@ def test_folder_source_under_two_runners(tmp_path, penguins):
         for r in runners:
             r.stop()
     try:
-        assert ws.dataset("peng").rows == 170  # the Parquet file's rows were appended, the bad ones not
-        files = {Path(f["path"]).name: f for f in ws.source_files(src["source_id"])}
+        assert ws.data.dataset("peng").rows == 170  # the Parquet file's rows were appended, the bad ones not
+        files = {Path(f["path"]).name: f for f in ws.sources.files(src["source_id"])}
         assert {n: f["status"] for n, f in files.items()} == {
             "a.csv": "ingested", "b.csv": "ingested", "c.parquet": "ingested",
             "garbage.csv": "quarantined", "other.csv": "quarantined"}
@@ -109,11 +109,11 @@ def test_folder_source_under_two_runners(tmp_path, penguins):
         # two runners, each file once: no row appears twice in the history
         assert ws.db.scalar("SELECT COUNT(*) FROM source_files WHERE status = 'ingested'") == 3
         expected = pd.concat([penguins.iloc[:160], penguins.iloc[170:180]], ignore_index=True)
-        assert ws.load_frame("peng")["bill_length_mm"].tolist() == pytest.approx(
+        assert ws.data.load_frame("peng")["bill_length_mm"].tolist() == pytest.approx(
             expected["bill_length_mm"].tolist(), nan_ok=True)
-        runs = ws.source_runs(src["source_id"])
+        runs = ws.sources.runs(src["source_id"])
         assert sum(r["new_rows"] for r in runs if r["status"] == "done") == 170
-        assert ws.source_arrivals(src["source_id"]).shape == (10, penguins.shape[1])
+        assert ws.sources.arrivals(src["source_id"]).shape == (10, penguins.shape[1])
 
         # a restart (a new process) remembers what was processed; a copy under a new name is a duplicate
         shutil.copy(inbox / "a.csv", inbox / "a-copy.csv")
@@ -134,90 +134,90 @@ def test_sqlite_source_takes_only_new_rows_and_rolls(workspace, tmp_path, pengui
     rows = penguins.assign(id=range(1, len(penguins) + 1))
     with sqlite3.connect(db) as conn:
         rows.iloc[:50].to_sql("obs", conn, index=False)
-    src = workspace.add_source("obs", sqlite=db, query="SELECT * FROM obs WHERE year > 2000;", key="id",
+    src = workspace.sources.add("obs", sqlite=db, query="SELECT * FROM obs WHERE year > 2000;", key="id",
                                target="species", every="1s")
-    first = workspace.run_source(src["source_id"])
+    first = workspace.sources.run(src["source_id"])
     assert (first["version"], first["new_rows"]) == (1, 50)
-    nothing = workspace.run_source(src["source_id"])
+    nothing = workspace.sources.run(src["source_id"])
     assert nothing["version"] is None and nothing["status"] == "ok: nothing new"
     with sqlite3.connect(db) as conn:
         rows.iloc[50:80].to_sql("obs", conn, index=False, if_exists="append")
-    second = workspace.run_source(src["source_id"])
+    second = workspace.sources.run(src["source_id"])
     assert (second["version"], second["new_rows"], second["rows"]) == (2, 30, 80)
-    v2 = workspace.load_frame("obs@2")
+    v2 = workspace.data.load_frame("obs@2")
     assert v2["id"].tolist() == list(range(1, 81))
-    assert workspace.source_arrivals(src["source_id"])["id"].tolist() == list(range(51, 81))
-    assert json.loads(workspace.get_source(src["source_id"])["cursor"]) == 80
+    assert workspace.sources.arrivals(src["source_id"])["id"].tolist() == list(range(51, 81))
+    assert json.loads(workspace.sources.get(src["source_id"])["cursor"]) == 80
 
     # a query that fails: a clear error on the source, nothing changes, and the next tick recovers
     with sqlite3.connect(db) as conn:
         conn.execute("ALTER TABLE obs RENAME TO obs_old")
-    failed = workspace.run_source(src["source_id"])
+    failed = workspace.sources.run(src["source_id"])
     assert failed["error"] and "no such table: obs" in failed["error"]
-    assert workspace.get_source(src["source_id"])["last_error"] == failed["error"]
+    assert workspace.sources.get(src["source_id"])["last_error"] == failed["error"]
     with sqlite3.connect(db) as conn:
         conn.execute("ALTER TABLE obs_old RENAME TO obs")
         rows.iloc[80:90].to_sql("obs", conn, index=False, if_exists="append")
-    third = workspace.run_source(src["source_id"])
+    third = workspace.sources.run(src["source_id"])
     assert (third["version"], third["new_rows"], third["error"]) == (3, 10, None)
-    assert workspace.get_source(src["source_id"])["last_error"] is None
+    assert workspace.sources.get(src["source_id"])["last_error"] is None
 
     # rows with another schema are quarantined (a Parquet copy), the cursor moves past them
     with sqlite3.connect(db) as conn:
         conn.execute("CREATE TABLE obs2 AS SELECT id, species, island FROM obs")
         conn.execute("INSERT INTO obs2 VALUES (1000, 'Adelie', 'Dream')")
     workspace.db.execute("UPDATE sources SET query = 'SELECT * FROM obs2' WHERE id = ?", (src["source_id"],))
-    drifted = workspace.run_source(src["source_id"])
+    drifted = workspace.sources.run(src["source_id"])
     assert drifted["version"] is None and drifted["quarantined"][0]["kind"] == "schema_drift"
     assert Path(drifted["quarantined"][0]["path"]).suffix == ".parquet"
-    assert workspace.dataset("obs").version == 3
+    assert workspace.data.dataset("obs").version == 3
 
 
 def test_growing_jsonl_reads_complete_lines_only(workspace, tmp_path, penguins):
     stream = tmp_path / "events.jsonl"
     lines = penguins.iloc[:40].to_json(orient="records", lines=True).splitlines(keepends=True)
     stream.write_text("".join(lines[:20]) + lines[20][:15])  # the 21st line is half-written
-    src = workspace.add_source("events", jsonl=stream, target="species", every="1s")
-    assert workspace.run_source(src["source_id"])["new_rows"] == 20
+    src = workspace.sources.add("events", jsonl=stream, target="species", every="1s")
+    assert workspace.sources.run(src["source_id"])["new_rows"] == 20
     with open(stream, "a") as fh:
         fh.write(lines[20][15:] + "".join(lines[21:40]))
-    second = workspace.run_source(src["source_id"])
+    second = workspace.sources.run(src["source_id"])
     assert (second["version"], second["new_rows"], second["rows"]) == (2, 20, 40)
-    assert workspace.load_frame("events@2")["bill_length_mm"].tolist()[:40] == pytest.approx(
+    assert workspace.data.load_frame("events@2")["bill_length_mm"].tolist()[:40] == pytest.approx(
         penguins["bill_length_mm"].iloc[:40].tolist(), nan_ok=True)
     with open(stream, "a") as fh:  # a broken chunk is quarantined, the stream goes on after it
         fh.write('{"species": "Adelie", oops\n')
-    bad = workspace.run_source(src["source_id"])
+    bad = workspace.sources.run(src["source_id"])
     assert bad["quarantined"] and bad["quarantined"][0]["kind"] == "unreadable" and bad["version"] is None
     with open(stream, "a") as fh:
         fh.write(penguins.iloc[40:45].to_json(orient="records", lines=True))
-    assert workspace.run_source(src["source_id"])["rows"] == 45
+    assert workspace.sources.run(src["source_id"])["rows"] == 45
     stream.write_text(penguins.iloc[45:47].to_json(orient="records", lines=True))  # rotated: smaller file
-    rotated = workspace.run_source(src["source_id"])
+    rotated = workspace.sources.run(src["source_id"])
     assert rotated["rows"] == 47 and "read from the start" in rotated["status"]
 
 
 def test_missing_folder_is_an_error_and_later_ticks_recover(workspace, tmp_path, penguins):
     inbox = tmp_path / "inbox"
     inbox.mkdir()
-    src = workspace.add_source("peng", folder=inbox, target="species", every="1s", settle="0s")
+    src = workspace.sources.add("peng", folder=inbox, target="species", every="1s", settle="0s")
     inbox.rmdir()
-    failed = workspace.run_source(src["source_id"])
+    failed = workspace.sources.run(src["source_id"])
     assert "does not exist" in failed["error"] and failed["status"].startswith("error")
-    assert workspace.all_schedules()[0]["last_error"] == failed["error"]
+    assert workspace.schedules.all()[0]["last_error"] == failed["error"]
     inbox.mkdir()
     penguins.iloc[:10].to_csv(inbox / "a.csv", index=False)
     time.sleep(0.05)
-    assert workspace.run_source(src["source_id"])["version"] == 1
-    assert workspace.get_source(src["source_id"])["last_error"] is None
+    assert workspace.sources.run(src["source_id"])["version"] == 1
+    assert workspace.sources.get(src["source_id"])["last_error"] is None
 
 
 def test_a_run_killed_after_its_version_is_completed_not_repeated(workspace, tmp_path, penguins, monkeypatch):
     inbox = tmp_path / "inbox"
     inbox.mkdir()
     penguins.iloc[:30].to_csv(inbox / "a.csv", index=False)
-    src = workspace.add_source("peng", folder=inbox, target="species", every="1s", settle="0s")
-    real = type(workspace)._finish_plan
+    src = workspace.sources.add("peng", folder=inbox, target="species", every="1s", settle="0s")
+    real = type(workspace.sources)._finish_plan
     calls = {"n": 0}
 
     def dies_once(self, *args, **kwargs):
@@ -226,41 +226,41 @@ def test_a_run_killed_after_its_version_is_completed_not_repeated(workspace, tmp
             raise OSError("killed")  # the version exists, its files are not recorded yet
         return real(self, *args, **kwargs)
 
-    monkeypatch.setattr(type(workspace), "_finish_plan", dies_once)
-    assert workspace.run_source(src["source_id"])["error"]
-    assert workspace.dataset("peng").rows == 30
-    again = workspace.run_source(src["source_id"])
+    monkeypatch.setattr(type(workspace.sources), "_finish_plan", dies_once)
+    assert workspace.sources.run(src["source_id"])["error"]
+    assert workspace.data.dataset("peng").rows == 30
+    again = workspace.sources.run(src["source_id"])
     assert again["version"] is None and again["error"] is None
-    assert workspace.dataset("peng").version == 1  # not appended twice
-    assert [r["status"] for r in workspace.source_runs(src["source_id"])] == ["done", "recovered"]
+    assert workspace.data.dataset("peng").version == 1  # not appended twice
+    assert [r["status"] for r in workspace.sources.runs(src["source_id"])] == ["done", "recovered"]
 
 
 def test_board_pause_resume_and_refusals(workspace, tmp_path):
     inbox = tmp_path / "inbox"
     inbox.mkdir()
-    src = workspace.add_source("peng", folder=inbox, every="10m")
+    src = workspace.sources.add("peng", folder=inbox, every="10m")
     with pytest.raises(UserError, match="already has source"):
-        workspace.add_source("peng", folder=inbox, every="10m")
+        workspace.sources.add("peng", folder=inbox, every="10m")
     with pytest.raises(UserError, match="exactly one"):
-        workspace.add_source("x", folder=inbox, jsonl=tmp_path / "a.jsonl", every="1m")
+        workspace.sources.add("x", folder=inbox, jsonl=tmp_path / "a.jsonl", every="1m")
     with pytest.raises(UserError, match="--query"):
-        workspace.add_source("x", sqlite=tmp_path / "nope.db", every="1m")
+        workspace.sources.add("x", sqlite=tmp_path / "nope.db", every="1m")
     with pytest.raises(NotFoundError):
-        workspace.add_source("x", folder=tmp_path / "missing", every="1m")
-    board = workspace.all_schedules()
+        workspace.sources.add("x", folder=tmp_path / "missing", every="1m")
+    board = workspace.schedules.all()
     assert [(b["kind"], b["id"], b["target"], b["paused"]) for b in board] == [("source", src["source_id"], "peng",
                                                                                False)]
     assert 590 < board[0]["next_in_s"] <= 600
-    assert workspace.pause_schedule("source", src["source_id"])["paused"] is True
-    assert workspace.get_source(src["source_id"])["paused"] is True
+    assert workspace.schedules.pause("source", src["source_id"])["paused"] is True
+    assert workspace.sources.get(src["source_id"])["paused"] is True
     # a paused source is not claimed on its ticks, but "run now" still runs it
     workspace.db.execute("UPDATE sources SET next_due = 0 WHERE id = ?", (src["source_id"],))
-    assert workspace.run_source(src["source_id"], "me", force=False)["status"] == "not due"
-    assert workspace.run_schedule_now("source", src["source_id"])["status"] == "ok: nothing new"
-    assert workspace.resume_schedule("source", src["source_id"])["paused"] is False
-    assert workspace.run_source(src["source_id"], "me", force=False)["status"] == "ok: nothing new"
-    workspace.remove_schedule("source", src["source_id"])
-    assert workspace.all_schedules() == []
+    assert workspace.sources.run(src["source_id"], "me", force=False)["status"] == "not due"
+    assert workspace.schedules.run_now("source", src["source_id"])["status"] == "ok: nothing new"
+    assert workspace.schedules.resume("source", src["source_id"])["paused"] is False
+    assert workspace.sources.run(src["source_id"], "me", force=False)["status"] == "ok: nothing new"
+    workspace.schedules.remove("source", src["source_id"])
+    assert workspace.schedules.all() == []
 
 
 def test_cli_source_commands_json(tmp_path, penguins):
@@ -288,7 +288,7 @@ def test_slow_writer_with_threads_and_run_now(workspace, tmp_path, penguins):
     """`run now` in the same moment a file is being written takes it only once it stopped changing."""
     inbox = tmp_path / "inbox"
     inbox.mkdir()
-    src = workspace.add_source("peng", folder=inbox, target="species", every="1h", settle="0.5s")
+    src = workspace.sources.add("peng", folder=inbox, target="species", every="1h", settle="0.5s")
     stop = threading.Event()
 
     def writer() -> None:
@@ -303,9 +303,9 @@ def test_slow_writer_with_threads_and_run_now(workspace, tmp_path, penguins):
     thread = threading.Thread(target=writer)
     thread.start()
     time.sleep(0.1)
-    early = workspace.run_source(src["source_id"])
+    early = workspace.sources.run(src["source_id"])
     assert early["version"] is None
     thread.join()
     assert stop.is_set()
-    late = workspace.run_source(src["source_id"])
+    late = workspace.sources.run(src["source_id"])
     assert (late["version"], late["rows"]) == (1, 60)

@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from mlcycle_tui.core.errors import IntegrityError
+from mlcycle_tui.common.errors import IntegrityError
 from mlcycle_tui.storage.artifacts import ArtifactStore, sha256_file
 from mlcycle_tui.storage.db import Database
 

@@ -14,20 +14,20 @@ from pathlib import Path
 
 import pytest
 
-from mlcycle_tui.core import tracking
-from mlcycle_tui.core.errors import NotFoundError, UserError
-from mlcycle_tui.core.workspace import Workspace
+from mlcycle_tui.common.errors import NotFoundError, UserError
+from mlcycle_tui.experiments import tracking
+from mlcycle_tui.workspace import Workspace
 
 
 def test_context_manager_finishes_a_run(workspace: Workspace) -> None:
     opts = {"name": "first", "seed": 7, "tags": {"team": "ml"}, "model": "rf", "task": "classification"}
-    with workspace.start_run("exp", **opts) as run:
+    with workspace.runs.start("exp", **opts) as run:
         assert len(run.id) == 32
         run.log_param("n_estimators", 100)
         run.log_params({"max_depth": None, "criterion": "gini"})
         run.log_metric("f1", 0.8)
         run.set_tag("note", "baseline")
-    doc = workspace.get_run(run.id)
+    doc = workspace.runs.get(run.id)
     assert doc["status"] == "finished" and run.status == "finished"
     assert doc["ended"] >= doc["created"] and doc["duration"] >= 0
     assert doc["params"] == {"n_estimators": "100", "max_depth": "None", "criterion": "gini"}
@@ -37,37 +37,37 @@ def test_context_manager_finishes_a_run(workspace: Workspace) -> None:
     assert doc["pid"] == os.getpid() and doc["hostname"]
     assert set(doc["versions"]) >= {"python", "sklearn", "pandas", "numpy", "mlcycle"}
     assert doc["versions"]["numpy"]
-    assert workspace.experiments()[0]["name"] == "exp" and workspace.experiments()[0]["runs"] == 1
+    assert workspace.runs.experiments()[0]["name"] == "exp" and workspace.runs.experiments()[0]["runs"] == 1
 
 
 def test_an_exception_fails_the_run_and_propagates(workspace: Workspace) -> None:
-    with pytest.raises(ZeroDivisionError), workspace.start_run() as run:
+    with pytest.raises(ZeroDivisionError), workspace.runs.start() as run:
         run.log_metric("loss", 1.0)
         _ = 1 / 0
-    doc = workspace.get_run(run.id)
+    doc = workspace.runs.get(run.id)
     assert doc["status"] == "failed" and "ZeroDivisionError" in doc["error"]
     assert doc["experiment"] == "default" and doc["duration"] is not None
 
 
 def test_explicit_end_and_bad_status(workspace: Workspace) -> None:
-    run = workspace.start_run()
-    assert workspace.get_run(run.id)["status"] == "running"
+    run = workspace.runs.start()
+    assert workspace.runs.get(run.id)["status"] == "running"
     with pytest.raises(UserError):
         run.end("running")
     run.end("killed")
-    assert workspace.get_run(run.id)["status"] == "killed"
+    assert workspace.runs.get(run.id)["status"] == "killed"
 
 
 def test_metric_steps_history_and_latest(workspace: Workspace) -> None:
-    with workspace.start_run() as run:
+    with workspace.runs.start() as run:
         for value in (0.9, 0.5, 0.3):
             run.log_metric("loss", value)  # steps 0, 1, 2
         run.log_metric("acc", 0.7, step=10)
         run.log_metric("acc", 0.1, step=3)  # an older step does not replace the latest
         run.log_metrics({"lr": 0.01, "nan": float("nan")}, step=5)
-    history = workspace.metric_history(run.id[:8], "loss")
+    history = workspace.runs.metric_history(run.id[:8], "loss")
     assert [(h["step"], h["value"]) for h in history] == [(0, 0.9), (1, 0.5), (2, 0.3)]
-    doc = workspace.get_run(run.id)
+    doc = workspace.runs.get(run.id)
     assert doc["metrics"]["loss"] == 0.3 and doc["metrics"]["acc"] == 0.7
     assert doc["metric_steps"]["acc"] == 10
     assert math.isnan(doc["metrics"]["nan"])
@@ -76,15 +76,15 @@ def test_metric_steps_history_and_latest(workspace: Workspace) -> None:
 
 
 def test_log_batch_writes_everything_at_once(workspace: Workspace) -> None:
-    with workspace.start_run() as run:
+    with workspace.runs.start() as run:
         run.log_batch(
             metrics=[("loss", 1.0, 0), ("loss", 0.5, 1), ("acc", 0.8)],
             params={"a": 1, "b": "x"},
             tags=[("stage", "dev")],
         )
         run.log_batch(metrics={"loss": 0.25})
-    assert [h["value"] for h in workspace.metric_history(run.id, "loss")] == [1.0, 0.5, 0.25]
-    doc = workspace.get_run(run.id)
+    assert [h["value"] for h in workspace.runs.metric_history(run.id, "loss")] == [1.0, 0.5, 0.25]
+    doc = workspace.runs.get(run.id)
     assert doc["metrics"] == {"acc": 0.8, "loss": 0.25}
     assert doc["params"] == {"a": "1", "b": "x"} and doc["tags"] == {"stage": "dev"}
 
@@ -93,25 +93,25 @@ def test_prefix_lookup_unique_ambiguous_unknown(workspace: Workspace, monkeypatc
     ids = iter(["abcdef01" + "0" * 24, "abcdef02" + "0" * 24, "12345678" + "0" * 24])
     monkeypatch.setattr(tracking.uuid, "uuid4", lambda: type("U", (), {"hex": next(ids)})())
     for _ in range(3):
-        workspace.start_run().end()
-    assert workspace.get_run("1234567")["run_id"].startswith("12345678")
-    assert workspace.get_run("ABCDEF01")["run_id"].startswith("abcdef01")
+        workspace.runs.start().end()
+    assert workspace.runs.get("1234567")["run_id"].startswith("12345678")
+    assert workspace.runs.get("ABCDEF01")["run_id"].startswith("abcdef01")
     with pytest.raises(UserError, match="ambiguous"):
-        workspace.get_run("abcdef")
+        workspace.runs.get("abcdef")
     with pytest.raises(UserError, match="at least 6"):
-        workspace.get_run("abc")
+        workspace.runs.get("abc")
     with pytest.raises(NotFoundError, match="no run"):
-        workspace.get_run("ffffff")
+        workspace.runs.get("ffffff")
     with pytest.raises(UserError, match="not a run id"):
-        workspace.get_run("not-an-id")
+        workspace.runs.get("not-an-id")
 
 
 def test_compare_runs_marks_differences(workspace: Workspace) -> None:
-    with workspace.start_run(params={"model": "rf", "seed": 1}) as a:
+    with workspace.runs.start(params={"model": "rf", "seed": 1}) as a:
         a.log_metrics({"f1": 0.8, "acc": 0.9})
-    with workspace.start_run(params={"model": "lr", "seed": 1}) as b:
+    with workspace.runs.start(params={"model": "lr", "seed": 1}) as b:
         b.log_metrics({"f1": 0.7, "acc": 0.9, "extra": 1})
-    result = workspace.compare_runs([a.id, b.id[:10]])
+    result = workspace.runs.compare([a.id, b.id[:10]])
     assert [r["run_id"] for r in result["runs"]] == [a.id, b.id]
     assert result["params"]["model"] == ["rf", "lr"]
     assert result["metrics"]["extra"] == [None, 1.0]
@@ -122,7 +122,7 @@ def _fill(ws: Workspace, n: int) -> list[dict]:
     rng = random.Random(3)
     made = []
     for i in range(n):
-        with ws.start_run("grid" if i % 4 else "other") as run:
+        with ws.runs.start("grid" if i % 4 else "other") as run:
             params = {"model": rng.choice(["rf", "lr", "gbm"]), "depth": str(rng.randint(1, 9))}
             metrics = {"f1": rng.random(), "acc": rng.random()}
             if i % 7 == 0:
@@ -157,23 +157,23 @@ def test_search_filters_sorts_and_pages_consistently(workspace: Workspace) -> No
         for descending in (True, False):
             sort = ("-" if descending else "") + "metrics.f1"
             want = _expected(made, keep, "f1", descending)
-            got = [r["run_id"] for r in workspace.runs(exp, filter=flt, sort=sort, limit=1000)]
+            got = [r["run_id"] for r in workspace.runs.search(exp, filter=flt, sort=sort, limit=1000)]
             assert got == want, (flt, sort)
             paged = [r["run_id"] for off in range(0, len(want) + 7, 7)
-                     for r in workspace.runs(exp, filter=flt, sort=sort, limit=7, offset=off)]
+                     for r in workspace.runs.search(exp, filter=flt, sort=sort, limit=7, offset=off)]
             assert paged == want, (flt, sort, "paged")
-            assert workspace.count_runs(exp, filter=flt) == len(want)
-    newest = workspace.runs(limit=3)
+            assert workspace.runs.count(exp, filter=flt) == len(want)
+    newest = workspace.runs.search(limit=3)
     assert [r["run_id"] for r in newest] == [m["run_id"] for m in made[::-1][:3]]
-    by_duration = workspace.runs(sort="-duration", limit=1000)
+    by_duration = workspace.runs.search(sort="-duration", limit=1000)
     durations = [r["duration"] for r in by_duration]
     assert durations == sorted(durations, reverse=True)
-    assert {r["status"] for r in workspace.runs(filter="status = 'finished'", limit=1000)} == {"finished"}
-    one = workspace.runs(limit=1)[0]
+    assert {r["status"] for r in workspace.runs.search(filter="status = 'finished'", limit=1000)} == {"finished"}
+    one = workspace.runs.search(limit=1)[0]
     assert set(one) >= {"run_id", "experiment", "status", "metrics", "params", "tags", "created", "duration",
                         "dataset", "split_id", "model", "task"}
     with pytest.raises(NotFoundError, match="no experiment"):
-        workspace.runs("nope")
+        workspace.runs.search("nope")
 
 
 def test_dataset_split_model_and_artifacts(workspace: Workspace, sample_data: Path) -> None:
@@ -181,21 +181,21 @@ def test_dataset_split_model_and_artifacts(workspace: Workspace, sample_data: Pa
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    ds = workspace.ingest(sample_data / "penguins.csv", "penguins", target="species")
-    sp = workspace.split(ds.ref, seed=1)
-    with workspace.start_run(split=sp.split_id, seed=1) as run:
-        frame = workspace.load_frame(ds).dropna()
+    ds = workspace.data.ingest(sample_data / "penguins.csv", "penguins", target="species")
+    sp = workspace.splits.create(ds.ref, seed=1)
+    with workspace.runs.start(split=sp.split_id, seed=1) as run:
+        frame = workspace.data.load_frame(ds).dropna()
         x, y = frame[["bill_length_mm", "bill_depth_mm"]], frame["species"]
         model = make_pipeline(StandardScaler(), LogisticRegression()).fit(x, y)
         info = run.log_model(model)
         run.log_artifact(b"<html>report</html>", "report.html")
-    doc = workspace.get_run(run.id)
+    doc = workspace.runs.get(run.id)
     assert doc["dataset"] == ds.ref and doc["split_id"] == sp.split_id
     assert doc["model"] == "LogisticRegression"
     assert {a["name"]: a["kind"] for a in doc["artifacts"]} == {"model": "model", "report.html": "file"}
-    loaded = workspace.load_run_model(run.id)
+    loaded = workspace.runs.load_model(run.id)
     assert (loaded.predict(x) == model.predict(x)).all() and info["sha256"]
-    assert [r["run_id"] for r in workspace.runs(filter=f'dataset = "{ds.ref}"')] == [run.id]
+    assert [r["run_id"] for r in workspace.runs.search(filter=f'dataset = "{ds.ref}"')] == [run.id]
     report = workspace.doctor()
     assert report["ok"] and report["checked"] >= 4 and not report["orphans"]
     (workspace.artifacts.root / info["path"]).write_bytes(b"tampered")
@@ -206,9 +206,9 @@ def test_dataset_split_model_and_artifacts(workspace: Workspace, sample_data: Pa
 CHILD = textwrap.dedent(
     """
     import sys, time
-    from mlcycle_tui.core.workspace import Workspace
+    from mlcycle_tui.workspace import Workspace
     ws = Workspace.open(sys.argv[1])
-    run = ws.start_run("crash")
+    run = ws.runs.start("crash")
     run.log_metric("loss", 1.0)
     print(run.id, flush=True)
     time.sleep(60)
@@ -220,28 +220,28 @@ def test_a_killed_process_leaves_a_killed_run(workspace: Workspace) -> None:
     proc = subprocess.Popen([sys.executable, "-c", CHILD, str(workspace.home)], stdout=subprocess.PIPE, text=True)
     try:
         run_id = proc.stdout.readline().strip()  # type: ignore[union-attr]
-        assert workspace.get_run(run_id)["status"] == "running"
+        assert workspace.runs.get(run_id)["status"] == "running"
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=10)
-    [row] = workspace.runs("crash")
+    [row] = workspace.runs.search("crash")
     assert row["status"] == "killed" and row["ended"] is not None
-    doc = workspace.get_run(run_id)
+    doc = workspace.runs.get(run_id)
     assert "reaped" in doc["error"] and str(proc.pid) in doc["error"]
     assert doc["metrics"] == {"loss": 1.0}
 
 
 def test_stale_heartbeat_on_another_host_is_reaped(workspace: Workspace) -> None:
-    run = workspace.start_run()
+    run = workspace.runs.start()
     workspace.db.execute("UPDATE runs SET hostname = 'elsewhere', heartbeat = ? WHERE id = ?",
                          (time.time() - tracking.STALE_AFTER_S - 5, run.id))
-    other = workspace.start_run()
+    other = workspace.runs.start()
     workspace.db.execute("UPDATE runs SET hostname = 'elsewhere' WHERE id = ?", (other.id,))
-    assert workspace.reap_runs() == [run.id]
-    assert workspace.get_run(run.id)["status"] == "killed"
-    assert workspace.get_run(other.id)["status"] == "running"
+    assert workspace.runs.reap() == [run.id]
+    assert workspace.runs.get(run.id)["status"] == "killed"
+    assert workspace.runs.get(other.id)["status"] == "running"
     run.end("finished")  # a run that was alive after all still closes normally
-    assert workspace.get_run(run.id)["status"] == "finished"
+    assert workspace.runs.get(run.id)["status"] == "finished"
 
 
 def test_git_commit_from_git_files(tmp_path: Path) -> None:
@@ -262,16 +262,16 @@ def test_git_commit_from_git_files(tmp_path: Path) -> None:
 
 def test_names_are_checked(workspace: Workspace) -> None:
     with pytest.raises(UserError, match="experiment name"):
-        workspace.start_run("../evil")
+        workspace.runs.start("../evil")
     with pytest.raises(NotFoundError):
-        workspace.start_run(dataset="missing")
+        workspace.runs.start(dataset="missing")
 
 
 def test_run_summaries_match_the_tables_exactly(workspace: Workspace) -> None:
     """The JSON columns on `runs` (kept by triggers) agree with params, tags and metrics_latest."""
     rng = random.Random(5)
     odd_keys = ['with "quotes"', "dots.and/slash", "ünïcode", "$.path[0]"]
-    with workspace.start_run("exact") as run:
+    with workspace.runs.start("exact") as run:
         values = {f"m{i}": rng.random() * 10 ** rng.randint(-300, 300) for i in range(40)}
         values.update({"huge": 1.0778627469645175e102, "nan": math.nan, "inf": math.inf, "neg": -1 / 3})
         run.log_metrics(values)
@@ -282,7 +282,7 @@ def test_run_summaries_match_the_tables_exactly(workspace: Workspace) -> None:
         run.set_tags({"a": "1", "b": "2"})
         run.set_tag("a", "3")
     workspace.db.execute("DELETE FROM tags WHERE run_id = ? AND key = 'b'", (run.id,))
-    doc = workspace.runs("exact")[0]
+    doc = workspace.runs.search("exact")[0]
     for key, value in values.items():
         assert math.isnan(doc["metrics"][key]) if math.isnan(value) else doc["metrics"][key] == value, key
     assert doc["metrics"]["step"] == 1.0
@@ -307,6 +307,6 @@ def test_runs_logged_before_the_json_columns_are_backfilled(tmp_path: Path) -> N
                  (run_id, run_id))
     db.close()
     ws = Workspace.open(tmp_path / "ws")
-    doc = ws.runs("old")[0]
+    doc = ws.runs.search("old")[0]
     assert doc["params"] == {"p": "x"} and doc["metrics"]["f1"] == 0.1 and math.isnan(doc["metrics"]["gone"])
     ws.close()

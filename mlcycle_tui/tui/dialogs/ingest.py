@@ -20,12 +20,12 @@ from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, ProgressBar, Static
 
-from mlcycle_tui.core.errors import MlcycleError
+from mlcycle_tui.common.errors import MlcycleError
 from mlcycle_tui.tui.dialogs.path_suggester import PathSuggester
 
 if TYPE_CHECKING:
-    from mlcycle_tui.core.data import DatasetVersion
-    from mlcycle_tui.core.workspace import Workspace
+    from mlcycle_tui.data.versions import DatasetVersion
+    from mlcycle_tui.workspace import Workspace
 
 FORMATS_HINT = "CSV, Parquet, JSON lines or SQLite file"
 
@@ -118,7 +118,7 @@ class IngestDialog(ModalScreen["DatasetVersion | None"]):
             self.app.call_from_thread(self._progress, fraction, message)
 
         try:
-            ds = self.workspace.ingest(path, name, target=target, time_column=time_column, progress=progress)
+            ds = self.workspace.data.ingest(path, name, target=target, time_column=time_column, progress=progress)
         except MlcycleError as exc:
             self.app.call_from_thread(self._failed, exc.message)
         except Exception as exc:  # a bug or an unexpected OS error: still one line, never a traceback

@@ -18,11 +18,11 @@ from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Static
 
-from mlcycle_tui.core.errors import MlcycleError
-from mlcycle_tui.core.registry import ModelVersion
+from mlcycle_tui.common.errors import MlcycleError
+from mlcycle_tui.registry.versions import ModelVersion
 
 if TYPE_CHECKING:
-    from mlcycle_tui.core.workspace import Workspace
+    from mlcycle_tui.workspace import Workspace
 
 
 class RegisterDialog(ModalScreen[ModelVersion | None]):
@@ -70,7 +70,7 @@ class RegisterDialog(ModalScreen[ModelVersion | None]):
     @work(thread=True, exclusive=True, group="register")
     def _register(self, name: str) -> None:
         try:
-            mv = self.workspace.register(self.run_id, name)
+            mv = self.workspace.registry.register(self.run_id, name)
         except MlcycleError as exc:
             self.app.call_from_thread(self._failed, exc.message)
         except Exception as exc:  # a bug or an unexpected OS error: one line, never a traceback

@@ -18,10 +18,10 @@ from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Select, Static
 
-from mlcycle_tui.core.errors import MlcycleError
+from mlcycle_tui.common.errors import MlcycleError
 
 if TYPE_CHECKING:
-    from mlcycle_tui.core.workspace import Workspace
+    from mlcycle_tui.workspace import Workspace
 
 ACTIONS = [
     ("retrain: queue a retraining job when the policy says so", "retrain"),
@@ -75,7 +75,7 @@ class ScheduleDialog(ModalScreen[dict[str, Any] | None]):
     @work(thread=True, exclusive=True, group="schedule")
     def _create(self, every: str, action: str) -> None:
         try:
-            doc = self.workspace.schedule_check(self.model, every, action)
+            doc = self.workspace.drift_schedules.add(self.model, every, action)
         except MlcycleError as exc:
             self.app.call_from_thread(self._failed, exc.message)
         else:

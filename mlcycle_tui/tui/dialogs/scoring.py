@@ -21,11 +21,11 @@ from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Static
 
-from mlcycle_tui.core.errors import MlcycleError
+from mlcycle_tui.common.errors import MlcycleError
 from mlcycle_tui.tui.dialogs.path_suggester import PathSuggester
 
 if TYPE_CHECKING:
-    from mlcycle_tui.core.workspace import Workspace
+    from mlcycle_tui.workspace import Workspace
 
 
 class ScoringDialog(ModalScreen[dict[str, Any] | None]):
@@ -95,7 +95,7 @@ class ScoringDialog(ModalScreen[dict[str, Any] | None]):
     @work(thread=True, exclusive=True, group="scoring-add")
     def _create(self, options: dict[str, Any]) -> None:
         try:
-            doc = self.workspace.schedule_scoring(options["model_ref"], options["input_dir"], options["output_dir"],
+            doc = self.workspace.scoring.add(options["model_ref"], options["input_dir"], options["output_dir"],
                                                   every=options["every"])
         except MlcycleError as exc:
             self.app.call_from_thread(self._failed, exc.message)

@@ -22,12 +22,12 @@ from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Select, Static
 
-from mlcycle_tui.core.errors import MlcycleError
+from mlcycle_tui.common.errors import MlcycleError
 from mlcycle_tui.tui.dialogs.ingest import name_from_path
 from mlcycle_tui.tui.dialogs.path_suggester import PathSuggester
 
 if TYPE_CHECKING:
-    from mlcycle_tui.core.workspace import Workspace
+    from mlcycle_tui.workspace import Workspace
 
 KINDS = [
     ("folder: new files dropped in a folder", "folder"),
@@ -150,7 +150,7 @@ class SourceDialog(ModalScreen[dict[str, Any] | None]):
     def _create(self, options: dict[str, Any]) -> None:
         dataset = options.pop("dataset")
         try:
-            doc = self.workspace.add_source(dataset, **options)
+            doc = self.workspace.sources.add(dataset, **options)
         except MlcycleError as exc:
             self.app.call_from_thread(self._failed, exc.message)
         except Exception as exc:  # still one line, never a traceback

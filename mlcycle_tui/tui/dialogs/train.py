@@ -22,12 +22,12 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, ProgressBar, Select, Static
 from textual.widgets._select import SelectCurrent
 
-from mlcycle_tui.core import catalog
-from mlcycle_tui.core.errors import MlcycleError
+from mlcycle_tui.common.errors import MlcycleError
+from mlcycle_tui.experiments import catalog
 
 if TYPE_CHECKING:
-    from mlcycle_tui.core.data import DatasetVersion
-    from mlcycle_tui.core.workspace import Workspace
+    from mlcycle_tui.data.versions import DatasetVersion
+    from mlcycle_tui.workspace import Workspace
 
 AUTO = "auto"
 CLASSIFICATION_KINDS = ("categorical", "boolean", "text", "id")
@@ -88,7 +88,7 @@ class TrainDialog(ModalScreen["dict[str, Any] | None"]):
     def __init__(self, workspace: Workspace, dataset: str | None = None) -> None:
         super().__init__()
         self.workspace = workspace
-        self.datasets = {ds.name: ds for ds in workspace.datasets()}
+        self.datasets = {ds.name: ds for ds in workspace.data.datasets()}
         trainable = [name for name, ds in self.datasets.items() if ds.target]
         self.initial = dataset if dataset in self.datasets else (trainable or list(self.datasets) or [None])[0]
         self.running = False
@@ -216,7 +216,7 @@ class TrainDialog(ModalScreen["dict[str, Any] | None"]):
             self.app.call_from_thread(self._progress, fraction, message)
 
         try:
-            result = self.workspace.train(dataset, model, progress=progress, **options)
+            result = self.workspace.training.train(dataset, model, progress=progress, **options)
         except MlcycleError as exc:
             self.app.call_from_thread(self._failed, exc.message)
         except Exception as exc:  # a bug or a library error: one line, never a traceback

@@ -8,7 +8,7 @@ so a stage file only has to describe its own body.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 from textual.app import App, ComposeResult
 from textual.screen import Screen
@@ -17,7 +17,9 @@ from textual.widgets import Footer, Header
 from mlcycle_tui.tui.widgets.stage_bar import StageBar
 
 if TYPE_CHECKING:
-    from mlcycle_tui.core.workspace import Workspace
+    from mlcycle_tui.tui.app import MlcycleApp
+    from mlcycle_tui.tui.services import Services
+    from mlcycle_tui.workspace import Workspace
 
 
 def stage_key(app: App[Any], stage: type[StageScreen]) -> str:
@@ -41,7 +43,12 @@ class StageScreen(Screen[None]):
 
     @property
     def workspace(self) -> Workspace:
-        return self.app.workspace  # type: ignore[attr-defined,no-any-return]
+        return cast("MlcycleApp", self.app).workspace
+
+    @property
+    def services(self) -> Services:
+        """The app's prediction server and scheduler."""
+        return cast("MlcycleApp", self.app).services
 
     def compose(self) -> ComposeResult:
         yield Header(icon="◆")

@@ -22,8 +22,8 @@ from textual.containers import Grid, Vertical
 from textual.markup import escape
 from textual.widgets import DataTable, Static
 
-from mlcycle_tui.core.errors import MlcycleError
-from mlcycle_tui.core.monitoring import NOT_JUDGED
+from mlcycle_tui.common.errors import MlcycleError
+from mlcycle_tui.monitoring.checks import NOT_JUDGED
 from mlcycle_tui.tui.format import ago, share
 from mlcycle_tui.tui.screens.base import StageScreen
 from mlcycle_tui.tui.widgets.run_panels import metric_value, primary_metric_name
@@ -53,7 +53,7 @@ def short_subject(subject: str) -> str:
 
 def best_recent(runs: list[dict[str, Any]]) -> dict[str, Any] | None:
     """The best of the recent finished runs of the newest run's task, by its primary metric."""
-    from mlcycle_tui.core.evaluation import higher_is_better
+    from mlcycle_tui.experiments.evaluation import higher_is_better
 
     finished = [r for r in runs if r.get("status") == "finished" and r.get("task")]
     if not finished:
@@ -119,14 +119,14 @@ class DashboardScreen(StageScreen):
     # -- loading -------------------------------------------------------------------
     def action_reload(self) -> None:
         ws = self.workspace
-        datasets = ws.datasets()
+        datasets = ws.data.datasets()
         if datasets:
             newest = max(datasets, key=lambda d: d.created or "")
             self._tile("datasets", f"{len(datasets)} dataset{'s' * (len(datasets) != 1)}",
                        f"newest {newest.ref}", f"{newest.rows:,} rows · {ago(newest.created)}")
         else:
             self._tile("datasets", "0 datasets", "press [b]d[/b], then [b]i[/b]", "to import a file")
-        events = ws.events(EVENTS_SHOWN)
+        events = ws.events.recent(EVENTS_SHOWN)
         table = self.query_one("#events", DataTable)
         table.clear()
         for event in events:
@@ -140,13 +140,13 @@ class DashboardScreen(StageScreen):
     def _load(self, has_data: bool) -> None:
         ws = self.workspace
         try:
-            runs = ws.count_runs()
-            recent = ws.runs(limit=RECENT_RUNS) if runs else []
-            production = ws.production_models()
-            status = ws.monitoring_status()
-            queued = len(ws.jobs(status="queued"))
-            waiting = len(ws.jobs(status="awaiting_approval"))
-            running = len(ws.jobs(status="running"))
+            runs = ws.runs.count()
+            recent = ws.runs.search(limit=RECENT_RUNS) if runs else []
+            production = ws.registry.production_models()
+            status = ws.monitoring.status()
+            queued = len(ws.jobs.list(status="queued"))
+            waiting = len(ws.jobs.list(status="awaiting_approval"))
+            running = len(ws.jobs.list(status="running"))
         except MlcycleError as exc:
             self.app.call_from_thread(self.notify, exc.message, title="Dashboard", severity="error")
             return

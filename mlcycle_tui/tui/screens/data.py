@@ -19,7 +19,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import DataTable, Static, TabbedContent, TabPane
 
-from mlcycle_tui.core.errors import MlcycleError
+from mlcycle_tui.common.errors import MlcycleError
 from mlcycle_tui.tui.dialogs.ingest import IngestDialog
 from mlcycle_tui.tui.dialogs.source import SourceDialog
 from mlcycle_tui.tui.dialogs.split import SplitDialog
@@ -30,8 +30,8 @@ from mlcycle_tui.tui.widgets.data_panels import splits_text, validation_text, ve
 from mlcycle_tui.tui.widgets.sources_panel import SourcesPanel
 
 if TYPE_CHECKING:
-    from mlcycle_tui.core.data import DatasetVersion
-    from mlcycle_tui.core.validation import Split
+    from mlcycle_tui.data.splits import Split
+    from mlcycle_tui.data.versions import DatasetVersion
 
 EMPTY_TEXT = (
     "No datasets yet — press [b]i[/b] to import a CSV, Parquet, JSON lines or SQLite file "
@@ -109,7 +109,7 @@ class DataScreen(StageScreen):
     # -- loading ---------------------------------------------------------
     def action_reload(self, select: str | None = None, version: int | None = None) -> None:
         """Re-read the dataset list; keep (or move to) the selected dataset and version."""
-        datasets = self.workspace.datasets()
+        datasets = self.workspace.data.datasets()
         self.query_one("#data-empty").display = not datasets
         self.query_one("#data-main").display = bool(datasets)
         if select is None and self.selected is not None:
@@ -136,7 +136,7 @@ class DataScreen(StageScreen):
             self._show_dataset(name)
 
     def _show_dataset(self, name: str, version: int | None = None) -> None:
-        versions = self.workspace.dataset_versions(name)
+        versions = self.workspace.data.versions(name)
         self._versions = {str(v.version): v for v in versions}
         table = self.query_one("#versions", DataTable)
         table.clear()
@@ -167,7 +167,7 @@ class DataScreen(StageScreen):
         self.query_one("#chart", ColumnChart).show(ds.profile["columns"][0] if ds.profile["columns"] else None)
         previous = f" against {ds.name}@{ds.version - 1}" if ds.version > 1 else ""
         self.query_one("#validation", Static).update(f"Press [b]v[/b] to validate {ds.ref}{previous}.")
-        self._show_splits(ds.ref, self.workspace.splits(ds.ref))
+        self._show_splits(ds.ref, self.workspace.splits.list(ds.ref))
 
     @on(DataTable.RowHighlighted, "#profile")
     def _column_highlighted(self, event: DataTable.RowHighlighted) -> None:
@@ -214,7 +214,7 @@ class DataScreen(StageScreen):
     @work(thread=True, exclusive=True, group="validate")
     def _validate(self, ref: str, reference: str | None) -> None:
         try:
-            result = self.workspace.validate(ref, reference=reference)
+            result = self.workspace.data.validate(ref, reference=reference)
         except MlcycleError as exc:
             self.app.call_from_thread(self._failed, "Validation failed", exc.message)
             return
@@ -246,11 +246,11 @@ class DataScreen(StageScreen):
     @work(thread=True, exclusive=True, group="split")
     def _split(self, ref: str, options: dict[str, Any]) -> None:
         try:
-            split = self.workspace.split(ref, **options)
-            splits = self.workspace.splits(ref)
+            split = self.workspace.splits.create(ref, **options)
+            splits = self.workspace.splits.list(ref)
         except MlcycleError as exc:
             self.app.call_from_thread(self._failed, "Split failed", exc.message)
-            splits = self.workspace.splits(ref)
+            splits = self.workspace.splits.list(ref)
             self.app.call_from_thread(self._show_splits, ref, splits)
             return
         self.app.call_from_thread(self._split_done, split, splits)
@@ -267,7 +267,7 @@ class DataScreen(StageScreen):
     def action_add_source(self) -> None:
         def created(doc: dict[str, Any] | None) -> None:
             if doc is not None:
-                self.app.services.sync_schedules()  # type: ignore[attr-defined]
+                self.services.sync_schedules()
                 self.notify(f"source {doc['source_id']}: {doc['kind']} {doc['location']} → {doc['dataset']}, every "
                             f"{doc['every']} (g runs it now)", title="Source added")
                 self.query_one(SourcesPanel).reload()

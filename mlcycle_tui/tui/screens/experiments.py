@@ -21,7 +21,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.content import Content
 from textual.widgets import DataTable, Input, ProgressBar, Select, Static, TabbedContent, TabPane
 
-from mlcycle_tui.core.errors import MlcycleError
+from mlcycle_tui.common.errors import MlcycleError
 from mlcycle_tui.tui.dialogs.compare import CompareDialog
 from mlcycle_tui.tui.dialogs.register import RegisterDialog
 from mlcycle_tui.tui.dialogs.train import TrainDialog
@@ -32,7 +32,7 @@ from mlcycle_tui.tui.widgets.line_plot import LinePlot
 from mlcycle_tui.tui.widgets.run_table import RunTable
 
 if TYPE_CHECKING:
-    from mlcycle_tui.core.registry import ModelVersion
+    from mlcycle_tui.registry.versions import ModelVersion
 
 PAGE_SIZE = 50
 DEFAULT_SORT = "-created"
@@ -160,10 +160,10 @@ class ExperimentsScreen(StageScreen):
         if select is None and table.row_count:
             select = self.current_run["run_id"] if self.current_run else None
         try:
-            self.total_runs = self.workspace.count_runs(filter=self.run_filter or None)
+            self.total_runs = self.workspace.runs.count(filter=self.run_filter or None)
             if self.page_offset >= self.total_runs:
                 self.page_offset = max(0, (self.total_runs - 1) // PAGE_SIZE * PAGE_SIZE)
-            runs = self.workspace.runs(filter=self.run_filter or None, sort=self.run_sort, limit=PAGE_SIZE,
+            runs = self.workspace.runs.search(filter=self.run_filter or None, sort=self.run_sort, limit=PAGE_SIZE,
                                        offset=self.page_offset)
         except MlcycleError as exc:  # e.g. a filter that parsed but names an unknown experiment
             self._filter_error(exc.message)
@@ -233,7 +233,7 @@ class ExperimentsScreen(StageScreen):
             self.refresh_bindings()
             return
         try:
-            run = self.workspace.get_run(run_id)
+            run = self.workspace.runs.get(run_id)
         except MlcycleError as exc:  # deleted meanwhile
             self.current_run = None
             detail.update(Content(exc.message))
@@ -266,7 +266,7 @@ class ExperimentsScreen(StageScreen):
         if run is None or key is None:
             plot.message("no metric to plot" if run is not None else "")
             return
-        history = self.workspace.metric_history(run["run_id"], key)
+        history = self.workspace.runs.metric_history(run["run_id"], key)
         xs = [h["step"] for h in history]
         ys = [h["value"] for h in history]
         steps = "" if len(xs) > 1 else " — one value; metrics with steps (cv_score of a search) draw a curve"
@@ -283,7 +283,7 @@ class ExperimentsScreen(StageScreen):
     def _apply_filter(self, event: Input.Submitted) -> None:
         text = event.value.strip()
         try:
-            self.workspace.count_runs(filter=text or None)
+            self.workspace.runs.count(filter=text or None)
         except MlcycleError as exc:
             self._filter_error(exc.message)
             return
@@ -353,7 +353,7 @@ class ExperimentsScreen(StageScreen):
             self.notify("Mark at least two runs with space first.", title="Compare")
             return
         try:
-            comparison = self.workspace.compare_runs(list(self.marked))
+            comparison = self.workspace.runs.compare(list(self.marked))
         except MlcycleError as exc:
             self.notify(exc.message, title="Compare failed", severity="error")
             return
@@ -401,7 +401,7 @@ class ExperimentsScreen(StageScreen):
             self.app.call_from_thread(self._progress, fraction, message)
 
         try:
-            result = self.workspace.reproduce(run_id, progress=progress)
+            result = self.workspace.training.reproduce(run_id, progress=progress)
         except MlcycleError as exc:
             self.app.call_from_thread(self._failed, "Reproduce failed", exc.message)
         except Exception as exc:  # a library error: one line, never a traceback
@@ -455,7 +455,7 @@ class ExperimentsScreen(StageScreen):
     @work(thread=True, exclusive=True, group="evaluate")
     def _evaluate(self, run_id: str) -> None:
         try:
-            result = self.workspace.evaluate(run_id)
+            result = self.workspace.evaluation.evaluate(run_id)
         except MlcycleError as exc:
             self.app.call_from_thread(self._eval_failed, run_id, exc.message)
         except Exception as exc:  # a library error: one line, never a traceback

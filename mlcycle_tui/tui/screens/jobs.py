@@ -23,7 +23,7 @@ from textual.content import Content
 from textual.markup import escape
 from textual.widgets import DataTable, Static
 
-from mlcycle_tui.core.errors import MlcycleError
+from mlcycle_tui.common.errors import MlcycleError
 from mlcycle_tui.tui.dialogs.confirm import ConfirmDialog
 from mlcycle_tui.tui.format import ago
 from mlcycle_tui.tui.screens.base import StageScreen
@@ -179,9 +179,9 @@ class JobsScreen(StageScreen):
     @work(thread=True, group="jobs-load")
     def _load(self, selected: int | None) -> None:
         try:
-            jobs = self.workspace.jobs(limit=JOBS_SHOWN)
+            jobs = self.workspace.jobs.list(limit=JOBS_SHOWN)
             chosen = selected if selected in {j["id"] for j in jobs} else (jobs[0]["id"] if jobs else None)
-            detail = self.workspace.job(chosen) if chosen is not None else None
+            detail = self.workspace.jobs.get(chosen) if chosen is not None else None
         except MlcycleError as exc:
             self.app.call_from_thread(self._load_failed, exc.message)
             return
@@ -228,7 +228,7 @@ class JobsScreen(StageScreen):
         job_id = int(str(event.row_key.value))
         if self.selected is None or self.selected["id"] != job_id:
             try:
-                self._show_detail(self.workspace.job(job_id))  # one row by id: cheap
+                self._show_detail(self.workspace.jobs.get(job_id))  # one row by id: cheap
             except MlcycleError:
                 self._show_detail(None)
 
@@ -260,7 +260,7 @@ class JobsScreen(StageScreen):
             self.app.call_from_thread(self._progress, message)
 
         try:
-            job = self.workspace.run_next_job(progress)
+            job = self.workspace.jobs.run_next(progress)
         except MlcycleError as exc:
             self.app.call_from_thread(self._failed, "Run next job", exc.message)
             return
@@ -290,7 +290,7 @@ class JobsScreen(StageScreen):
         body = (f"Promote [b]{escape(job['model'])} v{challenger}[/b] to production (it must still pass the "
                 f"gates); servers load it.\n\n{job_detail(job)}")
         self._confirm(f"Approve job {job['id']}?", body, ("Approve and promote", "approve", "primary"),
-                      "approving", lambda: self.workspace.approve_job(job["id"]))
+                      "approving", lambda: self.workspace.jobs.approve(job["id"]))
 
     def action_reject(self) -> None:
         job = self.selected
@@ -299,7 +299,7 @@ class JobsScreen(StageScreen):
         body = (f"Keep the current production version of [b]{escape(job['model'])}[/b]; the challenger stays "
                 "registered but is not promoted. The job ends as rejected (you can retry it).")
         self._confirm(f"Reject job {job['id']}?", body, ("Reject", "reject", "warning"),
-                      "rejecting", lambda: self.workspace.reject_job(job["id"]))
+                      "rejecting", lambda: self.workspace.jobs.reject(job["id"]))
 
     def action_cancel_job(self) -> None:
         job = self.selected
@@ -309,14 +309,14 @@ class JobsScreen(StageScreen):
         body = (f"Cancel job {job['id']} ({escape(job['kind'])} of [b]{escape(job['model'])}[/b], "
                 f"{job['status'].replace('_', ' ')}).{running} You can retry it later with [b]t[/b].")
         self._confirm(f"Cancel job {job['id']}?", body, ("Cancel the job", "cancel_job", "error"),
-                      "cancelling", lambda: self.workspace.cancel_job(job["id"]))
+                      "cancelling", lambda: self.workspace.jobs.cancel(job["id"]))
 
     def action_retry(self) -> None:
         job = self.selected
         if job is None or job["status"] not in ("failed", "cancelled", "rejected") or self.busy_with:
             return
         self._set_busy(f"queueing job {job['id']} again")
-        self._act("Retry", lambda: self.workspace.retry_job(job["id"]))
+        self._act("Retry", lambda: self.workspace.jobs.retry(job["id"]))
 
     def _confirm(self, title: str, body: str, choice: tuple[str, str, str], busy: str, call: Any) -> None:
         if self.busy_with:

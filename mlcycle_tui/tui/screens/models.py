@@ -21,8 +21,8 @@ from textual.content import Content
 from textual.markup import escape
 from textual.widgets import DataTable, Static
 
-from mlcycle_tui.core.errors import MlcycleError
-from mlcycle_tui.core.registry import PRODUCTION, ModelVersion
+from mlcycle_tui.common.errors import MlcycleError
+from mlcycle_tui.registry.versions import PRODUCTION, ModelVersion
 from mlcycle_tui.tui.dialogs.confirm import ConfirmDialog
 from mlcycle_tui.tui.format import ago
 from mlcycle_tui.tui.screens.base import StageScreen
@@ -102,7 +102,7 @@ class ModelsScreen(StageScreen):
     def action_reload(self, select: str | None = None, version: int | None = None) -> None:
         """Re-read the models; keep (or move to) the selected model and version."""
         self.verdicts.clear()  # the champion may have changed elsewhere (CLI, retraining worker)
-        models = self.workspace.models()
+        models = self.workspace.registry.models()
         self.query_one("#models-empty").display = not models
         self.query_one("#models-main").display = bool(models)
         if select is None and self.selected is not None:
@@ -131,12 +131,12 @@ class ModelsScreen(StageScreen):
 
     def _show_model(self, name: str, version: int | None = None) -> None:
         self.model_name = name
-        versions = self.workspace.model_versions(name)
+        versions = self.workspace.registry.model_versions(name)
         self.versions = {str(v.version): v for v in versions}
         self.query_one("#versions-title", Static).update(Content(f"Versions of {name}"))
         table = self.query_one("#model-versions", DataTable)
         table.clear()
-        compiled = self.workspace.compiled_versions(name)
+        compiled = self.workspace.registry.compiled_versions(name)
         for v in versions:
             table.add_row(
                 f"v{v.version}", ", ".join(v.aliases) or "-", v.kind or "-", version_metric(v),
@@ -145,7 +145,7 @@ class ModelsScreen(StageScreen):
             )
         chosen = next((i for i, v in enumerate(versions) if v.version == version), 0)
         table.move_cursor(row=chosen, animate=False)
-        self.query_one("#history-text", Static).update(alias_history_text(self.workspace.alias_history(name)))
+        self.query_one("#history-text", Static).update(alias_history_text(self.workspace.registry.alias_history(name)))
         self._show_version(versions[chosen] if versions else None)
 
     @on(DataTable.RowHighlighted, "#model-versions")
@@ -169,7 +169,7 @@ class ModelsScreen(StageScreen):
     @work(thread=True, group="gates")
     def _check_gates(self, ref: str, confirm: bool) -> None:
         try:
-            verdict = self.workspace.gate_check(ref)
+            verdict = self.workspace.registry.gate_check(ref)
         except MlcycleError as exc:
             self.app.call_from_thread(self._gates_failed, ref, exc.message)
             return
@@ -201,7 +201,7 @@ class ModelsScreen(StageScreen):
             self._confirm_promotion(mv.ref, verdict)
 
     def _confirm_promotion(self, ref: str, verdict: dict[str, Any]) -> None:
-        mv = self.workspace.model_version(ref)
+        mv = self.workspace.registry.model_version(ref)
         champion = verdict.get("champion")
         change = f"from v{champion} to v{mv.version}" if champion is not None else f"to v{mv.version} (first time)"
         body = f"Move [b]production[/b] of {escape(mv.name)} {change}; servers load the new version.\n\n"
@@ -225,7 +225,7 @@ class ModelsScreen(StageScreen):
     @work(thread=True, exclusive=True, group="promote")
     def _promote(self, name: str, version: int, force: bool) -> None:
         try:
-            result = self.workspace.promote(name, version, force=force)
+            result = self.workspace.registry.promote(name, version, force=force)
         except MlcycleError as exc:
             self.app.call_from_thread(self._failed, "Promotion refused", exc.message)
             return
@@ -243,7 +243,7 @@ class ModelsScreen(StageScreen):
         name = self.model_name
         if name is None or self.busy_with:
             return
-        history = self.workspace.alias_history(name, PRODUCTION)
+        history = self.workspace.registry.alias_history(name, PRODUCTION)
         if not history or history[0].get("previous") is None:
             self.notify(f"{name} has no earlier production version to roll back to.", title="Roll back",
                         severity="warning")
@@ -265,7 +265,7 @@ class ModelsScreen(StageScreen):
     @work(thread=True, exclusive=True, group="promote")
     def _rollback(self, name: str) -> None:
         try:
-            result = self.workspace.rollback(name)
+            result = self.workspace.registry.rollback(name)
         except MlcycleError as exc:
             self.app.call_from_thread(self._failed, "Rollback failed", exc.message)
             return

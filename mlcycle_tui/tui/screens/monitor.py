@@ -23,8 +23,8 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.markup import escape
 from textual.widgets import DataTable, Static, TabbedContent, TabPane
 
-from mlcycle_tui.core.errors import MlcycleError
-from mlcycle_tui.core.monitoring import NOT_JUDGED
+from mlcycle_tui.common.errors import MlcycleError
+from mlcycle_tui.monitoring.checks import NOT_JUDGED
 from mlcycle_tui.tui.dialogs.confirm import ConfirmDialog
 from mlcycle_tui.tui.dialogs.schedule import ScheduleDialog
 from mlcycle_tui.tui.format import ago, number, share
@@ -192,9 +192,6 @@ class MonitorScreen(StageScreen):
         self.busy_with = ""
         self.scheduler_busy = False
 
-    @property
-    def services(self) -> Any:
-        return self.app.services  # type: ignore[attr-defined]
 
     def compose_body(self) -> ComposeResult:
         yield Static(id="mon-scheduler", classes="section-title")
@@ -247,14 +244,15 @@ class MonitorScreen(StageScreen):
     def _load(self, model: str | None) -> None:
         ws = self.workspace
         try:
-            status = [s for s in ws.monitoring_status() if s["production"] is not None]
+            status = [s for s in ws.monitoring.status() if s["production"] is not None]
             names = [s["model"] for s in status]
             name = model if model in names else (names[0] if names else None)
-            reports = ws.drift_reports(name, REPORTS_SHOWN, judged=True) if name else []  # verdicts that stand
-            latest = ws.drift_report(reports[0]["report_id"]) if reports else None
-            ops = ws.operational_stats(name, since=time.time() - DAY_S) if name else {}
-            schedules = ws.schedules()
-            threshold = float(ws.policy()["drift_share"])
+            # only the verdicts that stand
+            reports = ws.monitoring.drift_reports(name, REPORTS_SHOWN, judged=True) if name else []
+            latest = ws.monitoring.drift_report(reports[0]["report_id"]) if reports else None
+            ops = ws.predictions.operational_stats(name, since=time.time() - DAY_S) if name else {}
+            schedules = ws.drift_schedules.list()
+            threshold = float(ws.monitoring.policy()["drift_share"])
         except MlcycleError as exc:
             self.app.call_from_thread(self.notify, exc.message, title="Monitor", severity="error")
             return
@@ -361,7 +359,7 @@ class MonitorScreen(StageScreen):
     @work(thread=True, exclusive=True, group="monitor-histogram")
     def _load_histogram(self, ref: str, column: str, args: dict[str, Any]) -> None:
         try:
-            hist = self.workspace.drift_histogram(ref, column, bins=24, **args)
+            hist = self.workspace.monitoring.drift_histogram(ref, column, bins=24, **args)
         except MlcycleError as exc:
             self.app.call_from_thread(self._histogram_failed, column, exc.message)
             return
@@ -385,7 +383,7 @@ class MonitorScreen(StageScreen):
     @work(thread=True, exclusive=True, group="monitor-check")
     def _check(self, model: str) -> None:
         try:
-            report = self.workspace.check_drift(model)
+            report = self.workspace.monitoring.check_drift(model)
         except MlcycleError as exc:
             self.app.call_from_thread(self._check_failed, exc.message)
             return
@@ -444,7 +442,7 @@ class MonitorScreen(StageScreen):
     @work(thread=True, group="monitor-schedule")
     def _unschedule(self, schedule_id: int) -> None:
         try:
-            self.workspace.unschedule(schedule_id)
+            self.workspace.drift_schedules.remove(schedule_id)
         except MlcycleError as exc:
             self.app.call_from_thread(self.notify, exc.message, title="Unschedule", severity="error")
             return

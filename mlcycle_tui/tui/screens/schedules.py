@@ -27,7 +27,7 @@ from textual.markup import escape
 from textual.widgets import DataTable, Static
 from textual.worker import get_current_worker
 
-from mlcycle_tui.core.errors import MlcycleError
+from mlcycle_tui.common.errors import MlcycleError
 from mlcycle_tui.tui.dialogs.confirm import ConfirmDialog
 from mlcycle_tui.tui.dialogs.scoring import ScoringDialog
 from mlcycle_tui.tui.dialogs.source import SourceDialog
@@ -162,9 +162,6 @@ class SchedulesScreen(StageScreen):
         """Keys of the schedules this screen is running now (run now)."""
         self._loading = False
 
-    @property
-    def services(self) -> Any:
-        return self.app.services  # type: ignore[attr-defined]
 
     def compose_body(self) -> ComposeResult:
         yield Static(id="sched-status", classes="section-title")
@@ -205,7 +202,7 @@ class SchedulesScreen(StageScreen):
         ws = self.workspace
         worker = get_current_worker()
         try:
-            rows = ws.all_schedules()
+            rows = ws.schedules.all()
             keys = [row_key(r) for r in rows]
             chosen = selected if selected in keys else (keys[0] if keys else None)
             files = self._files(chosen)
@@ -223,9 +220,9 @@ class SchedulesScreen(StageScreen):
             return None
         kind, sid = key.split(":")
         if kind == "source":
-            return self.workspace.source_files(int(sid))
+            return self.workspace.sources.files(int(sid))
         if kind == "scoring":
-            return self.workspace.scoring_files(int(sid))
+            return self.workspace.scoring.files(int(sid))
         return None
 
     def _load_failed(self, message: str) -> None:
@@ -306,7 +303,7 @@ class SchedulesScreen(StageScreen):
     @work(thread=True, group="schedules-run")
     def _run(self, kind: str, sid: int, target: str) -> None:
         try:
-            result = self.workspace.run_schedule_now(kind, sid)
+            result = self.workspace.schedules.run_now(kind, sid)
         except MlcycleError as exc:
             self.app.call_from_thread(self._ran, kind, sid, f"{target}: {exc.message}", "error")
             return
@@ -331,9 +328,9 @@ class SchedulesScreen(StageScreen):
     def _pause(self, kind: str, sid: int, pause: bool) -> None:
         try:
             if pause:
-                self.workspace.pause_schedule(kind, sid)
+                self.workspace.schedules.pause(kind, sid)
             else:
-                self.workspace.resume_schedule(kind, sid)
+                self.workspace.schedules.resume(kind, sid)
         except MlcycleError as exc:
             self.app.call_from_thread(self.notify, exc.message, title="Pause", severity="error")
             return
@@ -360,7 +357,7 @@ class SchedulesScreen(StageScreen):
     @work(thread=True, group="schedules-act")
     def _remove(self, kind: str, sid: int) -> None:
         try:
-            self.workspace.remove_schedule(kind, sid)
+            self.workspace.schedules.remove(kind, sid)
         except MlcycleError as exc:
             self.app.call_from_thread(self.notify, exc.message, title="Remove", severity="error")
             return
@@ -392,7 +389,7 @@ class SchedulesScreen(StageScreen):
         if row is not None and row["kind"] in ("drift", "scoring"):
             return str(row["target"])
         try:
-            names = [m["name"] for m in self.workspace.models() if m.get("production") is not None]
+            names = [m["name"] for m in self.workspace.registry.models() if m.get("production") is not None]
         except MlcycleError:
             return ""
         return names[0] if names else ""

@@ -23,7 +23,7 @@ from textual.containers import Horizontal, Vertical
 from textual.content import Content
 from textual.widgets import DataTable, Input, Static
 
-from mlcycle_tui.core.errors import MlcycleError
+from mlcycle_tui.common.errors import MlcycleError
 from mlcycle_tui.tui.format import number
 from mlcycle_tui.tui.screens.base import StageScreen
 
@@ -73,10 +73,8 @@ class ServeScreen(StageScreen):
         self.starting = False
         self.stopping = False
         self._shown_recent: tuple[Any, ...] = ()
+        self._models_shown: tuple[Any, ...] | None = None
 
-    @property
-    def services(self) -> Any:
-        return self.app.services  # type: ignore[attr-defined]
 
     def compose_body(self) -> ComposeResult:
         with Vertical(id="serve-main"):
@@ -233,11 +231,11 @@ class ServeScreen(StageScreen):
                       for mv in self._production_models()]
         table = self.query_one("#serve-models", DataTable)
         rows = tuple((m["name"], f"v{m['version']}", m.get("task") or "-") for m in served)
-        if getattr(table, "_rows_shown", None) != rows:
+        if self._models_shown != rows:
             table.clear()
             for row in rows:
                 table.add_row(*row)
-            table._rows_shown = rows  # type: ignore[attr-defined]
+            self._models_shown = rows
         table.display = bool(rows)
         self.query_one("#serve-no-models").display = not rows
 
@@ -246,7 +244,7 @@ class ServeScreen(StageScreen):
         now = time.monotonic()
         cached = getattr(self, "_prod_cache", None)
         if cached is None or now - cached[0] > 5.0:
-            cached = (now, self.workspace.production_models())
+            cached = (now, self.workspace.registry.production_models())
             self._prod_cache = cached
         return list(cached[1])
 

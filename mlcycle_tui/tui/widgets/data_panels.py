@@ -15,8 +15,8 @@ from textual.markup import escape
 from mlcycle_tui.tui.format import ago, share
 
 if TYPE_CHECKING:
-    from mlcycle_tui.core.data import DatasetVersion
-    from mlcycle_tui.core.validation import Split
+    from mlcycle_tui.data.splits import Split
+    from mlcycle_tui.data.versions import DatasetVersion
 
 
 def version_facts(ds: DatasetVersion) -> str:

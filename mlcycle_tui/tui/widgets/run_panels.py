@@ -63,11 +63,6 @@ def _pairs(values: dict[str, Any], width: int = 22) -> list[str]:
             for k, v in values.items()]
 
 
-def run_detail_text(run: dict[str, Any]) -> str:
-    """Everything recorded about one run (the document of `Workspace.get_run`), in one text."""
-    return run_summary_text(run) + "\n\n" + run_inputs_text(run)
-
-
 def run_summary_text(run: dict[str, Any]) -> str:
     """The run's identity, lineage and metrics (with the baseline's value next to each)."""
     status = run.get("status", "?")

@@ -13,7 +13,7 @@ so the screen can show it.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from rich.text import Text
 from textual import work
@@ -23,7 +23,11 @@ from textual.message import Message
 from textual.widgets import DataTable, Static
 from textual.worker import get_current_worker
 
-from mlcycle_tui.core.errors import MlcycleError
+from mlcycle_tui.common.errors import MlcycleError
+
+if TYPE_CHECKING:
+    from mlcycle_tui.tui.app import MlcycleApp
+    from mlcycle_tui.workspace import Workspace
 from mlcycle_tui.tui.widgets.schedule_cells import last_result, last_run, next_run
 
 REFRESH_S = 3.0
@@ -76,8 +80,8 @@ class SourcesPanel(Vertical):
         self._loading = False
 
     @property
-    def workspace(self) -> Any:
-        return self.app.workspace  # type: ignore[attr-defined]
+    def workspace(self) -> Workspace:
+        return cast("MlcycleApp", self.app).workspace
 
     def compose(self) -> ComposeResult:
         yield Static(EMPTY_LINE, id="sources-title", classes="section-title")
@@ -103,8 +107,8 @@ class SourcesPanel(Vertical):
     def _load(self) -> None:
         worker = get_current_worker()
         try:
-            sources = self.workspace.sources()
-            files = {s["source_id"]: self.workspace.source_files(s["source_id"], limit=FILES_COUNTED)
+            sources = self.workspace.sources.list()
+            files = {s["source_id"]: self.workspace.sources.files(s["source_id"], limit=FILES_COUNTED)
                      for s in sources}
         except MlcycleError:  # e.g. a source removed between the reads: the next poll reads again
             self.app.call_from_thread(setattr, self, "_loading", False)
@@ -174,7 +178,7 @@ class SourcesPanel(Vertical):
     @work(thread=True, group="sources-run")
     def _run(self, sid: int) -> None:
         try:
-            result = self.workspace.run_source(sid)
+            result = self.workspace.sources.run(sid)
         except MlcycleError as exc:
             self.app.call_from_thread(self._ran, sid, {"status": f"error: {exc.message}", "error": exc.message})
             return

@@ -1,0 +1,1 @@
+"""Helpers every layer uses: errors users see, time stamps, JSON-safe values."""

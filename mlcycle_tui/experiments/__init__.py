@@ -1,0 +1,1 @@
+"""Experiments: the model catalog, preprocessing, training, search, tracked runs and evaluation."""

@@ -1,0 +1,100 @@
+"""Evaluating a run or a model version: metrics on its test split or any dataset, slices, fairness.
+
+Why this exists: `mlcycle evaluate` and the Experiments screen's evaluation
+take a run id or a model reference and report the metrics next to the dummy
+baseline, per slice and per group. The metrics themselves are computed in
+`experiments/evaluation.py`; this stage finds the model, the recipe and the rows.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from mlcycle_tui.common.errors import UserError
+
+if TYPE_CHECKING:
+    from mlcycle_tui.data.splits import Splits
+    from mlcycle_tui.data.versions import Data
+    from mlcycle_tui.experiments.tracking import Tracking
+    from mlcycle_tui.registry.versions import Registry
+
+
+class Evaluation:
+    """Evaluate a run's or a model version's pipeline."""
+
+    def __init__(self, data: Data, splits: Splits, runs: Tracking, registry: Registry) -> None:
+        self.data = data
+        self.splits = splits
+        self.runs = runs
+        self.registry = registry
+
+    def evaluate(
+        self,
+        source: str,
+        *,
+        data: str | None = None,
+        slice_column: str | None = None,
+        sensitive: str | None = None,
+        positive_label: Any = None,
+    ) -> dict[str, Any]:
+        """Metrics of a run's or a model version's pipeline, next to the dummy baseline.
+
+        `source` is a run id (prefix) or a model reference; `data` a dataset
+        reference (default: the run's test split).
+        """
+        from mlcycle_tui.experiments import evaluation
+
+        run_id = self._run_for_source(source)
+        rec = self.runs.recipe(run_id)
+        ds_train = self.data.dataset(rec["dataset"])
+        target = ds_train.target
+        train_df, test_df = self.splits.frames(rec["split_id"])
+        if data is not None:
+            eval_ds = self.data.dataset(data)
+            test_df = self.data.load_frame(eval_ds)
+            if target not in test_df.columns:
+                raise UserError(f"{eval_ds.ref} has no column {target!r} (the model's target); cannot evaluate")
+            where = eval_ds.ref
+        else:
+            where = f"test split {rec['split_id']} of {ds_train.ref}"
+        test_df = test_df[test_df[target].notna()].reset_index(drop=True)
+        if test_df.empty:
+            raise UserError(f"{where} has no labelled rows to evaluate on")
+        for col in (slice_column, sensitive):
+            if col is not None and col not in test_df.columns:
+                raise UserError(f"no column {col!r} in {where}; columns are: {', '.join(test_df.columns)}")
+        model = self.runs.load_model(run_id)
+        task = rec["task"]
+        train_df = train_df[train_df[target].notna()]
+        X_test, y_test = test_df.drop(columns=[target]), test_df[target]
+        result = evaluation.evaluate_with_baseline(
+            task, train_df.drop(columns=[target]), train_df[target], X_test, y_test, model
+        )
+        out: dict[str, Any] = {
+            "run_id": run_id,
+            "data": where,
+            "task": task,
+            "metrics": result["model"],
+            "baseline": result["baseline"],
+            "slices": {},
+        }
+        pred, proba, classes = evaluation.predictions(task, model, X_test)
+        if slice_column:
+            out["slices"] = evaluation.evaluate_slices(
+                task, test_df, y_test, pred, proba, classes, slice_column
+            )
+        if sensitive:
+            if task != "classification":
+                raise UserError("fairness figures need a classification model")
+            out["fairness"] = evaluation.fairness(y_test, pred, test_df[sensitive], positive_label)
+        return out
+
+    def _run_for_source(self, source: str) -> str:
+        """A run id from a run id prefix or a model reference."""
+        if "@" in source or not all(c in "0123456789abcdef" for c in source) or len(source) < 6:
+            try:
+                return self.registry.model_version(source).run_id
+            except UserError:
+                if "@" in source:
+                    raise
+        return self.runs.resolve_id(source)

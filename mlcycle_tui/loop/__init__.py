@@ -1,0 +1,1 @@
+"""The loop: the retraining queue and the worker that retrains, compares and promotes."""

@@ -1,0 +1,1 @@
+"""Monitoring: drift checks of deployed models, their policy, reports and decay."""

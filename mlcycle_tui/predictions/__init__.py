@@ -1,0 +1,1 @@
+"""Predictions: scoring rows and files, the prediction log and feedback, scheduled scoring."""

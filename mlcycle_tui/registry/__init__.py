@@ -1,0 +1,1 @@
+"""The model registry: versions, aliases, promotion gates, compiled forms and exports."""
