@@ -1,7 +1,8 @@
 """What every subcommand shares: the workspace, output (table or JSON), errors.
 
 Why this exists: `--json` must print exactly one JSON document and nothing
-else, errors must be one clear line with the right exit status, and progress
+else (an error is `{"error": {"code", "message"}}`), errors must be one clear
+line on stderr with the right exit status, and progress
 must go to stderr. Doing that in one place keeps every command consistent.
 """
 
@@ -73,16 +74,20 @@ class CliContext:
         if self.debug:
             traceback.print_exception(exc)
         if isinstance(exc, MlcycleError):
-            sys.stderr.write(f"mlcycle: error: {exc.message}\n")
-            return exc.exit_code
-        if isinstance(exc, OSError):
-            sys.stderr.write(f"mlcycle: error: {exc.strerror or exc} ({getattr(exc, 'filename', '')})\n")
-            return 1
-        sys.stderr.write(
-            f"mlcycle: unexpected error: {type(exc).__name__}: {exc} "
-            "(run again with --debug for the traceback, and please report it)\n"
-        )
-        return 1
+            code, message, status = exc.code, exc.message, exc.exit_code
+            sys.stderr.write(f"mlcycle: error: {message}\n")
+        elif isinstance(exc, OSError):
+            code, message, status = "os_error", f"{exc.strerror or exc} ({getattr(exc, 'filename', '')})", 1
+            sys.stderr.write(f"mlcycle: error: {message}\n")
+        else:
+            code, status = "unexpected", 1
+            message = (f"{type(exc).__name__}: {exc} "
+                       "(run again with --debug for the traceback, and please report it)")
+            sys.stderr.write(f"mlcycle: unexpected error: {message}\n")
+        if self.json:  # scripts read stdout: one JSON document there too
+            sys.stdout.write(json.dumps({"error": {"code": code, "message": message}}) + "\n")
+            sys.stdout.flush()
+        return status
 
 
 def table(rows: list[dict[str, Any]], columns: list[str], empty: str = "nothing yet") -> str:

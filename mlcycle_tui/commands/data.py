@@ -26,7 +26,7 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     p.set_defaults(handler=cmd_list)
 
     p = dsub.add_parser("versions", parents=[common], help="every version of one dataset")
-    p.add_argument("name")
+    p.add_argument("name", help="dataset name")
     p.set_defaults(handler=cmd_versions)
 
     p = dsub.add_parser("show", parents=[common], help="schema and profile of a version")
@@ -34,20 +34,20 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     p.set_defaults(handler=cmd_show)
 
     p = dsub.add_parser("validate", parents=[common], help="quality and schema checks (exit 1 on errors)")
-    p.add_argument("ref")
+    p.add_argument("ref", help="NAME (latest version) or NAME@VERSION")
     p.add_argument("--reference", help="compare the schema and ranges with this version")
     p.set_defaults(handler=cmd_validate)
 
     p = dsub.add_parser("split", parents=[common], help="record a reproducible train/test split")
-    p.add_argument("ref")
+    p.add_argument("ref", help="NAME (latest version) or NAME@VERSION")
     p.add_argument("--test-size", type=float, default=0.2, help="share of rows for testing (0.2)")
     p.add_argument("--stratify", action="store_true", help="keep class shares equal (classification)")
     p.add_argument("--time-column", help="earlier rows train, later rows test")
-    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--seed", type=int, default=42, help="random seed of the split")
     p.set_defaults(handler=cmd_split)
 
     p = dsub.add_parser("splits", parents=[common], help="recorded splits (of one dataset)")
-    p.add_argument("ref", nargs="?")
+    p.add_argument("ref", nargs="?", help="only the splits of this dataset (NAME or NAME@VERSION)")
     p.set_defaults(handler=cmd_splits)
     register_source(dsub, common)
 

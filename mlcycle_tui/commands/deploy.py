@@ -22,7 +22,8 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     p = sub.add_parser("export", parents=[common], help="write a deployable bundle or an MLflow model")
     p.add_argument("model", help="model NAME[@VERSION|@ALIAS]")
     p.add_argument("--to", required=True, metavar="DIR", help="a new (or empty) folder")
-    p.add_argument("--format", choices=["bundle", "mlflow"], default="bundle")
+    p.add_argument("--format", choices=["bundle", "mlflow"], default="bundle",
+                   help="bundle: model, serve.py and a Dockerfile; mlflow: an MLflow model directory")
     p.set_defaults(handler=cmd_export)
 
 

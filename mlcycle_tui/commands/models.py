@@ -13,31 +13,31 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     msub = models.add_subparsers(dest="models_command", metavar="ACTION", required=True)
 
     p = msub.add_parser("catalog", parents=[common], help="model kinds that `train` accepts")
-    p.add_argument("--task", choices=["classification", "regression"])
+    p.add_argument("--task", choices=["classification", "regression"], help="only the kinds for this task")
     p.set_defaults(handler=cmd_catalog)
 
     p = msub.add_parser("register", parents=[common], help="a new model version from a run")
     p.add_argument("run", help="run id (or a unique prefix of 6+ characters)")
-    p.add_argument("--name", "-n", required=True)
+    p.add_argument("--name", "-n", required=True, help="model name (a new one, or a new version of it)")
     p.set_defaults(handler=cmd_register)
 
     p = msub.add_parser("list", parents=[common], help="registered model versions")
     p.set_defaults(handler=cmd_list)
 
     p = msub.add_parser("show", parents=[common], help="versions, aliases and history of a model")
-    p.add_argument("name")
+    p.add_argument("name", help="model name")
     p.set_defaults(handler=cmd_show)
 
     p = msub.add_parser("promote", parents=[common], help="move an alias (default production) to a version")
-    p.add_argument("name")
-    p.add_argument("version")
-    p.add_argument("--alias", default="production")
+    p.add_argument("name", help="model name")
+    p.add_argument("version", help="the version to move the alias to")
+    p.add_argument("--alias", default="production", help="the alias to move")
     p.add_argument("--force", action="store_true", help="override failed gates (recorded)")
     p.set_defaults(handler=cmd_promote)
 
     p = msub.add_parser("rollback", parents=[common], help="move an alias back to its previous version")
-    p.add_argument("name")
-    p.add_argument("--alias", default="production")
+    p.add_argument("name", help="model name")
+    p.add_argument("--alias", default="production", help="the alias to move back")
     p.set_defaults(handler=cmd_rollback)
 
     p = msub.add_parser("gates", parents=[common], help="would a version pass the promotion gates?")

@@ -22,7 +22,7 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     window = p.add_mutually_exclusive_group()
     window.add_argument("--window", metavar="DURATION", help="logged predictions of the last DURATION (default 24h)")
     window.add_argument("--last", metavar="N", type=int, help="the last N logged predictions")
-    p.add_argument("--method", default="auto",
+    p.add_argument("--method", default="auto", help="the drift statistic (auto: by column kind)",
                    choices=["auto", "ks", "psi", "wasserstein", "js", "chi2", "evidently"])
     p.add_argument("--action", default="retrain", choices=["retrain", "alert"],
                    help="retrain (default): queue a retraining job when the policy says so; alert: only record")
@@ -31,37 +31,38 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     p.set_defaults(handler=cmd_check)
 
     p = msub.add_parser("schedule", parents=[common], help="check a model periodically (kept in the workspace)")
-    p.add_argument("model", metavar="MODELREF")
+    p.add_argument("model", metavar="MODELREF", help="NAME (follows production), NAME@VERSION or NAME@ALIAS")
     p.add_argument("--every", required=True, metavar="DURATION", help="30s, 15m, 1h, 7d")
-    p.add_argument("--action", default="retrain", choices=["retrain", "alert"])
+    p.add_argument("--action", default="retrain", choices=["retrain", "alert"],
+                   help="retrain: queue a retraining job when the policy says so; alert: only record")
     p.set_defaults(handler=cmd_schedule)
 
     p = msub.add_parser("schedules", parents=[common], help="the periodic checks")
     p.set_defaults(handler=cmd_schedules)
 
     p = msub.add_parser("unschedule", parents=[common], help="remove a periodic check")
-    p.add_argument("id", metavar="ID")
+    p.add_argument("id", metavar="ID", help="its id (see the list command)")
     p.set_defaults(handler=cmd_unschedule)
 
     p = msub.add_parser("reports", parents=[common], help="past drift reports (newest first)")
-    p.add_argument("model", metavar="MODELREF", nargs="?")
-    p.add_argument("--limit", type=int, default=50)
+    p.add_argument("model", metavar="MODELREF", nargs="?", help="only this model's reports")
+    p.add_argument("--limit", type=int, default=50, help="at most this many")
     p.set_defaults(handler=cmd_reports)
 
     p = msub.add_parser("report", parents=[common], help="one drift report with its columns")
-    p.add_argument("id", metavar="ID", type=int)
+    p.add_argument("id", metavar="ID", type=int, help="report id (see `mlcycle monitor reports`)")
     p.set_defaults(handler=cmd_report)
 
     jobs = sub.add_parser("jobs", parents=[common], help="the retraining queue")
     jsub = jobs.add_subparsers(dest="jobs_command", metavar="ACTION", required=True)
     p = jsub.add_parser("list", parents=[common], help="jobs, newest first")
-    p.add_argument("--status", choices=["queued", "running", "awaiting_approval", "done", "failed", "cancelled",
-                                        "rejected"])
-    p.add_argument("--model")
-    p.add_argument("--limit", type=int, default=100)
+    p.add_argument("--status", help="only jobs in this state",
+                   choices=["queued", "running", "awaiting_approval", "done", "failed", "cancelled", "rejected"])
+    p.add_argument("--model", help="only this model's jobs")
+    p.add_argument("--limit", type=int, default=100, help="at most this many")
     p.set_defaults(handler=cmd_jobs_list)
     p = jsub.add_parser("show", parents=[common], help="one job with its result and log")
-    p.add_argument("id", metavar="ID")
+    p.add_argument("id", metavar="ID", help="its id (see the list command)")
     p.set_defaults(handler=cmd_jobs_show)
     p = jsub.add_parser("run", parents=[common], help="work off the queue (until Ctrl-C, or --once / --drain)")
     mode = p.add_mutually_exclusive_group()
@@ -76,7 +77,7 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
         ("retry", "queue a failed, cancelled or rejected job again", cmd_jobs_retry),
     ):
         p = jsub.add_parser(name, parents=[common], help=helptext)
-        p.add_argument("id", metavar="ID")
+        p.add_argument("id", metavar="ID", help="its id (see the list command)")
         p.set_defaults(handler=handler)
 
 

@@ -44,7 +44,7 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
         ("remove", "remove the schedule (outputs stay)", cmd_remove),
     ):
         p = ssub.add_parser(name, parents=[common], help=helptext)
-        p.add_argument("id", metavar="ID")
+        p.add_argument("id", metavar="ID", help="its id (see the list command)")
         p.set_defaults(handler=handler)
 
     board = sub.add_parser("schedules", parents=[common], help="every schedule: drift checks, sources, scoring")
@@ -59,8 +59,8 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
         ("remove", "remove a schedule", cmd_board_remove),
     ):
         p = bsub.add_parser(name, parents=[common], help=helptext)
-        p.add_argument("kind", choices=KINDS)
-        p.add_argument("id", metavar="ID")
+        p.add_argument("kind", choices=KINDS, help="drift, source or scoring")
+        p.add_argument("id", metavar="ID", help="its id (see the list command)")
         p.set_defaults(handler=handler)
 
 

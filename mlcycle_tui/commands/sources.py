@@ -37,7 +37,7 @@ def register_source(dsub: Any, common: argparse.ArgumentParser) -> None:
     p.set_defaults(handler=cmd_list)
 
     p = ssub.add_parser("show", parents=[common], help="one source with its recent runs and files")
-    p.add_argument("id", metavar="ID")
+    p.add_argument("id", metavar="ID", help="its id (see the list command)")
     p.set_defaults(handler=cmd_show)
 
     for name, helptext, handler in (
@@ -47,12 +47,12 @@ def register_source(dsub: Any, common: argparse.ArgumentParser) -> None:
         ("resume", "run it on schedule again", cmd_resume),
     ):
         p = ssub.add_parser(name, parents=[common], help=helptext)
-        p.add_argument("id", metavar="ID")
+        p.add_argument("id", metavar="ID", help="its id (see the list command)")
         p.set_defaults(handler=handler)
 
     p = ssub.add_parser("check", parents=[common], help="drift check of a model on the rows of the source's last run")
-    p.add_argument("id", metavar="ID")
-    p.add_argument("model", metavar="MODELREF")
+    p.add_argument("id", metavar="ID", help="its id (see the list command)")
+    p.add_argument("model", metavar="MODELREF", help="the model whose inputs the new rows are")
     p.add_argument("--action", default="alert", choices=["retrain", "alert"],
                    help="alert (default): only record; retrain: queue a job when the policy says so")
     p.add_argument("--fail-on-drift", action="store_true",

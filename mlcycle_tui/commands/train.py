@@ -16,7 +16,7 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--search", choices=["grid", "random"], help="hyperparameter search with cross-validation")
     p.add_argument("--trials", type=int, default=10, help="random-search trials (10)")
     p.add_argument("--cv", type=int, default=3, help="cross-validation folds (3)")
-    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--seed", type=int, default=42, help="random seed of the model and the search")
     p.add_argument("--experiment", "-e", help="experiment name (default: the dataset name)")
     p.add_argument("--split", help="a recorded split id (default: time, stratified or random split)")
     p.add_argument("--task", choices=["classification", "regression"], help="force the task")

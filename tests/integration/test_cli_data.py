@@ -86,7 +86,7 @@ def test_bad_input_one_line_exit_2(tmp_path, content, args, needle):
     path.write_bytes(content)
     r = mlcycle(ws, "data", "ingest", str(path), "--name", "x", *args, "--json")
     assert r.returncode == 2
-    assert r.stdout == ""
+    assert needle in json.loads(r.stdout)["error"]["message"]  # --json: one JSON document on stdout
     assert needle in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1
     assert "Traceback" not in r.stderr

@@ -58,7 +58,9 @@ def test_list_human_table(tracked: tuple[Path, list[str]]) -> None:
 def test_bad_filter_is_exit_2_with_one_line(tracked: tuple[Path, list[str]]) -> None:
     home, _ = tracked
     proc = mlcycle(home, "runs", "list", "--json", "--filter", "metrics.f1 >> 2")
-    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.returncode == 2
+    error = json.loads(proc.stdout)["error"]  # --json: the error is one JSON document on stdout too
+    assert error["code"] == "bad_input" and "bad filter at character" in error["message"]
     assert len(proc.stderr.strip().splitlines()) == 1
     assert "bad filter at character" in proc.stderr
 

@@ -127,7 +127,9 @@ def test_cli_monitor_and_jobs_json(home):
     assert r.returncode == 1 and "DRIFT" in r.stdout and "already open" in r.stdout
 
     r = mlcycle(home, "monitor", "check", "weather", "--window", "1s", "--json")
-    assert r.returncode == 2 and r.stdout == ""
+    assert r.returncode == 2
+    assert json.loads(r.stdout) == {"error": {"code": "bad_input", "message": (
+        "no logged predictions for model weather in the last 1s; send traffic or use --current")}}
     assert r.stderr.strip().splitlines() == [
         "mlcycle: error: no logged predictions for model weather in the last 1s; send traffic or use --current"]
 
