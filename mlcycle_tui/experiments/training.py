@@ -134,11 +134,10 @@ class Training:
         if sp.dataset_version_id != ds.id:
             raise UserError(f"split {sp.split_id} belongs to {sp.dataset}, not {ds.ref}")
         train_df, test_df = self.splits.frames(sp.split_id)
-        if extra_train is not None and len(extra_train):
-            import pandas as pd
-
-            train_df = pd.concat([train_df, extra_train[list(train_df.columns)]], ignore_index=True)
         target = ds.target
+        feedback_left_out = 0
+        if extra_train is not None and len(extra_train):
+            train_df, feedback_left_out = _add_feedback(train_df, test_df, extra_train, target)
         train_df = train_df[train_df[target].notna()]
         test_df = test_df[test_df[target].notna()]
         task = preprocess.infer_task(train_df[target], kind=task)
@@ -167,6 +166,8 @@ class Training:
             "seed": seed,
             "include": include,
             "drop": drop,
+            "feedback_rows": 0 if extra_train is None else len(extra_train),
+            "feedback_left_out": feedback_left_out,
         }
         exp = experiment or ds.name
         X_train, y_train = train_df.drop(columns=[target]), train_df[target]
@@ -214,6 +215,7 @@ class Training:
             "metrics": flat,
             "baseline": base,
             "params": resolved | recipe.get("best_params", {}),
+            "feedback_left_out": feedback_left_out,
         }
 
     def default_split(self, ds: DatasetVersion) -> Any:
@@ -302,6 +304,24 @@ class Training:
             "metrics": new["metrics"],
             "primary_metric": evaluation.primary_metric(rec["task"]),
         }
+
+
+def _add_feedback(train_df: pd.DataFrame, test_df: pd.DataFrame, extra: pd.DataFrame,
+                  target: str) -> tuple[pd.DataFrame, int]:
+    """The train part plus the labelled feedback rows, except those whose inputs are in the test part.
+
+    The split is made first; a feedback row with the same inputs as a test row would let the
+    model see (and be scored on) that row, so it is left out. Returns (frame, rows left out).
+    """
+    import numpy as np
+    import pandas as pd
+
+    from mlcycle_tui.experiments import overlap
+
+    extra = extra[list(train_df.columns)].reset_index(drop=True)
+    features = [c for c in train_df.columns if c != target]
+    held_out = np.isin(overlap.row_keys(extra, features), overlap.row_keys(test_df, features))
+    return pd.concat([train_df, extra[~held_out]], ignore_index=True), int(held_out.sum())
 
 
 def _close(a: Any, b: Any) -> bool:

@@ -287,6 +287,9 @@ class Jobs:
             experiment=rec.get("experiment"),
             tags={"retrain_of": champion.ref, "job": str(job["id"]), "feedback_rows": str(len(feedback))},
         )
+        if run["feedback_left_out"]:
+            step(f"{run['feedback_left_out']} feedback rows left out of training: their inputs are in the new holdout")
+        trained_on["feedback_left_out"] = run["feedback_left_out"]
         step(f"trained run {run['run_id'][:12]}; registering the challenger")
         challenger = self.registry.register(run["run_id"], name)
         policy = monitoring_policy(self.settings)
