@@ -7,6 +7,13 @@ tree twice; a forest's `predict` is by definition the argmax of its
 `predict_proba`, so one walk gives both. joblib's thread pool also costs more
 than it saves on small inputs (it polls with sleeps), so small inputs are
 scored on the calling thread.
+
+The tree-by-tree walk uses one private scikit-learn method,
+`_validate_X_predict` (the input check `predict` itself runs). Forests are
+recognised by their public classes. If a scikit-learn release changes or
+drops that method, every call falls back to the public `predict` /
+`predict_proba` (same results, slower), so serving never breaks on an upgrade;
+tests run both paths.
 """
 
 from __future__ import annotations
@@ -18,6 +25,8 @@ from typing import Any
 
 import numpy as np
 
+# The one private scikit-learn method the walk uses: the input check of a forest's `predict`.
+PRIVATE_CHECK = "_validate_X_predict"
 SMALL_ROWS = 20_000  # below this, a forest is walked without joblib
 SPLIT_ROWS = 4_096  # from this many rows, on two threads (each row's sum in the same order)
 
@@ -46,23 +55,37 @@ def forest_mean(model: Any, features: Any) -> np.ndarray | None:
     """A regression forest's `predict` without joblib: the trees' predictions summed in order and
     divided by their number, as scikit-learn does with n_jobs=1 (so the same bits every time);
     None for anything else."""
-    from sklearn.ensemble._forest import ForestRegressor
+    from sklearn.ensemble import ExtraTreesRegressor, RandomForestRegressor
 
-    if not isinstance(model, ForestRegressor) or getattr(model, "n_outputs_", 1) != 1 \
-            or not hasattr(model, "_validate_X_predict"):
+    if not isinstance(model, RandomForestRegressor | ExtraTreesRegressor) or getattr(model, "n_outputs_", 1) != 1:
         return None
-    X = model._validate_X_predict(features)
-    if not isinstance(X, np.ndarray):
+    X = _checked_rows(model, features)
+    if X is None:
         return None
     return _tree_mean(model, X, lambda tree, rows: tree.predict(rows, check_input=False))
 
 
+def _checked_rows(model: Any, features: Any) -> np.ndarray | None:
+    """`features` as the forest's `predict` checks them (private `_validate_X_predict`), or None when
+    that method is missing, behaves differently in this scikit-learn or gives something else than a
+    dense array: the caller then takes the public path, which raises any real input error itself."""
+    check = getattr(model, PRIVATE_CHECK, None)
+    if check is None:
+        return None
+    try:
+        X = check(features)
+    except Exception:  # a changed private API, or bad input that the public path reports
+        return None
+    return X if isinstance(X, np.ndarray) and X.ndim == 2 else None
+
+
 def _argmax_of_proba(model: Any) -> bool:
     """Whether `model.predict` is the argmax of `model.predict_proba` (forests and trees)."""
-    from sklearn.ensemble._forest import ForestClassifier
-    from sklearn.tree import DecisionTreeClassifier
+    from sklearn.ensemble import ExtraTreesClassifier, RandomForestClassifier
+    from sklearn.tree import DecisionTreeClassifier, ExtraTreeClassifier
 
-    return isinstance(model, ForestClassifier | DecisionTreeClassifier) and getattr(model, "n_outputs_", 1) == 1
+    return isinstance(model, RandomForestClassifier | ExtraTreesClassifier | DecisionTreeClassifier
+                      | ExtraTreeClassifier) and getattr(model, "n_outputs_", 1) == 1
 
 
 def forest_proba(model: Any, features: Any, same_thread: bool = False) -> np.ndarray:
@@ -74,13 +97,13 @@ def forest_proba(model: Any, features: Any, same_thread: bool = False) -> np.nda
     bit-for-bit the same. Anything unexpected (a sparse matrix, several outputs,
     another scikit-learn) goes to `predict_proba`.
     """
-    from sklearn.ensemble._forest import ForestClassifier
+    from sklearn.ensemble import ExtraTreesClassifier, RandomForestClassifier
 
-    if not isinstance(model, ForestClassifier) or getattr(model, "n_outputs_", 1) != 1 \
-            or not (same_thread or model.n_jobs in (None, 1)) or not hasattr(model, "_validate_X_predict"):
+    if not isinstance(model, RandomForestClassifier | ExtraTreesClassifier) or getattr(model, "n_outputs_", 1) != 1 \
+            or not (same_thread or model.n_jobs in (None, 1)):
         return model.predict_proba(features)
-    X = model._validate_X_predict(features)
-    if not isinstance(X, np.ndarray):
+    X = _checked_rows(model, features)
+    if X is None:
         return model.predict_proba(features)
     return _tree_mean(model, X, lambda tree, rows: tree.predict_proba(rows, check_input=False))
 
