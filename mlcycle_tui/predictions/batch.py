@@ -261,6 +261,8 @@ class Batch:
                 rows += n
                 if progress:
                     progress(fraction, f"{rows:,} rows")
+            if rows == 0:  # nothing was scored, so nothing checked the columns: check the header
+                _missing_inputs([c["name"] for c in mv.signature.get("inputs", [])], _header_columns(src))
             writer.commit()
         except BaseException as exc:
             writer.abort()
@@ -297,6 +299,23 @@ def _refuse_infinity(columns: dict[str, Any]) -> None:
             f"the input holds infinite values in {', '.join(bad)}; the model cannot score them. "
             "Replace them (or leave the cells empty to have them imputed) and score again"
         )
+
+
+def _header_columns(path: Path) -> list[str]:
+    """The column names of a file with no rows (an empty JSON-lines file has none)."""
+    fmt = _format_of(path, "input")
+    if fmt == "parquet":
+        import pyarrow.parquet as pq
+
+        return list(pq.read_schema(path).names)
+    if fmt == "csv":
+        import pandas as pd
+
+        try:
+            return [str(c) for c in pd.read_csv(path, nrows=0).columns]
+        except pd.errors.EmptyDataError:
+            return []
+    return []
 
 
 def _missing_inputs(inputs: list[str], present: list[str]) -> None:

@@ -77,6 +77,23 @@ def test_predict_bad_input_keeps_no_output(trained, tmp_path):
         ws.batch.predict_file("penguins", src, tmp_path / "o.xlsx")
 
 
+@pytest.mark.parametrize("ext", [".csv", ".parquet"])
+def test_predict_checks_the_columns_of_a_file_with_no_rows(trained, tmp_path, ext):
+    """A header-only file with the wrong columns is refused, not 'wrote 0 predictions' with exit 0."""
+    src = tmp_path / f"empty{ext}"
+    empty = pd.DataFrame({"a": pd.Series([], dtype=float), "b": pd.Series([], dtype=float)})
+    empty.to_csv(src, index=False) if ext == ".csv" else empty.to_parquet(src)
+    r = mlcycle(trained, "predict", "penguins", "--input", str(src), "--output", str(tmp_path / "o.csv"))
+    assert r.returncode == 2, (r.stdout, r.stderr)
+    assert "lacks columns the model needs: island" in r.stderr and "0 predictions" not in r.stdout
+    assert not (tmp_path / "o.csv").exists()
+    good = tmp_path / f"good{ext}"
+    header = pd.read_csv(SAMPLES / "penguins.csv", nrows=0).drop(columns=["species"])
+    header.to_csv(good, index=False) if ext == ".csv" else header.astype(float).to_parquet(good)
+    r = mlcycle(trained, "predict", "penguins", "--input", str(good), "--output", str(tmp_path / "o.csv"))
+    assert r.returncode == 0, r.stderr  # the right columns and no rows: an empty result is correct
+
+
 def test_export_bundle_runs_without_mlcycle(trained, tmp_path):
     dest = tmp_path / "bundle"
     r = mlcycle(trained, "export", "penguins", "--to", str(dest), "--json")
