@@ -2,8 +2,8 @@
 
 Why this exists: every front door (TUI, CLI, server, scheduler) shares one
 SQLite file, often from several processes at once. This module makes that safe:
-WAL mode, a busy timeout, one connection per thread (sqlite3 connections and
-sqlite-utils objects are not thread-safe), short `BEGIN IMMEDIATE`
+WAL mode, a busy timeout, one `sqlite3` connection per thread (connections
+are not thread-safe), short `BEGIN IMMEDIATE`
 transactions, and forward-only migrations kept per component in
 `storage/schema.py`, applied under a write lock so that two processes starting
 at once do not both create the schema.
