@@ -32,6 +32,7 @@ from mlcycle_tui.registry.export import Export
 from mlcycle_tui.registry.versions import Registry
 from mlcycle_tui.schedules.board import ScheduleBoard
 from mlcycle_tui.schedules.drift_checks import DriftSchedules
+from mlcycle_tui.schedules.periodic import Periodic
 from mlcycle_tui.storage.artifacts import ArtifactStore
 from mlcycle_tui.storage.db import Database
 
@@ -68,15 +69,16 @@ class Workspace:
                                                   data=data, splits=splits, registry=registry,
                                                   predictions=predictions, jobs=jobs)
         registry.registered.append(monitoring.on_register)
-        # periodic work
-        self.drift_schedules = drift_schedules = DriftSchedules(db=db, settings=settings, events=events,
+        # periodic work: one mechanism (timing, pause, lease, outcome) for every kind
+        self.periodic = periodic = Periodic(db=db, settings=settings)
+        self.drift_schedules = drift_schedules = DriftSchedules(db=db, events=events, periodic=periodic,
                                                                 registry=registry, monitoring=monitoring)
-        self.sources = sources = Sources(db=db, artifacts=artifacts, settings=settings, home=home, events=events,
-                                         data=data, monitoring=monitoring)
-        self.scoring = scoring = Scoring(db=db, settings=settings, events=events, registry=registry, batch=batch,
+        self.sources = sources = Sources(db=db, artifacts=artifacts, home=home, events=events,
+                                         periodic=periodic, data=data, monitoring=monitoring)
+        self.scoring = scoring = Scoring(db=db, events=events, periodic=periodic, registry=registry, batch=batch,
                                          sources=sources)
-        self.schedules = ScheduleBoard(db=db, monitoring=monitoring, drift_schedules=drift_schedules,
-                                       sources=sources, scoring=scoring)
+        self.schedules = ScheduleBoard(periodic=periodic, drift_schedules=drift_schedules, sources=sources,
+                                       scoring=scoring)
 
     @classmethod
     def open(cls, path: str | os.PathLike[str] | None = None, *, create: bool = True) -> Workspace:

@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING, Any
 from mlcycle_tui.common.errors import NotFoundError, OperationError, UserError
 from mlcycle_tui.common.timeutil import now_iso
 from mlcycle_tui.config import check_name, parse_duration
+from mlcycle_tui.schedules.periodic import MIN_EVERY_S, default_owner
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -49,6 +50,7 @@ if TYPE_CHECKING:
     from mlcycle_tui.data.versions import Data, DatasetVersion
     from mlcycle_tui.events import Events
     from mlcycle_tui.monitoring.checks import Monitoring
+    from mlcycle_tui.schedules.periodic import Periodic
     from mlcycle_tui.storage.artifacts import ArtifactStore
     from mlcycle_tui.storage.db import Database
 
@@ -56,7 +58,6 @@ KINDS = ("folder", "sqlite", "jsonl")
 WATCHED_SUFFIXES = frozenset({".csv", ".tsv", ".parquet", ".pq", ".jsonl", ".ndjson", ".json"})
 IGNORED_SUFFIXES = (".part", ".tmp", ".partial", ".crdownload", ".swp", "~")
 DEFAULT_SETTLE = "2s"
-MIN_EVERY_S = 1.0
 QUARANTINE_DIR = "quarantine"
 
 
@@ -201,60 +202,15 @@ class _RunState:
     notes: list[str] = field(default_factory=list)
 
 
-# -- leases shared by source and scoring schedules ---------------------------------------
-def claim_row(db: Database, table: str, kind: str, row_id: int, owner: str, lease_s: float,
-              *, force: bool = False, now: float | None = None) -> float | None:
-    """Take the lease of a schedule row: its due tick (moving `next_due` on, missed ticks coalesced), or
-    with `force` ("run now") regardless of the tick and of a pause. None when busy or not due."""
-    now = time.time() if now is None else now
-    with db.transaction() as conn:
-        row = conn.execute(f"SELECT next_due FROM {table} WHERE id = ?", (row_id,)).fetchone()
-        if row is None:
-            raise NotFoundError(f"no {kind} schedule {row_id}")
-        if force:
-            cur = conn.execute(
-                f"UPDATE {table} SET lease_owner = ?, lease_until = ? WHERE id = ?"
-                " AND (lease_until IS NULL OR lease_until < ?)", (owner, now + lease_s, row_id, now))
-        else:
-            cur = conn.execute(
-                f"UPDATE {table} SET next_due = next_due + every_s * (CAST((? - next_due) / every_s AS INTEGER) + 1),"
-                " lease_owner = ?, lease_until = ? WHERE id = ? AND next_due <= ?"
-                " AND (lease_until IS NULL OR lease_until < ?)"
-                " AND NOT EXISTS (SELECT 1 FROM schedule_pauses p WHERE p.kind = ? AND p.schedule_id = ?)",
-                (now, owner, now + lease_s, row_id, now, now, kind, row_id))
-    return (now if force else float(row[0])) if cur.rowcount == 1 else None
-
-
-def renew_row(db: Database, table: str, row_id: int, owner: str, lease_s: float) -> None:
-    db.execute(f"UPDATE {table} SET lease_until = ? WHERE id = ? AND lease_owner = ?",
-               (time.time() + lease_s, row_id, owner))
-
-
-def release_row(db: Database, table: str, row_id: int, owner: str, status: str, error: str | None,
-                extra: dict[str, Any] | None = None) -> None:
-    sets = ", ".join(f"{k} = ?" for k in (extra or {}))
-    db.execute(
-        f"UPDATE {table} SET lease_owner = NULL, lease_until = NULL, last_run = ?, last_status = ?,"
-        f" last_error = ?, runs = runs + 1{', ' + sets if sets else ''} WHERE id = ? AND lease_owner = ?",
-        (time.time(), status[:500], None if error is None else error[:2000], *(extra or {}).values(), row_id, owner),
-    )
-
-
-def default_owner() -> str:
-    from mlcycle_tui.experiments.tracking import hostname
-
-    return f"{hostname()}:{os.getpid()}:now"
-
-
-def lease_seconds(settings: dict[str, Any]) -> float:
-    return float(settings.get("scheduler", {}).get("lease_seconds", 60))
-
-
 def _int_id(value: int | str, what: str) -> int:
     try:
         return int(value)
     except (TypeError, ValueError):
         raise UserError(f"bad {what} id {value!r}: ids are whole numbers") from None
+
+
+_SOURCE_ROWS = ("SELECT s.*, p.every, p.every_s, p.next_due, p.paused, p.lease_owner, p.last_run, p.last_status,"
+                " p.last_error, p.runs FROM sources s JOIN periodic p ON p.kind = 'source' AND p.ref_id = s.id")
 
 
 # -- the workspace methods -------------------------------------------------------------
@@ -265,16 +221,16 @@ class Sources:
         self,
         db: Database,
         artifacts: ArtifactStore,
-        settings: dict[str, Any],
         home: Path,
         events: Events,
+        periodic: Periodic,
         data: Data,
         monitoring: Monitoring,
     ) -> None:
         self.db = db
         self.artifacts = artifacts
-        self.settings = settings
         self.home = home
+        self.periodic = periodic
         self.events = events
         self.data = data
         self.monitoring = monitoring
@@ -323,25 +279,23 @@ class Sources:
         if latest is not None:
             target = target if target is not None else latest.target
             time_column = time_column if time_column is not None else latest.time_column
-        now = time.time()
-        cur = self.db.execute(
-            "INSERT INTO sources(dataset, kind, location, query, key_column, target, time_column, every, every_s,"
-            " settle_s, created, next_due) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-            (dataset, kind, str(location), query, key, target, time_column, str(every).strip(), seconds,
-             settle_s, now_iso(), now + seconds))
-        source_id = int(cur.lastrowid)
+        with self.db.transaction() as conn:
+            cur = conn.execute(
+                "INSERT INTO sources(dataset, kind, location, query, key_column, target, time_column, settle_s,"
+                " created) VALUES (?,?,?,?,?,?,?,?,?)",
+                (dataset, kind, str(location), query, key, target, time_column, settle_s, now_iso()))
+            source_id = int(cur.lastrowid)
+            self.periodic.add("source", source_id, str(every), seconds)
         self.events.log("source", dataset, f"source {source_id}: {kind} {location} every {every}")
         return self.get(source_id)
 
     def list(self) -> list[dict[str, Any]]:
-        rows = self.db.query("SELECT s.*, EXISTS (SELECT 1 FROM schedule_pauses p WHERE p.kind = 'source'"
-                             " AND p.schedule_id = s.id) AS paused FROM sources s ORDER BY s.id")
+        rows = self.db.query(_SOURCE_ROWS + " ORDER BY s.id")
         return [_source_doc(r) for r in rows]
 
     def get(self, source_id: int | str) -> dict[str, Any]:
         sid = _int_id(source_id, "source")
-        row = self.db.query_one("SELECT s.*, EXISTS (SELECT 1 FROM schedule_pauses p WHERE p.kind = 'source'"
-                                " AND p.schedule_id = s.id) AS paused FROM sources s WHERE s.id = ?", (sid,))
+        row = self.db.query_one(_SOURCE_ROWS + " WHERE s.id = ?", (sid,))
         if row is None:
             raise NotFoundError(f"no source {source_id}; list them with `mlcycle data source list`")
         return _source_doc(row)
@@ -352,7 +306,7 @@ class Sources:
         with self.db.transaction() as conn:
             conn.execute("DELETE FROM sources WHERE id = ?", (doc["source_id"],))
             conn.execute("DELETE FROM source_files WHERE source_id = ?", (doc["source_id"],))
-            conn.execute("DELETE FROM schedule_pauses WHERE kind = 'source' AND schedule_id = ?", (doc["source_id"],))
+            self.periodic.remove("source", doc["source_id"])
         self.events.log("source", doc["dataset"], f"source {doc['source_id']} removed")
         return doc
 
@@ -398,62 +352,62 @@ class Sources:
         """
         sid = self.get(source_id)["source_id"]
         owner = owner or default_owner()
-        lease = lease_seconds(self.settings)
-        tick = claim_row(self.db, "sources", "source", sid, owner, lease, force=force)
-        if tick is None:
-            return {"source_id": sid, "status": "busy" if force else "not due", "version": None, "new_rows": 0,
-                    "files": [], "quarantined": [], "error": None}
-        src = self.get(sid)
-        run_id = int(self.db.execute(
-            "INSERT INTO source_runs(source_id, started, status) VALUES (?, ?, 'running')", (sid, now_iso())
-        ).lastrowid)
-        state = _RunState(cursor=src["cursor"])
-        result: dict[str, Any] = {"source_id": sid, "dataset": src["dataset"], "run_id": run_id, "version": None,
-                                  "new_rows": 0, "files": [], "quarantined": [], "error": None}
-        error: str | None = None
-        extra: dict[str, Any] = {}
-        try:
-            self._recover_runs(src, run_id)
+        with self.periodic.hold("source", sid, owner, force=force) as lease:
+            if lease is None:
+                return {"source_id": sid, "status": "busy" if force else "not due", "version": None,
+                        "new_rows": 0, "files": [], "quarantined": [], "error": None}
             src = self.get(sid)
-            state.cursor = src["cursor"]
-            collect = {"folder": self._collect_folder, "sqlite": self._collect_sqlite,
-                       "jsonl": self._collect_jsonl}[src["kind"]]
-            collect(src, state, lambda: renew_row(self.db, "sources", sid, owner, lease))
-            renew_row(self.db, "sources", sid, owner, lease)
-            ds, base = self._append(src, run_id, state)
-            result["quarantined"] = state.quarantined
-            result["files"] = [b.record["path"] for b in state.accepted]
-            if ds is not None:
-                result.update(version=ds.version, ref=ds.ref, new_rows=sum(len(b.frame) for b in state.accepted),
-                              rows=ds.rows, existing=ds.existing)
-                extra["last_version"] = ds.version
-            parts = []
-            if ds is not None:
-                parts.append(f"{ds.ref} +{result['new_rows']} rows" + (f" from {len(state.accepted)} files"
-                                                                        if src["kind"] == "folder" else ""))
-            if state.quarantined:
-                kinds = sorted({q["kind"].replace("_", " ") for q in state.quarantined})
-                parts.append(f"{len(state.quarantined)} quarantined ({', '.join(kinds)})")
-            parts += state.notes
-            status = "ok: " + ("; ".join(parts) if parts else "nothing new")
-            if base is not None:
-                result["base_version"] = base
-        except (UserError, OperationError) as exc:
-            error = exc.message
-        except OSError as exc:
-            error = f"{exc.strerror or exc} ({exc.filename})" if exc.filename else f"{type(exc).__name__}: {exc}"
-        except Exception as exc:  # an unexpected failure must not stop the schedule
-            error = f"{type(exc).__name__}: {exc}"
-        if error is not None:
-            status = f"error: {error}"
-            result["quarantined"] = state.quarantined
-            self.db.execute("UPDATE source_runs SET status = 'failed', finished = ?, error = ? WHERE id = ?"
-                            " AND status = 'running'", (now_iso(), error, run_id))
-            self.events.log("source", src["dataset"], f"source {sid} run failed: {error}")
-        result["status"] = status
-        result["error"] = error
-        release_row(self.db, "sources", sid, owner, status, error, extra)
-        return result
+            run_id = int(self.db.execute(
+                "INSERT INTO source_runs(source_id, started, status) VALUES (?, ?, 'running')", (sid, now_iso())
+            ).lastrowid)
+            state = _RunState(cursor=src["cursor"])
+            result: dict[str, Any] = {"source_id": sid, "dataset": src["dataset"], "run_id": run_id, "version": None,
+                                      "new_rows": 0, "files": [], "quarantined": [], "error": None}
+            error: str | None = None
+            extra: dict[str, Any] = {}
+            try:
+                self._recover_runs(src, run_id)
+                src = self.get(sid)
+                state.cursor = src["cursor"]
+                collect = {"folder": self._collect_folder, "sqlite": self._collect_sqlite,
+                           "jsonl": self._collect_jsonl}[src["kind"]]
+                collect(src, state, lease.renew)
+                ds, base = self._append(src, run_id, state)
+                result["quarantined"] = state.quarantined
+                result["files"] = [b.record["path"] for b in state.accepted]
+                if ds is not None:
+                    result.update(version=ds.version, ref=ds.ref, new_rows=sum(len(b.frame) for b in state.accepted),
+                                  rows=ds.rows, existing=ds.existing)
+                    extra["last_version"] = ds.version
+                parts = []
+                if ds is not None:
+                    parts.append(f"{ds.ref} +{result['new_rows']} rows" + (f" from {len(state.accepted)} files"
+                                                                            if src["kind"] == "folder" else ""))
+                if state.quarantined:
+                    kinds = sorted({q["kind"].replace("_", " ") for q in state.quarantined})
+                    parts.append(f"{len(state.quarantined)} quarantined ({', '.join(kinds)})")
+                parts += state.notes
+                status = "ok: " + ("; ".join(parts) if parts else "nothing new")
+                if base is not None:
+                    result["base_version"] = base
+            except (UserError, OperationError) as exc:
+                error = exc.message
+            except OSError as exc:
+                error = f"{exc.strerror or exc} ({exc.filename})" if exc.filename else f"{type(exc).__name__}: {exc}"
+            except Exception as exc:  # an unexpected failure must not stop the schedule
+                error = f"{type(exc).__name__}: {exc}"
+            if error is not None:
+                status = f"error: {error}"
+                result["quarantined"] = state.quarantined
+                self.db.execute("UPDATE source_runs SET status = 'failed', finished = ?, error = ? WHERE id = ?"
+                                " AND status = 'running'", (now_iso(), error, run_id))
+                self.events.log("source", src["dataset"], f"source {sid} run failed: {error}")
+            result["status"] = status
+            result["error"] = error
+            lease.status, lease.error = status, error
+            if extra:
+                self.db.execute("UPDATE sources SET last_version = ? WHERE id = ?", (extra["last_version"], sid))
+            return result
 
     def _latest_version(self, dataset: str) -> DatasetVersion | None:
         try:

@@ -449,7 +449,7 @@ class Monitoring:
             raise UserError(str(exc)) from None
 
     def status(self) -> list[dict[str, Any]]:
-        """One row per model: production version, last check, open job, schedules (for the TUI).
+        """One row per model: production version, last check, open job (for the TUI).
 
         `last_check`, `verdict`, `drift`, `share_drifted` and `decay` are those of the last check that
         could judge; `newest_check` is the newest check of any verdict (it may have had not enough data)."""
@@ -467,8 +467,6 @@ class Monitoring:
             job = self.db.query_one(
                 "SELECT id, status FROM jobs WHERE model = ? AND status IN ('queued','running','awaiting_approval')"
                 " ORDER BY id DESC LIMIT 1", (m["name"],))
-            schedules = self.db.query("SELECT id, every, action FROM schedules WHERE model = ? OR model LIKE ?",
-                                      (m["name"], m["name"] + "@%"))
             out.append({
                 "model": m["name"], "production": m["production"], "latest": m["latest"],
                 "last_check": last["created"] if last else None,
@@ -478,7 +476,7 @@ class Monitoring:
                 "share_drifted": last["share_drifted"] if last else None,
                 "decay": bool(last["decay"]) if last else None,
                 "newest_check": newest,
-                "open_job": job, "schedules": schedules,
+                "open_job": job,
                 "predictions_24h": self.predictions.count(m["name"], since=time.time() - 86400),
             })
         return out

@@ -17,7 +17,6 @@ and is retried on the next tick.
 from __future__ import annotations
 
 import os
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,25 +25,24 @@ from mlcycle_tui.common.timeutil import now_iso
 from mlcycle_tui.config import parse_duration
 from mlcycle_tui.data.sources import (
     DEFAULT_SETTLE,
-    MIN_EVERY_S,
     _int_id,
-    claim_row,
-    default_owner,
     file_sha256,
-    lease_seconds,
     list_files,
-    release_row,
-    renew_row,
     settled,
 )
+from mlcycle_tui.schedules.periodic import MIN_EVERY_S, default_owner
 
 if TYPE_CHECKING:
     from mlcycle_tui.data.sources import Sources
     from mlcycle_tui.events import Events
     from mlcycle_tui.predictions.batch import Batch
     from mlcycle_tui.registry.versions import Registry
+    from mlcycle_tui.schedules.periodic import Periodic
     from mlcycle_tui.storage.db import Database
 
+_SCORING_ROWS = ("SELECT s.*, p.every, p.every_s, p.next_due, p.paused, p.lease_owner, p.last_run, p.last_status,"
+                 " p.last_error, p.runs FROM scoring_schedules s"
+                 " JOIN periodic p ON p.kind = 'scoring' AND p.ref_id = s.id")
 SCORABLE_SUFFIXES = frozenset({".csv", ".parquet", ".pq", ".jsonl", ".ndjson"})
 
 
@@ -59,15 +57,15 @@ class Scoring:
     def __init__(
         self,
         db: Database,
-        settings: dict[str, Any],
         events: Events,
+        periodic: Periodic,
         registry: Registry,
         batch: Batch,
         sources: Sources,
     ) -> None:
         self.db = db
-        self.settings = settings
         self.events = events
+        self.periodic = periodic
         self.registry = registry
         self.batch = batch
         self.sources = sources
@@ -88,24 +86,22 @@ class Scoring:
         if chunk_rows < 1:
             raise UserError("--chunk-rows must be at least 1")
         self.registry.model_version(model_ref)  # a clear error now, not at every tick
-        cur = self.db.execute(
-            "INSERT INTO scoring_schedules(model, input_dir, output_dir, every, every_s, settle_s, chunk_rows, created,"
-            " next_due) VALUES (?,?,?,?,?,?,?,?,?)",
-            (model_ref, str(src), str(dst), str(every).strip(), seconds, settle_s, chunk_rows, now_iso(),
-             time.time() + seconds))
-        sid = int(cur.lastrowid)
+        with self.db.transaction() as conn:
+            cur = conn.execute(
+                "INSERT INTO scoring_schedules(model, input_dir, output_dir, settle_s, chunk_rows, created)"
+                " VALUES (?,?,?,?,?,?)", (model_ref, str(src), str(dst), settle_s, chunk_rows, now_iso()))
+            sid = int(cur.lastrowid)
+            self.periodic.add("scoring", sid, str(every), seconds)
         self.events.log("scoring", model_ref, f"scoring schedule {sid}: {src} -> {dst} every {every}")
         return self.get(sid)
 
     def list(self) -> list[dict[str, Any]]:
-        rows = self.db.query("SELECT s.*, EXISTS (SELECT 1 FROM schedule_pauses p WHERE p.kind = 'scoring'"
-                             " AND p.schedule_id = s.id) AS paused FROM scoring_schedules s ORDER BY s.id")
+        rows = self.db.query(_SCORING_ROWS + " ORDER BY s.id")
         return [_scoring_doc(r) for r in rows]
 
     def get(self, schedule_id: int | str) -> dict[str, Any]:
         sid = _int_id(schedule_id, "scoring schedule")
-        row = self.db.query_one("SELECT s.*, EXISTS (SELECT 1 FROM schedule_pauses p WHERE p.kind = 'scoring'"
-                                " AND p.schedule_id = s.id) AS paused FROM scoring_schedules s WHERE s.id = ?", (sid,))
+        row = self.db.query_one(_SCORING_ROWS + " WHERE s.id = ?", (sid,))
         if row is None:
             raise NotFoundError(f"no scoring schedule {schedule_id}; list them with `mlcycle scoring list`")
         return _scoring_doc(row)
@@ -115,8 +111,7 @@ class Scoring:
         with self.db.transaction() as conn:
             conn.execute("DELETE FROM scoring_schedules WHERE id = ?", (doc["schedule_id"],))
             conn.execute("DELETE FROM scoring_files WHERE schedule_id = ?", (doc["schedule_id"],))
-            conn.execute("DELETE FROM schedule_pauses WHERE kind = 'scoring' AND schedule_id = ?",
-                         (doc["schedule_id"],))
+            self.periodic.remove("scoring", doc["schedule_id"])
         self.events.log("scoring", doc["model"], f"scoring schedule {doc['schedule_id']} removed")
         return doc
 
@@ -132,57 +127,57 @@ class Scoring:
         """
         sid = self.get(schedule_id)["schedule_id"]
         owner = owner or default_owner()
-        lease = lease_seconds(self.settings)
         result: dict[str, Any] = {"schedule_id": sid, "scored": [], "rejected": [], "failed": [], "error": None}
-        if claim_row(self.db, "scoring_schedules", "scoring", sid, owner, lease, force=force) is None:
-            return result | {"status": "busy" if force else "not due"}
-        sched = self.get(sid)
-        error: str | None = None
-        try:
-            files = list_files(Path(sched["input_dir"]), SCORABLE_SUFFIXES)
-            fresh = [f for f in files if not self.sources.seen_files("scoring_files", "schedule_id", sid, f,
-                                                        ("scored", "rejected"))]
-            stable = settled(fresh, sched["settle_s"])
-            mv = self.registry.model_version(sched["model"]) if stable else None
-            for f in stable:
-                renew_row(self.db, "scoring_schedules", sid, owner, lease)
-                out = Path(sched["output_dir"]) / output_name(f.path)
-                record = {"path": str(f.path), "size": f.size, "mtime": f.mtime}
-                try:
-                    record["sha256"] = file_sha256(f.path)
-                    done = self.batch.predict_file(mv.ref, f.path, out, chunk_rows=sched["chunk_rows"])  # type: ignore[union-attr]
-                except UserError as exc:  # the file's own fault: remembered, not retried until it changes
-                    self._record_scoring(sid, record, "rejected", error=exc.message)
-                    result["rejected"].append({"file": str(f.path), "error": exc.message})
-                except Exception as exc:  # the environment's fault (disk, permissions): retried next tick
-                    message = _error_text(exc)
-                    result["failed"].append({"file": str(f.path), "error": message})
-                else:
-                    self._record_scoring(sid, record, "scored", output=done["output"], batch_id=done["batch_id"],
-                                         model=done["model"], version=done["version"], rows=done["rows"])
-                    result["scored"].append({"file": str(f.path), "output": done["output"], "rows": done["rows"],
-                                             "model": done["model"], "version": done["version"],
-                                             "batch_id": done["batch_id"], "seconds": done["seconds"]})
-        except Exception as exc:
-            error = _error_text(exc)
-        problems = [f"{Path(x['file']).name}: {x['error']}" for x in result["failed"] + result["rejected"]]
-        if error is None and result["failed"]:
-            error = "; ".join(problems)
-        rows = sum(s["rows"] for s in result["scored"])
-        if error is not None and not result["scored"]:
-            status = f"error: {error}"
-        else:
-            scored = (f"scored {len(result['scored'])} files ({rows:,} rows) with {mv.ref}"  # type: ignore[union-attr]
-                      if result["scored"] else "nothing new")
-            status = ("partial: " if error else "ok: ") + scored
-            if result["rejected"]:
-                status += f"; {len(result['rejected'])} rejected"
-        if result["rejected"] and error is None:
-            error = "; ".join(problems)
-        if error is not None:
-            self.events.log("scoring", sched["model"], f"scoring schedule {sid}: {error}"[:500])
-        release_row(self.db, "scoring_schedules", sid, owner, status, error)
-        return result | {"status": status, "error": error, "rows": rows}
+        with self.periodic.hold("scoring", sid, owner, force=force) as lease:
+            if lease is None:
+                return result | {"status": "busy" if force else "not due"}
+            sched = self.get(sid)
+            error: str | None = None
+            try:
+                files = list_files(Path(sched["input_dir"]), SCORABLE_SUFFIXES)
+                fresh = [f for f in files if not self.sources.seen_files("scoring_files", "schedule_id", sid, f,
+                                                            ("scored", "rejected"))]
+                stable = settled(fresh, sched["settle_s"])
+                mv = self.registry.model_version(sched["model"]) if stable else None
+                for f in stable:
+                    lease.renew()
+                    out = Path(sched["output_dir"]) / output_name(f.path)
+                    record = {"path": str(f.path), "size": f.size, "mtime": f.mtime}
+                    try:
+                        record["sha256"] = file_sha256(f.path)
+                        done = self.batch.predict_file(mv.ref, f.path, out, chunk_rows=sched["chunk_rows"])  # type: ignore[union-attr]
+                    except UserError as exc:  # the file's own fault: remembered, not retried until it changes
+                        self._record_scoring(sid, record, "rejected", error=exc.message)
+                        result["rejected"].append({"file": str(f.path), "error": exc.message})
+                    except Exception as exc:  # the environment's fault (disk, permissions): retried next tick
+                        message = _error_text(exc)
+                        result["failed"].append({"file": str(f.path), "error": message})
+                    else:
+                        self._record_scoring(sid, record, "scored", output=done["output"], batch_id=done["batch_id"],
+                                             model=done["model"], version=done["version"], rows=done["rows"])
+                        result["scored"].append({"file": str(f.path), "output": done["output"], "rows": done["rows"],
+                                                 "model": done["model"], "version": done["version"],
+                                                 "batch_id": done["batch_id"], "seconds": done["seconds"]})
+            except Exception as exc:
+                error = _error_text(exc)
+            problems = [f"{Path(x['file']).name}: {x['error']}" for x in result["failed"] + result["rejected"]]
+            if error is None and result["failed"]:
+                error = "; ".join(problems)
+            rows = sum(s["rows"] for s in result["scored"])
+            if error is not None and not result["scored"]:
+                status = f"error: {error}"
+            else:
+                scored = (f"scored {len(result['scored'])} files ({rows:,} rows) with {mv.ref}"  # type: ignore[union-attr]
+                          if result["scored"] else "nothing new")
+                status = ("partial: " if error else "ok: ") + scored
+                if result["rejected"]:
+                    status += f"; {len(result['rejected'])} rejected"
+            if result["rejected"] and error is None:
+                error = "; ".join(problems)
+            if error is not None:
+                self.events.log("scoring", sched["model"], f"scoring schedule {sid}: {error}"[:500])
+            lease.status, lease.error = status, error
+            return result | {"status": status, "error": error, "rows": rows}
 
     def _record_scoring(self, sid: int, record: dict[str, Any], status: str, *, output: str | None = None,
                         batch_id: str | None = None, model: str | None = None, version: int | None = None,

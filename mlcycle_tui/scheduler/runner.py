@@ -5,19 +5,17 @@ models every so often and work off the job queue" without blocking. This is
 the only module that imports APScheduler; everything it runs is a Workspace
 method, so the CLI and tests reach the same code without it.
 
-- One interval job per schedule row (`coalesce`, `max_instances=1`,
-  a misfire grace time), started on the schedule's grid (`next_due`) plus a
-  small offset, so every process on the workspace tries right after the tick
-  and the lease in SQLite lets exactly one of them run it.
+- One interval job per schedule of any kind (drift check, source, scoring;
+  `coalesce`, `max_instances=1`, a misfire grace time), started on the
+  schedule's grid (`next_due`) plus a small offset, so every process on the
+  workspace tries right after the tick and the lease of the one periodic-job
+  mechanism (`schedules/periodic.py`) lets exactly one of them run it.
 - A sync job re-reads the schedules every `sync_interval` seconds: schedules
   made elsewhere (CLI, another process) are picked up, removed ones dropped;
   at start all of them are loaded, so they survive restarts.
 - A worker job claims and runs queued retraining jobs every `worker_interval`
   seconds; jobs left running by a dead process are requeued at start.
-- Watched sources (`data/sources.py`) and scoring schedules
-  (`predictions/scoring.py`) get interval jobs the same way (`source-ID`,
-  `scoring-ID`), claimed through the same kind of lease; paused schedules of
-  any kind have no job until resumed.
+- Paused schedules have no job until resumed (and the claim refuses them too).
 - `on_event(kind, message)` is called for checks that found something, for
   skipped or failed checks and checks with not enough data to judge, for
   jobs, for sources that made a version, quarantined a file or failed, and
@@ -73,8 +71,7 @@ class SchedulerRunner:
         self.ws: Workspace | None = None
         self._own_ws = False
         self._scheduler: BackgroundScheduler | None = None
-        self._loaded: dict[int, float] = {}  # schedule id -> interval of the job we added
-        self._loaded_other: dict[tuple[str, int], float] = {}  # ("source"|"scoring", id) -> interval
+        self._loaded: dict[tuple[str, int], float] = {}  # (kind, id) -> interval of the job we added
         self._lock = threading.Lock()
 
     # -- lifecycle ---------------------------------------------------------------
@@ -115,7 +112,6 @@ class SchedulerRunner:
             self._scheduler.shutdown(wait=wait)
         self._scheduler = None
         self._loaded.clear()
-        self._loaded_other.clear()
         if self._own_ws and self.ws is not None:
             self.ws.close()
             self.ws = None
@@ -128,79 +124,59 @@ class SchedulerRunner:
 
     # -- jobs ----------------------------------------------------------------------
     def sync(self) -> None:
-        """Make the scheduler's jobs match the schedule rows (add new, drop removed, follow changes)."""
+        """Make the scheduler's jobs match the schedules (add new, drop removed and paused, follow changes)."""
+        from apscheduler.jobstores.base import JobLookupError
         from apscheduler.triggers.interval import IntervalTrigger
 
         if self._scheduler is None or self.ws is None:
             return
         with self._lock:
             try:
-                rows = self.ws.drift_schedules.list()
-                paused = self.ws.schedules.paused()
-                others = [("source", r["source_id"], r) for r in self.ws.sources.list()]
-                others += [("scoring", r["schedule_id"], r) for r in self.ws.scoring.list()]
+                rows = self.ws.schedules.all()
             except Exception as exc:
                 log.warning("cannot read schedules: %s", exc)
                 return
-            wanted = {r["schedule_id"]: r for r in rows if ("drift", r["schedule_id"]) not in paused}
-            for sid in list(self._loaded):
-                if sid not in wanted:
-                    self._remove(sid)
-            for sid, row in wanted.items():
-                if self._loaded.get(sid) == row["every_s"]:
+            wanted = {(r["kind"], r["id"]): r for r in rows if not r["paused"]}
+            for key in list(self._loaded):
+                if key not in wanted:
+                    try:
+                        self._scheduler.remove_job(f"{key[0]}-{key[1]}")
+                    except JobLookupError:
+                        pass
+                    self._loaded.pop(key, None)
+            for key, row in wanted.items():
+                if self._loaded.get(key) == row["every_s"]:
                     continue
                 start = datetime.fromtimestamp(row["next_due"] + TICK_OFFSET_S, UTC)
                 self._scheduler.add_job(
-                    self.run_schedule, IntervalTrigger(seconds=row["every_s"], start_date=start),
-                    args=[sid], id=f"schedule-{sid}", replace_existing=True,
+                    self.run_tick, IntervalTrigger(seconds=row["every_s"], start_date=start),
+                    args=list(key), id=f"{key[0]}-{key[1]}", replace_existing=True,
                     misfire_grace_time=max(1, int(row["every_s"] // 2)),
                 )
-                self._loaded[sid] = row["every_s"]
-            self._sync_others({(k, i): r for k, i, r in others if (k, i) not in paused})
+                self._loaded[key] = row["every_s"]
 
-    def _sync_others(self, wanted: dict[tuple[str, int], dict[str, Any]]) -> None:
-        """The same for sources and scoring schedules (jobs `source-ID`, `scoring-ID`)."""
-        from apscheduler.jobstores.base import JobLookupError
-        from apscheduler.triggers.interval import IntervalTrigger
-
-        for key in list(self._loaded_other):
-            if key not in wanted:
-                try:
-                    self._scheduler.remove_job(f"{key[0]}-{key[1]}")  # type: ignore[union-attr]
-                except JobLookupError:
-                    pass
-                self._loaded_other.pop(key, None)
-        for key, row in wanted.items():
-            if self._loaded_other.get(key) == row["every_s"]:
-                continue
-            start = datetime.fromtimestamp(row["next_due"] + TICK_OFFSET_S, UTC)
-            self._scheduler.add_job(  # type: ignore[union-attr]
-                self.run_other, IntervalTrigger(seconds=row["every_s"], start_date=start),
-                args=list(key), id=f"{key[0]}-{key[1]}", replace_existing=True,
-                misfire_grace_time=max(1, int(row["every_s"] // 2)),
-            )
-            self._loaded_other[key] = row["every_s"]
-
-    def _remove(self, sid: int) -> None:
-        from apscheduler.jobstores.base import JobLookupError
-
-        try:
-            self._scheduler.remove_job(f"schedule-{sid}")  # type: ignore[union-attr]
-        except JobLookupError:
-            pass
-        self._loaded.pop(sid, None)
-
-    def run_schedule(self, schedule_id: int) -> dict[str, Any] | None:
-        """One tick of a schedule, if this process wins it."""
+    def run_tick(self, kind: str, schedule_id: int) -> dict[str, Any] | None:
+        """One tick of a schedule of any kind, if it is due, not paused and this process wins its lease."""
         if self.ws is None:
             return None
         try:
-            result = self.ws.drift_schedules.run(schedule_id, self.owner)
+            result = self.ws.schedules.tick(kind, schedule_id, self.owner)
         except Exception as exc:  # e.g. the schedule was removed meanwhile
-            log.warning("schedule %s: %s", schedule_id, exc)
+            log.warning("%s %s: %s", kind, schedule_id, exc)
             return None
-        if result is None:
+        if result is None or result.get("status") in ("busy", "not due"):
             return None
+        if kind == "drift":
+            self._notify_check(schedule_id, result)
+        elif result.get("error"):
+            self._notify(kind, f"{kind} {schedule_id}: {result['error']}")
+        elif kind == "source" and (result.get("version") is not None or result["quarantined"]):
+            self._notify(kind, f"source {schedule_id}: {result['status'].removeprefix('ok: ')}")
+        elif kind == "scoring" and result["scored"]:
+            self._notify(kind, f"scoring {schedule_id}: {result['status'].removeprefix('ok: ')}")
+        return result
+
+    def _notify_check(self, schedule_id: int, result: dict[str, Any]) -> None:
         report = result["report"]
         if report is not None and (report["drift"] or report["decay"]):
             what = "decay" if report["decay"] else "drift"
@@ -209,29 +185,6 @@ class SchedulerRunner:
                                f"(share {report['share_drifted']:.2f}){job}")
         elif report is None or not report.get("judged", True):  # skipped, or not enough data to judge
             self._notify("check", f"schedule {schedule_id}: {result['status']}")
-        return result
-
-    def run_other(self, kind: str, schedule_id: int) -> dict[str, Any] | None:
-        """One tick of a source or scoring schedule, if it is due and this process wins its lease."""
-        if self.ws is None:
-            return None
-        try:
-            if kind == "source":
-                result = self.ws.sources.run(schedule_id, self.owner, force=False)
-            else:
-                result = self.ws.scoring.run(schedule_id, self.owner, force=False)
-        except Exception as exc:  # e.g. removed meanwhile
-            log.warning("%s %s: %s", kind, schedule_id, exc)
-            return None
-        if result["status"] in ("busy", "not due"):
-            return None
-        if result["error"]:
-            self._notify(kind, f"{kind} {schedule_id}: {result['error']}")
-        elif kind == "source" and (result.get("version") is not None or result["quarantined"]):
-            self._notify(kind, f"source {schedule_id}: {result['status'].removeprefix('ok: ')}")
-        elif kind == "scoring" and result["scored"]:
-            self._notify(kind, f"scoring {schedule_id}: {result['status'].removeprefix('ok: ')}")
-        return result
 
     def work_once(self) -> dict[str, Any] | None:
         """Claim and run one queued retraining job."""

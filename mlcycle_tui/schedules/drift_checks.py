@@ -1,21 +1,14 @@
-"""Periodic drift checks kept in the workspace, and the lease that runs each tick once.
+"""Periodic drift checks: which model to check, how often, and what to do about drift.
 
-Why this exists: schedules must outlive the process that made them and be
-shared by every process on the workspace (the TUI, the daemon, both at once).
-So a schedule is a row, and running it is a claim on that row: one
-`UPDATE ... WHERE next_due <= now AND the lease is free` moves `next_due` to
-the next point of its grid (skipping missed points: missed runs coalesce into
-one) and takes a lease for `scheduler.lease_seconds`. Whoever updates the row
-runs the check; everyone else sees zero rows changed. The lease keeps a slow
-check from starting twice; if its process dies the lease simply expires.
-
-The timing (when to try) belongs to `scheduler/runner.py` (APScheduler); this
-module has no scheduler import, so the CLI and tests can drive it directly.
+Why this exists: a deployed model should be checked without anyone asking.
+A drift schedule is a row in `schedules` (the model reference and the action)
+plus its timing row in the one periodic-job mechanism (`schedules/periodic.py`),
+which makes each tick run once across every process on the workspace, keeps
+the lease while a long check runs, honours pause and records the outcome.
 """
 
 from __future__ import annotations
 
-import time
 from typing import TYPE_CHECKING, Any
 
 from mlcycle_tui.common.errors import NotFoundError, UserError
@@ -27,25 +20,23 @@ if TYPE_CHECKING:
     from mlcycle_tui.events import Events
     from mlcycle_tui.monitoring.checks import Monitoring
     from mlcycle_tui.registry.versions import Registry
+    from mlcycle_tui.schedules.periodic import Periodic
     from mlcycle_tui.storage.db import Database
 
-MIN_EVERY_S = 1.0
+KIND = "drift"
+_COLUMNS = ("SELECT s.id, s.model, s.action, s.created, s.last_report, p.every, p.every_s, p.next_due, p.paused,"
+            " p.lease_owner, p.last_run, p.last_status, p.last_error, p.runs FROM schedules s"
+            " JOIN periodic p ON p.kind = 'drift' AND p.ref_id = s.id")
 
 
 class DriftSchedules:
-    """Workspace methods for scheduled checks (see `Workspace`)."""
+    """Add, list and remove periodic drift checks; run one tick of one."""
 
-    def __init__(
-        self,
-        db: Database,
-        settings: dict[str, Any],
-        events: Events,
-        registry: Registry,
-        monitoring: Monitoring,
-    ) -> None:
+    def __init__(self, db: Database, events: Events, periodic: Periodic, registry: Registry,
+                 monitoring: Monitoring) -> None:
         self.db = db
-        self.settings = settings
         self.events = events
+        self.periodic = periodic
         self.registry = registry
         self.monitoring = monitoring
 
@@ -54,76 +45,53 @@ class DriftSchedules:
         if action not in ACTIONS:
             raise UserError(f"unknown --action {action!r}; use retrain or alert")
         seconds = parse_duration(every)
-        if seconds < MIN_EVERY_S:
-            raise UserError(f"--every {every} is too short; the shortest interval is 1s")
         self.registry.model_version(model_ref)  # a clear error now rather than at every tick
-        now = time.time()
         with self.db.transaction() as conn:
-            cur = conn.execute(
-                "INSERT INTO schedules(model, every, every_s, action, created, next_due) VALUES (?, ?, ?, ?, ?, ?)",
-                (model_ref, every.strip(), seconds, action, now_iso(), now + seconds),
-            )
+            cur = conn.execute("INSERT INTO schedules(model, action, created) VALUES (?, ?, ?)",
+                               (model_ref, action, now_iso()))
             schedule_id = int(cur.lastrowid)
+            self.periodic.add(KIND, schedule_id, every, seconds)
             self.events.log("schedule", model_ref, f"schedule {schedule_id}: check every {every} ({action})")
         return self.get(schedule_id)
 
     def list(self) -> list[dict[str, Any]]:
-        return [_doc(r) for r in self.db.query("SELECT * FROM schedules ORDER BY id")]
+        return [_doc(r) for r in self.db.query(_COLUMNS + " ORDER BY s.id")]
 
     def get(self, schedule_id: int | str) -> dict[str, Any]:
-        row = self.db.query_one("SELECT * FROM schedules WHERE id = ?", (_id(schedule_id),))
+        row = self.db.query_one(_COLUMNS + " WHERE s.id = ?", (_id(schedule_id),))
         if row is None:
             raise NotFoundError(f"no schedule {schedule_id}; list them with `mlcycle monitor schedules`")
         return _doc(row)
 
     def remove(self, schedule_id: int | str) -> dict[str, Any]:
         doc = self.get(schedule_id)
-        self.db.execute("DELETE FROM schedules WHERE id = ?", (doc["schedule_id"],))
-        self.events.log("schedule", doc["model"], f"schedule {doc['schedule_id']} removed")
+        with self.db.transaction() as conn:
+            conn.execute("DELETE FROM schedules WHERE id = ?", (doc["schedule_id"],))
+            self.periodic.remove(KIND, doc["schedule_id"])
+            self.events.log("schedule", doc["model"], f"schedule {doc['schedule_id']} removed")
         return doc
 
-    # -- running ticks -----------------------------------------------------------
-    def claim(self, schedule_id: int, owner: str, now: float | None = None) -> float | None:
-        """Take this tick of the schedule if it is due and not leased; the tick's due time, or None."""
-        now = time.time() if now is None else now
-        lease = float(self.settings.get("scheduler", {}).get("lease_seconds", 60))
-        with self.db.transaction() as conn:
-            row = conn.execute("SELECT next_due FROM schedules WHERE id = ?", (schedule_id,)).fetchone()
-            cur = conn.execute(
-                "UPDATE schedules SET next_due = next_due + every_s * (CAST((? - next_due) / every_s AS INTEGER) + 1),"
-                " lease_owner = ?, lease_until = ? WHERE id = ? AND next_due <= ?"
-                " AND (lease_until IS NULL OR lease_until < ?)",
-                (now, owner, now + lease, schedule_id, now, now),
-            )
-        return float(row[0]) if cur.rowcount == 1 else None
-
-    def release(self, schedule_id: int, owner: str, status: str, report_id: int | None) -> None:
-        self.db.execute(
-            "UPDATE schedules SET lease_owner = NULL, lease_until = NULL, last_run = ?, last_status = ?,"
-            " last_report = COALESCE(?, last_report), runs = runs + 1 WHERE id = ? AND lease_owner = ?",
-            (time.time(), status, report_id, schedule_id, owner),
-        )
-
-    def run(self, schedule_id: int, owner: str) -> dict[str, Any] | None:
-        """Run one tick of a schedule if this caller wins it; {"status", "report"?} or None."""
-        tick = self.claim(schedule_id, owner)
-        if tick is None:
-            return None
+    def run(self, schedule_id: int | str, owner: str, *, force: bool = False) -> dict[str, Any] | None:
+        """One tick of a schedule if this caller wins it (`force`: run now, also when paused or not due);
+        {"schedule_id", "status", "tick", "report"}, or None when the tick was not ours to run."""
         sched = self.get(schedule_id)
-        report, status = None, "ok"
-        try:
-            report = self.monitoring.check_drift(sched["model"], action=sched["action"],
-                                      schedule={"id": schedule_id, "tick": tick, "owner": owner})
-            status = _status(report)
-        except UserError as exc:  # e.g. no traffic in the window: nothing to check this time
-            status = f"skipped: {exc.message}"
-        except Exception as exc:
-            status = f"error: {type(exc).__name__}: {exc}"
-            self.events.log("schedule", sched["model"], f"schedule {schedule_id} check failed: {status}")
-        finally:
-            self.release(schedule_id, owner, status[:500], report["report_id"] if report else None)
-        return {"schedule_id": schedule_id, "status": status, "tick": tick, "report": report}
-
+        sid = sched["schedule_id"]
+        with self.periodic.hold(KIND, sid, owner, force=force) as lease:
+            if lease is None:
+                return {"schedule_id": sid, "status": "busy", "tick": None, "report": None} if force else None
+            report = None
+            try:
+                report = self.monitoring.check_drift(sched["model"], action=sched["action"],
+                                                     schedule={"id": sid, "tick": lease.due, "owner": owner})
+                lease.status = _status(report)
+                self.db.execute("UPDATE schedules SET last_report = ? WHERE id = ?", (report["report_id"], sid))
+            except UserError as exc:  # e.g. no traffic in the window: nothing to check this time
+                lease.status = f"skipped: {exc.message}"
+            except Exception as exc:
+                lease.status = f"error: {type(exc).__name__}: {exc}"
+                lease.error = lease.status.removeprefix("error: ")
+                self.events.log("schedule", sched["model"], f"schedule {sid} check failed: {lease.status}")
+            return {"schedule_id": sid, "status": lease.status, "tick": lease.due, "report": report}
 
 
 def _status(report: dict[str, Any]) -> str:
@@ -145,5 +113,5 @@ def _doc(row: dict[str, Any]) -> dict[str, Any]:
         "schedule_id": row["id"], "model": row["model"], "every": row["every"], "every_s": row["every_s"],
         "action": row["action"], "created": row["created"], "next_due": row["next_due"],
         "last_run": row["last_run"], "last_status": row["last_status"], "last_report": row["last_report"],
-        "runs": row["runs"], "leased_by": row["lease_owner"],
+        "runs": row["runs"], "leased_by": row["lease_owner"], "paused": row["paused"] is not None,
     }

@@ -11,6 +11,7 @@ from __future__ import annotations
 from mlcycle_tui.storage.schema_batch import BATCH
 from mlcycle_tui.storage.schema_monitoring import MONITORING
 from mlcycle_tui.storage.schema_registry import REGISTRY
+from mlcycle_tui.storage.schema_schedules import SCHEDULES
 from mlcycle_tui.storage.schema_serving import SERVING
 from mlcycle_tui.storage.schema_sources import SOURCES
 from mlcycle_tui.storage.schema_tracking import TRACKING
@@ -74,4 +75,5 @@ COMPONENTS: dict[str, list[str]] = {
     "batch": BATCH,
     "monitoring": MONITORING,
     "sources": SOURCES,
+    "schedules": SCHEDULES,
 }

@@ -152,11 +152,11 @@ def test_current_data_without_the_model_columns_is_a_schema_error(ws):
 def test_scheduled_check_records_not_enough_data(ws):
     log_rows(ws, 3)
     sched = ws.drift_schedules.add("penguins", every="1h", action="retrain")
-    ws.db.execute("UPDATE schedules SET next_due = 0")  # due now
+    ws.db.execute("UPDATE periodic SET next_due = 0 WHERE kind = 'drift'")  # due now
     events: list[tuple[str, str]] = []
     runner = SchedulerRunner(ws, on_event=lambda kind, message: events.append((kind, message)))
     runner.ws = ws  # run one tick directly, without starting the background threads
-    result = runner.run_schedule(sched["schedule_id"])
+    result = runner.run_tick("drift", sched["schedule_id"])
     assert result is not None and result["status"] == "not enough data (3 rows; needs 20)"
     assert ws.drift_schedules.get(sched["schedule_id"])["last_status"] == "not enough data (3 rows; needs 20)"
     assert ws.drift_schedules.get(sched["schedule_id"])["last_report"] == result["report"]["report_id"]

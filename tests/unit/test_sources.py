@@ -254,7 +254,7 @@ def test_board_pause_resume_and_refusals(workspace, tmp_path):
     assert workspace.schedules.pause("source", src["source_id"])["paused"] is True
     assert workspace.sources.get(src["source_id"])["paused"] is True
     # a paused source is not claimed on its ticks, but "run now" still runs it
-    workspace.db.execute("UPDATE sources SET next_due = 0 WHERE id = ?", (src["source_id"],))
+    workspace.db.execute("UPDATE periodic SET next_due = 0 WHERE kind = 'source' AND ref_id = ?", (src["source_id"],))
     assert workspace.sources.run(src["source_id"], "me", force=False)["status"] == "not due"
     assert workspace.schedules.run_now("source", src["source_id"])["status"] == "ok: nothing new"
     assert workspace.schedules.resume("source", src["source_id"])["paused"] is False
