@@ -101,7 +101,7 @@ def cmd_show(args: argparse.Namespace, ctx: CliContext) -> int:
 def cmd_promote(args: argparse.Namespace, ctx: CliContext) -> int:
     result = ctx.ws().registry.promote(args.name, args.version, args.alias, force=args.force)
     note = " (forced past failed gates)" if result["forced"] else ""
-    ctx.emit(result, f"{args.name}@{args.alias}: v{result['previous'] or '-'} -> v{result['version']}{note}")
+    ctx.emit(result, f"{args.name}@{args.alias}: {_version_text(result['previous'])} -> v{result['version']}{note}")
     return 0
 
 
@@ -113,6 +113,18 @@ def cmd_rollback(args: argparse.Namespace, ctx: CliContext) -> int:
 
 def cmd_gates(args: argparse.Namespace, ctx: CliContext) -> int:
     verdict = ctx.ws().registry.gate_check(args.ref)
-    human = ("PASS" if verdict["passed"] else "FAIL") + "\n" + "\n".join(f"- {r}" for r in verdict["reasons"])
+    champion = verdict.get("champion")
+    against = (" (no production version yet)" if champion is None
+               else " (it is the production version)" if str(args.ref).endswith(f"@{champion}")
+               else f" against production v{champion}")
+    lines = [("PASS" if verdict["passed"] else "FAIL") + f"  gates for {args.ref}{against}"]
+    lines += [f" {'✔' if c['passed'] else '✘'} {c['reason']}" for c in verdict["checks"]]
+    if not verdict["checks"]:
+        lines += [f" · {r}" for r in verdict["reasons"]]
+    human = "\n".join(lines)
     ctx.emit(verdict, human)
     return 0 if verdict["passed"] else 1
+
+
+def _version_text(version: int | None) -> str:
+    return "(none)" if version is None else f"v{version}"

@@ -175,8 +175,8 @@ class Jobs:
                                   "approved_by": actor}
         self._set_status(job["id"], "done", expect=("awaiting_approval",), result=result, finished=True)
         self._job_log(job["id"], f"approved by {actor}: {job['model']}@{challenger['version']} promoted")
-        self.events.log("job", job["model"], f"job {job['id']} approved: v{promotion['previous'] or '-'} -> "
-                       f"v{promotion['version']}")
+        before = "(none)" if promotion["previous"] is None else f"v{promotion['previous']}"
+        self.events.log("job", job["model"], f"job {job['id']} approved: {before} -> v{promotion['version']}")
         return self.get(job["id"])
 
     def reject(self, job_id: int | str, actor: str = "user") -> dict[str, Any]:

@@ -401,7 +401,8 @@ class Registry:
                  json.dumps(verdict)),
             )
             note = " (forced past the gates)" if force and not verdict["passed"] else ""
-            self.events.log("promote", mv.ref, f"{alias}: v{previous or '-'} -> v{mv.version}{note}")
+            before = "(none)" if previous is None else f"v{previous}"
+            self.events.log("promote", mv.ref, f"{alias}: {before} -> v{mv.version}{note}")
         return {"name": mv.name, "version": mv.version, "alias": alias, "previous": previous,
                 "forced": bool(force and not verdict["passed"]), "gates": verdict}
 

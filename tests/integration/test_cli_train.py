@@ -65,3 +65,21 @@ def test_train_bad_input_exit_2(tmp_path):
         assert r.returncode == 2, (args, r.stderr)
         assert needle in r.stderr and "Traceback" not in r.stderr
     assert ok(mlcycle(ws, "runs", "list", "--filter", 'status = "running"', "--json")) == []
+
+
+def test_gates_list_every_check_and_promote_says_none_before_the_first(tmp_path):
+    ws = tmp_path / "ws"
+    ok(mlcycle(ws, "data", "ingest", str(SAMPLES / "penguins.csv"), "--name", "penguins", "--target", "species",
+               "--json"))
+    for model in ("logistic", "dummy"):
+        run = ok(mlcycle(ws, "train", "penguins", "--model", model, "--json"))
+        ok(mlcycle(ws, "models", "register", run["run_id"], "--name", "penguins", "--json"))
+    first = mlcycle(ws, "models", "promote", "penguins", "1")
+    assert first.returncode == 0 and first.stdout.strip() == "penguins@production: (none) -> v1"
+    gates = mlcycle(ws, "models", "gates", "penguins@2")
+    lines = gates.stdout.strip().splitlines()
+    assert gates.returncode == 1 and lines[0] == "FAIL  gates for penguins@2 against production v1"
+    assert any(line.startswith(" ✘ f1 ") and "baseline" in line for line in lines[1:])  # the failed one
+    assert any(line.startswith(" ✔ ") or line.startswith(" ✘ ") for line in lines[1:])
+    verdict = json.loads(mlcycle(ws, "models", "gates", "penguins@2", "--json").stdout)
+    assert len(lines) - 1 == len(verdict["checks"]) >= 2  # every check, passed or not, as in the TUI
