@@ -1,4 +1,4 @@
-"""`mlcycle data ...`: ingest, list, show, validate and split dataset versions."""
+"""`mlcycle data ...`: ingest, list, show, validate and split dataset versions; list a SQLite file's tables."""
 
 from __future__ import annotations
 
@@ -19,8 +19,12 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--target", help="the column to predict")
     p.add_argument("--time-column", help="a date/time column (for time splits and drift windows)")
     p.add_argument("--format", choices=["csv", "parquet", "jsonl", "sqlite"], help="override detection")
-    p.add_argument("--table", help="table to read from a SQLite file")
+    p.add_argument("--table", help="table to read from a SQLite file (list them: `mlcycle data tables FILE`)")
     p.set_defaults(handler=cmd_ingest)
+
+    p = dsub.add_parser("tables", parents=[common], help="tables and views of a SQLite file (for --table)")
+    p.add_argument("path", help="SQLite file (.sqlite, .sqlite3, .db)")
+    p.set_defaults(handler=cmd_tables)
 
     p = dsub.add_parser("list", parents=[common], help="datasets with their latest version")
     p.set_defaults(handler=cmd_list)
@@ -65,6 +69,22 @@ def cmd_ingest(args: argparse.Namespace, ctx: CliContext) -> int:
     )
     verb = "unchanged: same content as" if ds.existing else "created"
     ctx.emit(ds.summary(), f"{verb} {ds.ref} ({ds.rows} rows x {ds.columns} columns, sha256 {ds.sha256[:12]})")
+    return 0
+
+
+def cmd_tables(args: argparse.Namespace, ctx: CliContext) -> int:
+    import shlex
+
+    found = ctx.ws().data.sqlite_tables(args.path)
+    rows = [{**t, "rows": "?" if t["rows"] is None else t["rows"], "columns": ", ".join(t["columns"])}
+            for t in found]
+    human = table(rows, ["name", "kind", "rows", "columns"],
+                  empty=f"{args.path} holds no tables or views; nothing to ingest from it")
+    if any(t["rows"] is None for t in found):
+        human += "\n? = SQLite could not read that view (does it use a table that was dropped?)"
+    if len(found) > 1:
+        human += f"\nimport one with `mlcycle data ingest {shlex.quote(args.path)} --table NAME --name DATASET`"
+    ctx.emit(found, human)
     return 0
 
 

@@ -1,7 +1,11 @@
 """Reading user files into data frames, with a clear error for every bad input.
 
 Why this exists: ingest accepts CSV (delimiter and encoding detected, dates
-parsed, quoted fields), Parquet, JSON lines and a table of a SQLite file. A
+parsed, quoted fields), Parquet, JSON lines and a table of a SQLite file
+(`sqlite_tables` lists them). The encoding holds for the whole file, not just
+its start: UTF-8 is checked end to end, a code page comes from
+charset-normalizer and is checked end to end too, and a file that mixes
+encodings is refused with the line of its first bad byte. A
 user's file can be wrong in many ways (empty, header only, ragged, binary, in
 an unknown encoding, with duplicate column names); each becomes one
 `UserError` line that names the problem and what to do, and nothing is stored.
@@ -9,6 +13,7 @@ an unknown encoding, with duplicate column names); each becomes one
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import re
@@ -34,6 +39,11 @@ _EXTENSIONS = {
     ".sqlite3": "sqlite",
     ".db": "sqlite",
 }
+
+
+def format_from_name(path: str | Path) -> str | None:
+    """The format a file's name says (csv, parquet, jsonl, sqlite), or None: no reading."""
+    return _EXTENSIONS.get(Path(str(path).strip()).suffix.lower())
 
 
 def detect_format(path: Path, fmt: str | None) -> str:
@@ -78,26 +88,172 @@ def read_table(path: str | Path, fmt: str | None = None, table: str | None = Non
 
 
 # -- CSV ------------------------------------------------------------------
-def _detect_encoding(head: bytes, path: Path) -> str:
-    if head.startswith(b"\xef\xbb\xbf"):
-        return "utf-8-sig"
+_SCAN_BYTES = 4 << 20  # read size of the whole-file decode checks
+_LABELS = {"utf-8": "UTF-8", "utf-8-sig": "UTF-8", "utf-16": "UTF-16", "cp1252": "Windows-1252"}
+
+
+def _detect_encoding(path: Path, head: bytes) -> str:
+    """The encoding of the whole file (`head` is its first bytes); UserError when none fits.
+
+    UTF-8 is decided by decoding the whole file, which no detector beats. A file that is
+    not UTF-8 gets its code page from charset-normalizer over blocks from its beginning,
+    middle and end and around its first non-UTF-8 byte, and then the whole file is decoded
+    with that code page too: a byte anywhere that does not fit is reported with its line.
+    """
     if head.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return "utf-16"
+        return _verified(path, "utf-16")
     if b"\x00" in head:
         raise UserError(
             f"{path} looks like a binary file (it contains NUL bytes), not CSV text; "
             "give a CSV, Parquet, JSON lines or SQLite file, or pass --format"
         )
-    for enc in ("utf-8", "cp1252"):
-        try:
-            _decode_prefix(head, enc)
-            return enc
-        except UnicodeDecodeError:
-            continue
+    bom = head.startswith(b"\xef\xbb\xbf")
+    bad = _first_bad_byte(path, "utf-8")
+    if bad is None:
+        return "utf-8-sig" if bom else "utf-8"
+    offset, line, utf8_before = bad
+    valid_after, invalid_after = _utf8_share(path, offset)
+    if bom or utf8_before or valid_after > invalid_after:
+        raise UserError(
+            f"{path} mixes text encodings: parts of it are UTF-8, but line {line} has a byte "
+            f"(0x{_byte_at(path, offset):02X}) that is not UTF-8 (it may be Windows-1252 or another "
+            "code page); save the whole file as UTF-8 and ingest again"
+        )
+    encoding = _legacy_encoding(_spread_sample(path, offset))
+    if encoding is None:
+        raise UserError(
+            f"{path} is not in a text encoding mlcycle recognises (it is not UTF-8 or UTF-16, and "
+            "no single-byte or East Asian code page fits it); convert it to UTF-8 and ingest again"
+        )
+    return _verified(path, encoding)
+
+
+def _verified(path: Path, encoding: str) -> str:
+    """`encoding` when the whole file decodes with it; UserError naming the first bad line."""
+    bad = _first_bad_byte(path, encoding)
+    if bad is None:
+        return encoding
+    label = _LABELS.get(encoding, encoding)
     raise UserError(
-        f"{path} is not in a text encoding mlcycle recognises (tried UTF-8, UTF-16, "
-        "Windows-1252); convert it to UTF-8 and ingest again"
+        f"{path} mixes text encodings: it reads as {label} up to line {bad[1]}, which has a byte "
+        f"(0x{_byte_at(path, bad[0]):02X}) that {label} does not define; save the whole file as "
+        "UTF-8 and ingest again"
     )
+
+
+def _first_bad_byte(path: Path, encoding: str) -> tuple[int, int, bool] | None:
+    """(file offset, line number, non-ASCII text seen before it) of the first byte that
+    `encoding` cannot decode, or None when the whole file decodes."""
+    decoder = codecs.getincrementaldecoder(encoding)()
+    # in an ASCII-compatible encoding a chunk of ASCII bytes needs no decoding (checking is
+    # ~15x faster), and lines are counted as bytes, only once a bad byte is found
+    ascii_compatible = "\n,a".encode(encoding) == b"\n,a"
+    fed, lines, non_ascii = 0, 1, False
+    with open(path, "rb") as fh:
+        while True:
+            chunk = fh.read(_SCAN_BYTES)
+            state = decoder.getstate()
+            if ascii_compatible and chunk and not state[0] and chunk.isascii():
+                fed += len(chunk)
+                continue
+            try:
+                text = decoder.decode(chunk, final=not chunk)
+            except UnicodeDecodeError as exc:
+                decoder.setstate(state)  # decode again up to the bad byte
+                pending = state[0]
+                text = decoder.decode(chunk[: max(0, exc.start - len(pending))])
+                offset = fed - len(pending) + exc.start
+                line = _line_at(fh, offset) if ascii_compatible else lines + text.count("\n")
+                return offset, line, non_ascii or not text.isascii()
+            if not ascii_compatible:
+                lines += text.count("\n")
+            non_ascii = non_ascii or not text.isascii()
+            fed += len(chunk)
+            if not chunk:
+                return None
+
+
+def _line_at(fh: Any, offset: int) -> int:
+    """The line number (from 1) of the byte at `offset` of a binary file."""
+    fh.seek(0)
+    lines, left = 1, offset
+    while left > 0:
+        chunk = fh.read(min(_SCAN_BYTES, left))
+        if not chunk:
+            break
+        lines += chunk.count(b"\n")
+        left -= len(chunk)
+    return lines
+
+
+def _utf8_share(path: Path, offset: int) -> tuple[int, int]:
+    """(valid multi-byte UTF-8 characters, invalid bytes) from `offset` to the end: a file
+    that starts in a code page and goes on in UTF-8 has more of the first."""
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    valid = invalid = 0
+    with open(path, "rb") as fh:
+        fh.seek(offset)
+        while True:
+            chunk = fh.read(_SCAN_BYTES)
+            if chunk and not decoder.getstate()[0] and chunk.isascii():
+                continue
+            text = decoder.decode(chunk, final=not chunk)
+            bad = text.count("\ufffd")
+            invalid += bad
+            valid += len(text) - len(text.encode("ascii", "ignore")) - bad
+            if not chunk:
+                return valid, invalid
+
+
+def _byte_at(path: Path, offset: int) -> int:
+    with open(path, "rb") as fh:
+        fh.seek(offset)
+        return fh.read(1)[0]
+
+
+def _spread_sample(path: Path, bad_offset: int) -> bytes:
+    """Whole lines from the beginning, middle and end of the file and from where its first
+    non-UTF-8 byte is: what the code-page detector judges."""
+    size = path.stat().st_size
+    block = _SNIFF_BYTES
+    with open(path, "rb") as fh:
+        if size <= 4 * block:
+            return fh.read()
+        parts = [fh.read(block)]
+        # the bad byte's block starts at the start of its line, so the byte stays in the sample
+        for start, keep in ((size // 2 - block // 2, 0), (size - block, 0), (bad_offset - block // 2, bad_offset)):
+            start = max(0, start)
+            fh.seek(start)
+            data = fh.read(block)
+            first = data.rfind(b"\n", 0, keep - start) + 1 if keep else data.find(b"\n") + 1
+            last = data.rfind(b"\n")
+            parts.append(data[first : last if last > first else len(data)])
+    return b"\n".join(parts)
+
+
+def _legacy_encoding(sample: bytes) -> str | None:
+    """The code page of a sample that is not UTF-8, by charset-normalizer, or None.
+
+    Western text fits several code pages equally well (charset-normalizer then ranks
+    cp1250 first by name); among those that fit best, Windows-1252 wins, being the one
+    such files are nearly always in. Without any language evidence (too little text),
+    Windows-1252 is kept when it decodes the sample, else nothing is guessed.
+    """
+    from charset_normalizer import from_bytes
+
+    matches = list(from_bytes(sample))
+    matches = [m for m in matches if m.encoding not in ("ascii", "utf_8")]
+    if not matches:
+        return None
+    best = matches[0]
+    tied = [m for m in matches if m.chaos <= best.chaos + 0.01 and m.coherence >= best.coherence - 0.01]
+    if any("cp1252" in m.could_be_from_charset for m in tied):
+        return "cp1252"
+    if best.coherence > 0:
+        return str(best.encoding)
+    if any("cp1252" in m.could_be_from_charset for m in matches):
+        return "cp1252"
+    return None
 
 
 def _decode_prefix(head: bytes, enc: str) -> str:
@@ -126,7 +282,7 @@ def sniff_csv(path: Path) -> tuple[str, str]:
     """(encoding, delimiter) of a CSV, after checking its header; UserError when unusable."""
     with open(path, "rb") as fh:
         head = fh.read(_SNIFF_BYTES)
-    encoding = _detect_encoding(head, path)
+    encoding = _detect_encoding(path, head)
     text = _decode_prefix(head, encoding).lstrip("\ufeff")
     if not text.strip():
         raise UserError(f"{path} contains only blank lines; nothing to ingest")
@@ -294,7 +450,12 @@ def _read_jsonl(path: Path) -> Any:
 
     with open(path, "rb") as fh:
         head = fh.read(_SNIFF_BYTES)
-    _detect_encoding(head, path)
+    encoding = _detect_encoding(path, head)
+    if encoding not in ("utf-8", "utf-8-sig"):
+        raise UserError(
+            f"{path} is in {_LABELS.get(encoding, encoding)}, but JSON lines must be UTF-8; "
+            "save it as UTF-8 and ingest again"
+        )
     if head.lstrip().startswith(b"["):
         raise UserError(
             f"{path} is a JSON array, not JSON lines; write one JSON object per line and try again"
@@ -309,34 +470,80 @@ def _read_jsonl(path: Path) -> Any:
     return _parse_date_strings(_arrow_to_pandas(table))
 
 
+def sqlite_tables(path: str | Path) -> list[dict[str, Any]]:
+    """The tables and views of a SQLite file, by name: `{"name", "kind" ("table" or "view"),
+    "columns" (names), "rows"}`; `rows` is None for a view SQLite cannot compute (one over a
+    dropped table, say). The file is opened read-only; UserError when it is not SQLite."""
+    p = Path(path)
+    if not p.exists():
+        raise NotFoundError(f"no such file: {p}; check the path and try again")
+    if p.is_dir():
+        raise UserError(f"{p} is a folder; give the path of a SQLite file (.sqlite, .sqlite3, .db)")
+    if p.stat().st_size == 0:
+        raise UserError(f"{p} is empty (0 bytes), not a SQLite database; give the path of a SQLite file")
+    conn = _open_sqlite(p)
+    try:
+        return _list_tables(conn, p, counts=True)
+    finally:
+        conn.close()
+
+
+def _open_sqlite(path: Path) -> sqlite3.Connection:
+    try:  # a file URI: read-only, and a name with '?', '#' or '%' in it stays a name
+        return sqlite3.connect(path.resolve().as_uri() + "?mode=ro", uri=True)
+    except sqlite3.Error as exc:
+        raise UserError(f"{path} could not be opened as SQLite: {exc}") from None
+
+
+def _list_tables(conn: sqlite3.Connection, path: Path, counts: bool) -> list[dict[str, Any]]:
+    """Tables and views (SQLite's own `sqlite_*` tables left out), with row counts if asked."""
+    import sqlite_utils
+
+    db = sqlite_utils.Database(conn, recursive_triggers=False, execute_plugins=False)
+    try:
+        kinds = {name: "table" for name in db.table_names()} | {name: "view" for name in db.view_names()}
+    except sqlite3.DatabaseError as exc:
+        raise UserError(
+            f"{path} is not a SQLite database ({exc}); give the path of a SQLite file "
+            "(a file of another kind needs its own extension, or --format)"
+        ) from None
+    found = []
+    for name in sorted(n for n in kinds if not n.startswith("sqlite_")):
+        item = db[name]
+        try:
+            columns = [c.name for c in item.columns]
+            rows = item.count if counts else None
+        except sqlite3.Error:  # a view over a dropped table, a virtual table of a missing module
+            columns, rows = [], None
+        found.append({"name": name, "kind": kinds[name], "columns": columns, "rows": rows})
+    return found
+
+
 def _read_sqlite(path: Path, table: str | None) -> Any:
     import pandas as pd
 
+    conn = _open_sqlite(path)
     try:
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    except sqlite3.Error as exc:
-        raise UserError(f"{path} could not be opened as SQLite: {exc}") from None
-    try:
-        try:
-            names = [
-                r[0]
-                for r in conn.execute(
-                    "SELECT name FROM sqlite_master WHERE type IN ('table','view') ORDER BY name"
-                )
-            ]
-        except sqlite3.DatabaseError as exc:
-            raise UserError(f"{path} is not a SQLite database ({exc})") from None
+        found = _list_tables(conn, path, counts=False)
+        names = [t["name"] for t in found]
+        listed = ", ".join(t["name"] + (" (view)" if t["kind"] == "view" else "") for t in found)
+        if not names:
+            raise UserError(f"{path} holds no tables or views; nothing to ingest")
         if not table:
-            if len(names) == 1:
-                table = names[0]
-            else:
-                listed = ", ".join(names) or "none"
+            if len(names) > 1:
                 raise UserError(f"{path} holds several tables; choose one with --table (tables: {listed})")
+            table = names[0]
         if table not in names:
-            listed = ", ".join(names) or "none"
             raise UserError(f"{path} has no table {table!r}; tables there: {listed}")
         quoted = '"' + table.replace('"', '""') + '"'
-        return _parse_date_strings(pd.read_sql_query(f"SELECT * FROM {quoted}", conn))
+        try:
+            frame = pd.read_sql_query(f"SELECT * FROM {quoted}", conn)
+        except (pd.errors.DatabaseError, sqlite3.Error) as exc:
+            raise UserError(
+                f"{path}: table {table!r} could not be read ({exc.__cause__ or exc}); "
+                "fix it in the database or choose another table"
+            ) from None
+        return _parse_date_strings(frame)
     finally:
         conn.close()
 

@@ -244,6 +244,19 @@ class Data:
         report(1.0, "done")
         return self.dataset(f"{name}@{version}")
 
+    def sqlite_tables(self, path: str | Path) -> list[dict[str, Any]]:
+        """The tables and views of a SQLite file, to choose `table=` for `ingest`: each with
+        its name, kind ("table" or "view"), column names and row count."""
+        from mlcycle_tui.data.readers import sqlite_tables
+
+        return sqlite_tables(path)
+
+    def format_of(self, path: str | Path) -> str | None:
+        """The format a file's name says ("csv", "parquet", "jsonl", "sqlite"), or None."""
+        from mlcycle_tui.data.readers import format_from_name
+
+        return format_from_name(path)
+
     def _find_version(
         self, name: str, content: str, target: str | None, time_column: str | None
     ) -> DatasetVersion | None:
