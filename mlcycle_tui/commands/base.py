@@ -90,13 +90,15 @@ class CliContext:
         return status
 
 
-def table(rows: list[dict[str, Any]], columns: list[str], empty: str = "nothing yet") -> str:
-    """A plain aligned text table for people."""
+def table(rows: list[dict[str, Any]], columns: list[str], empty: str = "nothing yet",
+          keep_case: set[str] | None = None) -> str:
+    """A plain aligned text table for people; headers in capitals except those in `keep_case` (ids)."""
     if not rows:
         return empty
     cells = [[_fmt(r.get(c)) for c in columns] for r in rows]
     widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
-    lines = ["  ".join(c.upper().ljust(w) for c, w in zip(columns, widths, strict=True))]
+    keep = keep_case or set()
+    lines = ["  ".join((c if c in keep else c.upper()).ljust(w) for c, w in zip(columns, widths, strict=True))]
     lines += ["  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)) for row in cells]
     return "\n".join(line.rstrip() for line in lines)
 

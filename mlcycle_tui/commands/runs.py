@@ -155,8 +155,9 @@ def cmd_compare(args: argparse.Namespace, ctx: CliContext) -> int:
             row = {"": "*" if label in differ else "", "key": label}
             row.update({h: _num(v) for h, v in zip(heads, values, strict=True)})
             rows.append(row)
-    text = table(rows, ["", "key", *heads])
+    text = table(rows, ["", "key", *heads], keep_case=set(heads))
     text += f"\n{len(differ)} of {len(rows)} rows differ (marked *)"
+    text = "".join(f"warning: {w}\n" for w in result["warnings"]) + text
     ctx.emit(result, text)
     return 0
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -32,6 +32,7 @@ import pandas as pd
 
 from mlcycle_tui.common.errors import UserError
 from mlcycle_tui.common.jsonsafe import json_safe
+from mlcycle_tui.experiments.catalog import TASKS
 
 MAX_CURVE_POINTS = 101
 MISSING = "(missing)"
@@ -110,6 +111,66 @@ def higher_is_better(metric: str) -> bool:
     """Whether a larger value of `metric` is better ("metrics." prefix allowed)."""
     name = metric.removeprefix("metrics.").lower()
     return name not in LOWER_IS_BETTER
+
+
+def _task_and_metrics(subject: Any) -> tuple[Any, Mapping[str, Any]]:
+    """(task, metrics) of a run document, a model version or a bare metrics dict."""
+    if isinstance(subject, Mapping):
+        if "task" in subject or "metrics" in subject:
+            return subject.get("task"), subject.get("metrics") or {}
+        return None, subject
+    return getattr(subject, "task", None), getattr(subject, "metrics", None) or {}
+
+
+def task_of(subject: Any) -> str | None:
+    """The task of a run document, a model version or a bare metrics dict.
+
+    Its own `task` when it names a known one; else what its metrics show (a
+    run logged by hand may have no task): a classification primary metric
+    (f1) means classification, else a regression one (rmse) regression;
+    None when neither is there.
+    """
+    task, metrics = _task_and_metrics(subject)
+    if task in TASKS:
+        return str(task)
+    return next((t for t in TASKS if primary_metric(t) in metrics), None)
+
+
+def primary_metric_of(subject: Any) -> str:
+    """The metric that ranks `subject` (a run, a model version or a metrics dict).
+
+    The primary metric of its task (see `task_of`); classification's when
+    nothing tells the task.
+    """
+    return primary_metric(task_of(subject) or TASKS[0])
+
+
+def _score(run: Mapping[str, Any]) -> float | None:
+    value = (run.get("metrics") or {}).get(primary_metric(run["task"]))
+    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+        return float(value)
+    return None
+
+
+def best_run(runs: Iterable[Mapping[str, Any]]) -> dict[str, Any] | None:
+    """The best finished run by its task's primary metric, or None.
+
+    `runs` come newest first (as `Tracking.search` returns them). Only
+    finished runs of a known task with a finite value of that task's primary
+    metric take part, and of those only the runs of the newest one's task
+    (an f1 and an rmse do not compare). On a tie the newer run wins.
+    """
+    scored = [(run, value) for run in runs
+              if run.get("status") == "finished" and run.get("task") in TASKS
+              and (value := _score(run)) is not None]
+    if not scored:
+        return None
+    task = scored[0][0]["task"]
+    sign = 1.0 if higher_is_better(primary_metric(task)) else -1.0
+    # max keeps the first of equal keys: the newest run
+    best, _ = max(((run, value) for run, value in scored if run["task"] == task),
+                  key=lambda pair: sign * pair[1])
+    return dict(best)
 
 
 # --- classification ----------------------------------------------------------------------

@@ -242,6 +242,18 @@ def _epoch(iso: str | None) -> float | None:
     return parse_iso(iso).timestamp() if iso else None
 
 
+def _comparison_warnings(runs: list[dict[str, Any]]) -> list[str]:
+    """Why the metrics of these runs may not be comparable (different test rows)."""
+    splits = {r.get("split_id") for r in runs}
+    if len(splits) <= 1 or not any(r.get("metrics") for r in runs):
+        return []
+    named = sorted(str(s) for s in splits if s is not None)
+    text = (f"the runs were scored on {len(splits)} different test splits ({', '.join(named) or 'none'}"
+            + (", and some on none" if None in splits else "") + "): their metrics are not measured on the same "
+            "rows; compare runs of one split, or evaluate them on one dataset with `mlcycle evaluate RUN --data REF`")
+    return [text]
+
+
 # -- a run being recorded ------------------------------------------------------
 class Run:
     """An open run. Use as `with ws.runs.start(...) as run:`; `run.id` is its id."""
@@ -551,6 +563,12 @@ class Tracking:
         ids = _search_ids(self.db, self._terms(experiment, filter), sort_key, limit, offset)
         return self._hydrate(ids)
 
+    def best_recent(self, limit: int = 50) -> dict[str, Any] | None:
+        """The best of the `limit` newest runs by their task's primary metric (`evaluation.best_run`)."""
+        from mlcycle_tui.experiments.evaluation import best_run  # numpy and pandas: only when asked
+
+        return best_run(self.search(limit=limit))
+
     def resolve_id(self, ref: str) -> str:
         """The full id of a run given its id or a unique prefix of at least 6 characters."""
         text = ref.strip().lower() if isinstance(ref, str) else ""
@@ -615,6 +633,7 @@ class Tracking:
             for key, values in out[section].items():
                 if key != "duration" and len({repr(v) for v in values}) > 1:
                     out["differences"].append(key if section == "attributes" else f"{section}.{key}")
+        out["warnings"] = _comparison_warnings(runs)
         return out
 
     def list_artifacts(self, run_ref: str) -> list[dict[str, Any]]:

@@ -86,3 +86,20 @@ def test_experiments_list(tracked: tuple[Path, list[str]]) -> None:
     home, _ = tracked
     rows = json.loads(mlcycle(home, "experiments", "list", "--json").stdout)
     assert rows[0]["name"] == "grid" and rows[0]["runs"] == 3
+
+
+def test_compare_keeps_run_ids_as_they_are_and_warns_of_different_test_splits(tmp_path: Path) -> None:
+    home = tmp_path / "ws"
+    ws = Workspace.open(home)
+    ds = ws.data.ingest(Path(__file__).resolve().parents[2] / "sample_data" / "penguins.csv", "penguins",
+                        target="species")
+    a = ws.training.train(ds.ref, "dummy", split=ws.splits.create(ds, seed=1).split_id)["run_id"]
+    b = ws.training.train(ds.ref, "dummy", split=ws.splits.create(ds, seed=2).split_id)["run_id"]
+    c = ws.training.train(ds.ref, "logistic", split=ws.runs.get(a)["split_id"])["run_id"]
+    ws.close()
+    human = mlcycle(home, "runs", "compare", a, b).stdout
+    header = next(line for line in human.splitlines() if line.startswith(" ") or "KEY" in line)
+    assert a[:12] in header and a[:12].upper() not in header.replace(a[:12], "")
+    assert human.startswith("warning: the runs were scored on 2 different test splits")
+    same = json.loads(mlcycle(home, "runs", "compare", a, c, "--json").stdout)
+    assert same["warnings"] == []

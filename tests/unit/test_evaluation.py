@@ -250,3 +250,78 @@ def test_slice_without_some_class_is_not_marked_down():
                         ["a", "b", "c"])
     assert metrics["f1"] == 1.0
     assert metrics["per_class"]["c"]["support"] == 0
+
+
+# --- the primary metric of a run and the best run (the rules the TUI asks for) ---------------
+
+def _run(task: str | None, status: str = "finished", **metrics: float) -> dict:
+    return {"run_id": f"{task}-{status}-{sorted(metrics.items())}", "task": task, "status": status,
+            "metrics": metrics}
+
+
+def test_primary_metric_of_a_run_a_version_and_a_metrics_dict() -> None:
+    from types import SimpleNamespace
+
+    assert ev.primary_metric_of({"task": "regression", "metrics": {"f1": 0.5}}) == "rmse"  # the task decides
+    assert ev.primary_metric_of({"task": "classification", "metrics": {"rmse": 2.0}}) == "f1"
+    assert ev.primary_metric_of(SimpleNamespace(task="regression", metrics={})) == "rmse"  # a ModelVersion
+    # without a (known) task the metrics tell: a run logged by hand, a bare metrics dict
+    assert ev.primary_metric_of({"task": None, "metrics": {"rmse": 2.0, "r2": 0.1}}) == "rmse"
+    assert ev.primary_metric_of({"task": "clustering", "metrics": {"rmse": 2.0}}) == "rmse"
+    assert ev.primary_metric_of({"rmse": 2.0, "mae": 1.0}) == "rmse"
+    assert ev.primary_metric_of({"f1": 0.5, "rmse": 2.0}) == "f1"
+    assert ev.primary_metric_of({}) == "f1" and ev.primary_metric_of({"task": None}) == "f1"
+    assert ev.task_of({"accuracy": 0.9}) is None
+    assert ev.task_of({"task": "regression"}) == "regression"
+
+
+def test_best_run_regression_is_the_lowest_rmse() -> None:
+    runs = [_run("regression", rmse=3.0), _run("regression", rmse=1.5), _run("regression", rmse=2.0)]
+    assert ev.best_run(runs)["metrics"]["rmse"] == 1.5
+
+
+def test_best_run_classification_is_the_highest_f1() -> None:
+    runs = [_run("classification", f1=0.7), _run("classification", f1=0.9), _run("classification", f1=0.8)]
+    assert ev.best_run(runs)["metrics"]["f1"] == 0.9
+
+
+def test_best_run_tie_goes_to_the_newest() -> None:
+    newest, older = _run("regression", rmse=1.0, mae=5.0), _run("regression", rmse=1.0, mae=1.0)
+    assert ev.best_run([newest, older, _run("regression", rmse=4.0)])["run_id"] == newest["run_id"]
+    newest, older = _run("classification", f1=0.8, accuracy=0.1), _run("classification", f1=0.8, accuracy=0.2)
+    assert ev.best_run([newest, older])["run_id"] == newest["run_id"]
+
+
+def test_best_run_leaves_out_runs_that_cannot_compete() -> None:
+    runs = [
+        _run("regression", status="running", rmse=0.1),  # not finished
+        _run("regression", status="failed", rmse=0.2),
+        _run("regression", mae=0.3),  # finished, but without its primary metric
+        _run("regression", rmse=math.nan),  # not a number to rank by
+        _run(None, rmse=0.4),  # no task
+        _run("regression", rmse=2.0),
+        _run("classification", f1=0.99),  # another task than the newest scored run's
+        _run("regression", rmse=3.0),
+    ]
+    best = ev.best_run(runs)
+    assert best is not None and best["metrics"]["rmse"] == 2.0
+    # the newest scored run's task decides which runs compete
+    assert ev.best_run([_run("classification", f1=0.5), *runs[5:]])["metrics"]["f1"] == 0.99
+    assert ev.best_run(runs[:5]) is None
+    assert ev.best_run([]) is None
+
+
+def test_tracking_best_recent_ranks_the_newest_runs(workspace) -> None:  # type: ignore[no-untyped-def]
+    def log(rmse: float) -> str:
+        with workspace.runs.start("exp", model="ridge", task="regression") as run:
+            run.log_metric("rmse", rmse)
+        return run.id
+
+    best_of_all = log(0.5)  # the oldest: outside the window of 3 below
+    log(3.0)
+    best_recent = log(1.0)
+    log(2.0)
+    with workspace.runs.start("exp", model="ridge", task="regression") as run:  # still running
+        run.log_metric("rmse", 0.1)
+        assert workspace.runs.best_recent(limit=3)["run_id"] == best_recent
+        assert workspace.runs.best_recent(limit=10)["run_id"] == best_of_all

@@ -13,17 +13,16 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from textual import on, work
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal
 from textual.content import Content
-from textual.screen import ModalScreen
-from textual.widgets import Button, Input, ProgressBar, Select, Static
+from textual.widgets import Input, Select, Static
 from textual.widgets._select import SelectCurrent
 
-from mlcycle_tui.common.errors import MlcycleError
 from mlcycle_tui.experiments import catalog
+from mlcycle_tui.tui.dialogs.form import FormDialog, Invalid
 
 if TYPE_CHECKING:
     from mlcycle_tui.data.versions import DatasetVersion
@@ -80,10 +79,15 @@ def _titled(select: Select[Any], title: str) -> None:
     select.query_one(SelectCurrent).border_title = title
 
 
-class TrainDialog(ModalScreen["dict[str, Any] | None"]):
+class TrainDialog(FormDialog["dict[str, Any] | None"]):
     """Returns the result of `Workspace.train`, or None if cancelled."""
 
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel", id="train.cancel")]
+    PREFIX = "train"
+    OK_LABEL = "Train"
+    PROGRESS = True
+    FOCUS = "#train-model"
+    BUSY_MESSAGE = "Training is still running; it cannot be stopped halfway."
 
     def __init__(self, workspace: Workspace, dataset: str | None = None) -> None:
         super().__init__()
@@ -91,56 +95,45 @@ class TrainDialog(ModalScreen["dict[str, Any] | None"]):
         self.datasets = {ds.name: ds for ds in workspace.data.datasets()}
         trainable = [name for name, ds in self.datasets.items() if ds.target]
         self.initial = dataset if dataset in self.datasets else (trainable or list(self.datasets) or [None])[0]
-        self.running = False
 
     # -- layout ------------------------------------------------------------
-    def compose(self) -> ComposeResult:
+    def compose_fields(self) -> ComposeResult:
         options = [
             (f"{ds.ref} (target {ds.target})" if ds.target else f"{ds.ref} (no target)", name)
             for name, ds in self.datasets.items()
         ]
-        with Vertical(id="train-box", classes="dialog"):
-            yield Static("[b]Train a model[/b] — one tracked run", classes="dialog-title")
-            with Horizontal(classes="row"):
-                yield Select(options, value=self.initial or Select.NULL, allow_blank=self.initial is None,
-                             id="train-dataset", classes="wide")
-                yield Select([("auto", AUTO), ("classification", "classification"),
-                              ("regression", "regression")], value=AUTO, allow_blank=False, id="train-task")
-            with Horizontal(classes="row"):
-                yield Select(model_options(None), value="rf", allow_blank=False, id="train-model", classes="wide")
-                yield Select([("no search", "none"), ("grid search", "grid"), ("random search", "random")],
-                             value="none", allow_blank=False, id="train-search")
-            params = Input(placeholder="e.g. n_estimators=100 max_depth=8", id="train-params")
-            params.border_title = "Params (name=value …)"
-            yield params
-            yield Static(id="train-hint", classes="hint")
-            with Horizontal(classes="row"):
-                for label, value, wid in (("Trials", "10", "train-trials"), ("CV folds", "3", "train-cv"),
-                                          ("Seed", "42", "train-seed")):
-                    field = Input(value, id=wid, restrict=r"-?[0-9]*", classes="number")
-                    field.border_title = label
-                    yield field
-                experiment = Input(placeholder="dataset name", id="train-experiment")
-                experiment.border_title = "Experiment"
-                yield experiment
-            yield Static(id="train-error", classes="error")
-            with Horizontal(id="train-running", classes="row progress-row"):
-                yield ProgressBar(total=1.0, show_eta=False, id="train-progress")
-                yield Static("", id="train-status")
-            with Horizontal(classes="buttons"):
-                yield Button("Train", id="train-ok", variant="primary")
-                yield Button("Cancel", id="train-cancel")
+        yield Static("[b]Train a model[/b] — one tracked run", classes="dialog-title")
+        with Horizontal(classes="row"):
+            yield Select(options, value=self.initial or Select.NULL, allow_blank=self.initial is None,
+                         id="train-dataset", classes="wide")
+            yield Select([("auto", AUTO), ("classification", "classification"),
+                          ("regression", "regression")], value=AUTO, allow_blank=False, id="train-task")
+        with Horizontal(classes="row"):
+            yield Select(model_options(None), value="rf", allow_blank=False, id="train-model", classes="wide")
+            yield Select([("no search", "none"), ("grid search", "grid"), ("random search", "random")],
+                         value="none", allow_blank=False, id="train-search")
+        params = Input(placeholder="e.g. n_estimators=100 max_depth=8", id="train-params")
+        params.border_title = "Params (name=value …)"
+        yield params
+        yield Static(id="train-hint", classes="hint")
+        with Horizontal(classes="row"):
+            for label, value, wid in (("Trials", "10", "train-trials"), ("CV folds", "3", "train-cv"),
+                                      ("Seed", "42", "train-seed")):
+                field = Input(value, id=wid, restrict=r"-?[0-9]*", classes="number")
+                field.border_title = label
+                yield field
+            experiment = Input(placeholder="dataset name", id="train-experiment")
+            experiment.border_title = "Experiment"
+            yield experiment
 
     def on_mount(self) -> None:
         _titled(self.query_one("#train-dataset", Select), "Dataset")
         _titled(self.query_one("#train-task", Select), "Task")
         _titled(self.query_one("#train-model", Select), "Model")
         _titled(self.query_one("#train-search", Select), "Search")
-        self.query_one("#train-running").display = False
-        self.query_one("#train-error").display = False
         self._task_changed()
         if not self.datasets:
-            self._error("no datasets yet: import one on the Data screen (d, then i) with a target column")
+            self.show_error("no datasets yet: import one on the Data screen (d, then i) with a target column")
         self.query_one("#train-model", Select).focus()
 
     # -- choices -------------------------------------------------------------
@@ -175,22 +168,17 @@ class TrainDialog(ModalScreen["dict[str, Any] | None"]):
         self.query_one("#train-hint", Static).update(Content(f"{where} · {hint}"))
 
     # -- running ---------------------------------------------------------------
-    @on(Input.Submitted)
-    @on(Button.Pressed, "#train-ok")
-    def _submit(self) -> None:
-        if self.running:
-            return
+    def collect(self) -> tuple[str, str, dict[str, Any]]:
+        """(dataset, model kind, the other keyword arguments of `training.train`)."""
         dataset = self.query_one("#train-dataset", Select).value
         if not isinstance(dataset, str):
-            self._error("choose a dataset (import one on the Data screen first)")
-            return
+            raise Invalid("choose a dataset (import one on the Data screen first)")
         numbers: dict[str, int] = {}
         for wid, name in (("#train-trials", "trials"), ("#train-cv", "cv"), ("#train-seed", "seed")):
             try:
                 numbers[name] = int(self.query_one(wid, Input).value)
             except ValueError:
-                self._error(f"{name} must be a whole number")
-                return
+                raise Invalid(f"{name} must be a whole number") from None
         search = self.query_one("#train-search", Select).value
         forced = self.query_one("#train-task", Select).value
         options: dict[str, Any] = {
@@ -200,54 +188,8 @@ class TrainDialog(ModalScreen["dict[str, Any] | None"]):
             "task": str(forced) if forced in catalog.TASKS else None,
             **numbers,
         }
-        self._set_running(True)
-        self._train(dataset, str(self.query_one("#train-model", Select).value), options)
+        return dataset, str(self.query_one("#train-model", Select).value), options
 
-    @on(Button.Pressed, "#train-cancel")
-    def action_cancel(self) -> None:
-        if self.running:
-            self.notify("Training is still running; it cannot be stopped halfway.", severity="warning")
-            return
-        self.dismiss(None)
-
-    @work(thread=True, exclusive=True, group="train")
-    def _train(self, dataset: str, model: str, options: dict[str, Any]) -> None:
-        def progress(fraction: float, message: str) -> None:
-            self.app.call_from_thread(self._progress, fraction, message)
-
-        try:
-            result = self.workspace.training.train(dataset, model, progress=progress, **options)
-        except MlcycleError as exc:
-            self.app.call_from_thread(self._failed, exc.message)
-        except Exception as exc:  # a bug or a library error: one line, never a traceback
-            self.app.call_from_thread(self._failed, f"unexpected error ({type(exc).__name__}): {exc}")
-        else:
-            self.app.call_from_thread(self._done, result)
-
-    def _progress(self, fraction: float, message: str) -> None:
-        self.query_one("#train-progress", ProgressBar).update(progress=fraction)
-        self.query_one("#train-status", Static).update(Content(message))
-
-    def _failed(self, message: str) -> None:
-        self._set_running(False)
-        self._error(message)
-
-    def _done(self, result: dict[str, Any]) -> None:
-        self.running = False
-        self.dismiss(result)
-
-    def _error(self, message: str) -> None:
-        error = self.query_one("#train-error", Static)
-        error.update(Content(f"✘ {message}"))
-        error.display = True
-
-    def _set_running(self, running: bool) -> None:
-        self.running = running
-        self.query_one("#train-error").display = False
-        self.query_one("#train-running").display = running
-        for widget in self.query("Input, Select, #train-ok"):
-            widget.disabled = running
-        if running:
-            self._progress(0.0, "starting")
-        else:
-            self.query_one("#train-model", Select).focus()
+    def run(self, args: tuple[str, str, dict[str, Any]]) -> dict[str, Any]:
+        dataset, model, options = args
+        return self.workspace.training.train(dataset, model, progress=self.report_progress, **options)

@@ -26,7 +26,7 @@ from mlcycle_tui.common.errors import MlcycleError
 from mlcycle_tui.monitoring.checks import NOT_JUDGED
 from mlcycle_tui.tui.format import ago, share
 from mlcycle_tui.tui.screens.base import StageScreen
-from mlcycle_tui.tui.widgets.run_panels import metric_value, primary_metric_name
+from mlcycle_tui.tui.widgets.run_panels import metric_value
 
 EVENTS_SHOWN = 100
 _RUN_ID = re.compile(r"[0-9a-f]{32}")
@@ -49,23 +49,6 @@ TILES = [
 def short_subject(subject: str) -> str:
     """Run ids (32 hex characters) as their first 12, like everywhere else."""
     return subject[:12] if _RUN_ID.fullmatch(subject or "") else subject
-
-
-def best_recent(runs: list[dict[str, Any]]) -> dict[str, Any] | None:
-    """The best of the recent finished runs of the newest run's task, by its primary metric."""
-    from mlcycle_tui.experiments.evaluation import higher_is_better
-
-    finished = [r for r in runs if r.get("status") == "finished" and r.get("task")]
-    if not finished:
-        return None
-    task = finished[0]["task"]
-    metric = primary_metric_name(task)
-    scored = [r for r in finished
-              if r["task"] == task and isinstance((r.get("metrics") or {}).get(metric), int | float)]
-    if not scored:
-        return None
-    pick = max if higher_is_better(metric) else min
-    return pick(scored, key=lambda r: r["metrics"][metric])
 
 
 class DashboardScreen(StageScreen):
@@ -141,7 +124,7 @@ class DashboardScreen(StageScreen):
         ws = self.workspace
         try:
             runs = ws.runs.count()
-            recent = ws.runs.search(limit=RECENT_RUNS) if runs else []
+            best = ws.runs.best_recent(limit=RECENT_RUNS) if runs else None
             production = ws.registry.production_models()
             status = ws.monitoring.status()
             queued = len(ws.jobs.list(status="queued"))
@@ -150,15 +133,16 @@ class DashboardScreen(StageScreen):
         except MlcycleError as exc:
             self.app.call_from_thread(self.notify, exc.message, title="Dashboard", severity="error")
             return
-        self.app.call_from_thread(self._show, has_data, runs, recent, production, status, (queued, running, waiting))
+        self.app.call_from_thread(self._show, has_data, runs, best, production, status, (queued, running, waiting))
 
-    def _show(self, has_data: bool, runs: int, recent: list[dict[str, Any]], production: list[Any],
+    def _show(self, has_data: bool, runs: int, best: dict[str, Any] | None, production: list[Any],
               status: list[dict[str, Any]], jobs: tuple[int, int, int]) -> None:
-        # runs
-        best = best_recent(recent)
+        # runs: the best recent run is the core's pick (ws.runs.best_recent), ranked by its primary metric
         if runs:
             if best is not None:
-                metric = primary_metric_name(best["task"])
+                from mlcycle_tui.experiments.evaluation import primary_metric_of  # loaded by best_recent
+
+                metric = primary_metric_of(best)
                 detail = f"best {best['model']} {metric} {metric_value(best['metrics'][metric])}"
                 where = f"on {best.get('dataset') or '-'}"
             else:

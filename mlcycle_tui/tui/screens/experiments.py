@@ -11,6 +11,7 @@ residuals). Training, reproducing and evaluating run in thread workers.
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.text import Text
@@ -22,6 +23,7 @@ from textual.content import Content
 from textual.widgets import DataTable, Input, ProgressBar, Select, Static, TabbedContent, TabPane
 
 from mlcycle_tui.common.errors import MlcycleError
+from mlcycle_tui.experiments import catalog
 from mlcycle_tui.tui.dialogs.compare import CompareDialog
 from mlcycle_tui.tui.dialogs.register import RegisterDialog
 from mlcycle_tui.tui.dialogs.train import TrainDialog
@@ -43,20 +45,42 @@ EMPTY_TEXT = (
     "No dataset? Import one on the Data screen ([b]d[/b], then [b]i[/b]; try sample_data/penguins.csv)."
 )
 
-# (column key, header, sort keys that a click on the header cycles through)
-COLUMNS: list[tuple[str, str, list[str]]] = [
-    ("mark", " ", []),
-    ("run", "run", ["run_id", "-run_id"]),
-    ("experiment", "experiment", ["experiment", "-experiment"]),
-    ("status", "status", ["status", "-status"]),
-    ("model", "model", ["model", "-model"]),
-    ("task", "task", ["task", "-task"]),
-    ("m0", "f1|rmse", ["-metrics.f1", "metrics.f1", "metrics.rmse", "-metrics.rmse"]),
-    ("m1", "acc|r2", ["-metrics.accuracy", "metrics.accuracy", "-metrics.r2", "metrics.r2"]),
-    ("created", "created", ["-created", "created"]),
-    ("duration", "took", ["-duration", "duration"]),
-]
-SORT_CYCLE = [key for _, _, keys in COLUMNS for key in keys]
+
+def metric_sorts(*metrics: str) -> list[str]:
+    """Each metric's sort keys, best first, then worst first (which way is better is the core's rule)."""
+    from mlcycle_tui.experiments.evaluation import higher_is_better  # numpy and pandas: not at startup
+
+    keys: list[str] = []
+    for metric in metrics:
+        best, worst = f"-metrics.{metric}", f"metrics.{metric}"
+        keys += [best, worst] if higher_is_better(metric) else [worst, best]
+    return keys
+
+
+@functools.cache
+def columns() -> list[tuple[str, str, list[str]]]:
+    """(column key, header, sort keys that a click on the header cycles through) of the runs table."""
+    from mlcycle_tui.experiments.evaluation import primary_metric
+
+    primary = [primary_metric(task) for task in catalog.TASKS]
+    return [
+        ("mark", " ", []),
+        ("run", "run", ["run_id", "-run_id"]),
+        ("experiment", "experiment", ["experiment", "-experiment"]),
+        ("status", "status", ["status", "-status"]),
+        ("model", "model", ["model", "-model"]),
+        ("task", "task", ["task", "-task"]),
+        ("m0", "|".join(primary), metric_sorts(*primary)),
+        ("m1", "acc|r2", metric_sorts(*run_panels.SECOND_METRIC)),
+        ("created", "created", ["-created", "created"]),
+        ("duration", "took", ["-duration", "duration"]),
+    ]
+
+
+@functools.cache
+def sort_cycle() -> list[str]:
+    """Every sort key of the table, in the order S steps through them."""
+    return [key for _, _, keys in columns() for key in keys]
 
 
 def _sort_label(sort: str) -> str:
@@ -186,8 +210,8 @@ class ExperimentsScreen(StageScreen):
 
     def _fill(self, table: RunTable, runs: list[dict[str, Any]]) -> None:
         table.clear(columns=True)
-        sorted_column = next((key for key, _, keys in COLUMNS if self.run_sort in keys), None)
-        for key, header, _ in COLUMNS:
+        sorted_column = next((key for key, _, keys in columns() if self.run_sort in keys), None)
+        for key, header, _ in columns():
             label = f"{header} {'▼' if self.run_sort.startswith('-') else '▲'}" if key == sorted_column else header
             table.add_column(label, key=key)
         for r in runs:
@@ -299,17 +323,18 @@ class ExperimentsScreen(StageScreen):
 
     @on(DataTable.HeaderSelected, "#runs")
     def _header_clicked(self, event: DataTable.HeaderSelected) -> None:
-        keys = next((keys for key, _, keys in COLUMNS if key == event.column_key.value), [])
+        keys = next((keys for key, _, keys in columns() if key == event.column_key.value), [])
         if keys:
             following = keys[(keys.index(self.run_sort) + 1) % len(keys)] if self.run_sort in keys else keys[0]
             self.set_sort(following)
 
     def action_cycle_sort(self) -> None:
-        index = SORT_CYCLE.index(self.run_sort) if self.run_sort in SORT_CYCLE else -1
+        cycle = sort_cycle()
+        index = cycle.index(self.run_sort) if self.run_sort in cycle else -1
         # step over the reverse direction of the same key: S moves to the next column
-        following = SORT_CYCLE[(index + 1) % len(SORT_CYCLE)]
+        following = cycle[(index + 1) % len(cycle)]
         if following.lstrip("-") == self.run_sort.lstrip("-"):
-            following = SORT_CYCLE[(index + 2) % len(SORT_CYCLE)]
+            following = cycle[(index + 2) % len(cycle)]
         self.set_sort(following)
 
     def set_sort(self, sort: str) -> None:
@@ -369,7 +394,9 @@ class ExperimentsScreen(StageScreen):
             if result is None:
                 return
             self._new_run(result["run_id"])
-            metric = run_panels.primary_metric_name(result.get("task"))
+            from mlcycle_tui.experiments.evaluation import primary_metric_of  # loaded by training
+
+            metric = primary_metric_of(result)
             self.notify(
                 f"run {run_panels.short_id(result['run_id'])}: {result['model']} on {result.get('dataset')}, "
                 f"{metric} {number(result['metrics'].get(metric))} "

@@ -26,7 +26,7 @@ from mlcycle_tui.registry.versions import PRODUCTION, ModelVersion
 from mlcycle_tui.tui.dialogs.confirm import ConfirmDialog
 from mlcycle_tui.tui.format import ago
 from mlcycle_tui.tui.screens.base import StageScreen
-from mlcycle_tui.tui.widgets.run_panels import alias_history_text, gate_text, metric_value, primary_metric_name
+from mlcycle_tui.tui.widgets.run_panels import alias_history_text, gate_text, metric_value
 
 EMPTY_TEXT = (
     "No models yet — train a run on the Experiments screen ([b]e[/b], then [b]t[/b]) "
@@ -35,7 +35,10 @@ EMPTY_TEXT = (
 
 
 def version_metric(mv: ModelVersion) -> str:
-    metric = primary_metric_name(mv.task)
+    """The version's primary metric (the core's rule) and its value."""
+    from mlcycle_tui.experiments.evaluation import primary_metric_of  # numpy and pandas: not at startup
+
+    metric = primary_metric_of(mv)
     return f"{metric} {metric_value(mv.metrics.get(metric))}"
 
 

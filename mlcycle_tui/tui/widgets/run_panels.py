@@ -16,8 +16,9 @@ from textual.markup import escape
 
 from mlcycle_tui.tui.format import ago, number
 
-# the two metric columns of the runs table: (classification, regression) metric per column
-METRIC_COLUMNS: tuple[tuple[str, str], ...] = (("f1", "rmse"), ("accuracy", "r2"))
+# the runs table's second metric column, (classification, regression) metric; the first is the
+# run's primary metric, which the core decides (evaluation.primary_metric_of)
+SECOND_METRIC: tuple[str, str] = ("accuracy", "r2")
 BASELINE_PREFIX = "baseline_"
 
 
@@ -46,16 +47,16 @@ def metric_value(value: Any) -> str:
 
 
 def run_metric(run: dict[str, Any], column: int) -> str:
-    """The run's value for a metric column: the classification metric, else the regression one."""
-    cls_key, reg_key = METRIC_COLUMNS[column]
+    """The run's value for a metric column: 0 its primary metric, 1 accuracy or r2 by its task."""
+    from mlcycle_tui.experiments import evaluation  # numpy and pandas: not when the TUI starts
+
     metrics = run.get("metrics") or {}
-    if run.get("task") == "regression" or (cls_key not in metrics and reg_key in metrics):
+    if column == 0:
+        return metric_value(metrics.get(evaluation.primary_metric_of(run)))
+    cls_key, reg_key = SECOND_METRIC
+    if evaluation.task_of(run) == "regression" or (cls_key not in metrics and reg_key in metrics):
         return metric_value(metrics.get(reg_key))
     return metric_value(metrics.get(cls_key))
-
-
-def primary_metric_name(task: str | None) -> str:
-    return "rmse" if task == "regression" else "f1"
 
 
 def _pairs(values: dict[str, Any], width: int = 22) -> list[str]:
