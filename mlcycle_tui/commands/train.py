@@ -60,6 +60,8 @@ def cmd_train(args: argparse.Namespace, ctx: CliContext) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace, ctx: CliContext) -> int:
+    from mlcycle_tui.experiments.evaluation import primary_metric
+
     result = ctx.ws().evaluation.evaluate(
         args.source, data=args.data, slice_column=args.slice_column, sensitive=args.sensitive,
         positive_label=args.positive,
@@ -77,7 +79,7 @@ def cmd_evaluate(args: argparse.Namespace, ctx: CliContext) -> int:
         for lab, row in zip(labels, cm["matrix"], strict=True):
             lines.append(lab.rjust(width) + "".join(str(v).rjust(width) for v in row))
     for value, m in result.get("slices", {}).items():
-        main = "f1" if result["task"] == "classification" else "rmse"
+        main = primary_metric(result["task"])
         lines.append(f"slice {value}: rows {m.get('rows')}, {main} {m.get(main)}")
     if "fairness" in result:
         f = result["fairness"]
