@@ -6,10 +6,39 @@ cry wolf: a KS p-value flags a trivial shift on a million rows and a fixed
 distance threshold flags noise on twenty. Here each decision uses a distance
 (normalised Wasserstein for numbers, Jensen-Shannon for categories) against
 the larger of a fixed floor and the 99th percentile of that distance under no
-drift: 100 pairs of bootstrap samples drawn from the reference, one of the
-window's size and one of the reference's (fixed seed; cached per column and
-size; above 1,000 values the samples are capped and the quantile is scaled by
-sqrt(1/n + 1/n_ref)).
+drift: pairs of samples drawn from the reference, one of the window's size and
+one of the reference's (fixed seed; cached per column and size). Numbers: 100
+bootstrap pairs; above 1,000 values the samples are capped and the quantile is
+scaled by sqrt(1/n + 1/n_ref).
+
+Categories need more care, because a reference is an incomplete picture of a
+long-tailed column (ids, agents, cities): a random half of one period holds
+dozens of categories the other half never saw, and a no-drift simulation that
+draws only the reference's categories, at the reference's shares, finds far
+smaller distances than such halves really show (on real tables, columns with
+many singletons were flagged on 46-100% of random halves; see
+bench/bench_drift_false_alarms.py). Two things make the categorical null sound:
+- the samples are drawn from the population the reference estimates, not from
+  the reference itself: Chao & Jost's coverage-adjusted "bootstrap assemblage"
+  (as iNEXT builds it), in which the categories the reference never saw get
+  the Good-Turing share f1/n (refined with f2) and the observed rare ones are
+  shrunk to make room (``drift_stats.estimated_population``);
+- the decision distance merges the categories with fewer than RARE_COUNT (10)
+  values in both samples together into one level, in the data and in every
+  simulated pair alike. Their shares are mostly noise (a category seen once
+  cannot say whether it moved), while their total share is well estimated: a
+  flood of new or rare categories still moves that level. The rule uses the
+  pooled count, which is the same whichever side a value came from, so it
+  does not favour either side; with equal sizes about five values per side
+  remain, the usual chi-square condition. Categories that are new but
+  frequent keep a level of their own.
+399 pairs are drawn and the 4th largest distance is the threshold: under no
+drift a distance reaches it with chance 4/400, a Monte Carlo test at the 1%
+level (the 99th percentile of only 100 draws is reached about twice as often).
+A numeric column with exactly two values in the reference (a 0/1 flag) is a
+category for the ``auto``, ``js`` and ``chi2`` rules: its distribution is two
+shares, not a scale a distance in standard deviations means something on
+(Evidently's defaults, too, test few-valued numbers as categories).
 
 The reference is summarised once (``prepare_reference``; a picklable
 dataclass the registry stores beside the model) and ``check_drift`` only reads
@@ -19,8 +48,10 @@ functions live in ``drift_stats``.
 Decision rules by ``method`` (for a column kind the method does not apply to,
 the ``auto`` rule of that kind is used; each column reports what it used):
 - ``auto``: numeric, Wasserstein distance / reference std >= max(0.1, null p99);
-  categorical and boolean, Jensen-Shannon distance (base 2) >= max(0.1, null p99).
-- ``wasserstein`` / ``js``: the same distances against the fixed 0.1 only.
+  categorical, boolean and two-valued numeric, Jensen-Shannon distance (base 2)
+  with rare categories merged >= max(0.1, null 99% point).
+- ``wasserstein`` / ``js``: Wasserstein / std, and Jensen-Shannon on every
+  category (nothing merged), against the fixed 0.1 only.
 - ``ks``: KS p-value < 0.05 (numeric). ``chi2``: chi-square homogeneity p < 0.05
   (categorical). ``psi``: PSI >= 0.2 (numeric: 10 reference-quantile bins).
 - ``evidently``: Evidently 0.7 ``DataDriftPreset`` defaults, see ``_evidently_*``.
@@ -52,6 +83,7 @@ PSI_BINS = 10
 MISSING_CHANGE = 0.1  # absolute change of the missing share that gets flagged
 MIN_ROWS = 5  # fewer non-missing values on a side: too few to judge
 N_RESAMPLES = 100
+CATEGORY_RESAMPLES = 399  # categorical null: its 4th largest distance is a test at level 4/400
 NULL_QUANTILE = 0.99
 RESAMPLE_MAX_SIZE = 1000  # larger windows: resample at this size, scale by sqrt(size ratio)
 RESAMPLE_SEED = 20_240_601
@@ -59,6 +91,9 @@ MAX_EXACT_REFERENCE = 200_000  # above: a fixed-size sorted random sample is kep
 SMALL_VALUE_SET = 20  # numeric columns with at most this many values keep their counts
 NULL_CACHE_SIZE = 512
 MAX_NEW_CATEGORIES = 50
+RARE_COUNT = 10  # categories with fewer values in both samples together are merged (auto rule)
+NULL_BATCH_CELLS = 2_000_000  # counts per side held at once while simulating a categorical null
+CATEGORY_METHODS = ("auto", "js", "chi2")  # methods under which a 0/1 numeric column is a category
 PREDICTION = "prediction"
 
 
@@ -407,6 +442,14 @@ def _check_numeric(
         return _finish(result, *_evidently_numeric(ref, current, d, w))
     if ref.std == 0:
         return _finish(result, *_constant_reference(ref, current))
+    ref_counts = _two_value_counts(ref)
+    if ref_counts is not None and method in CATEGORY_METHODS:
+        cur_counts = {_category_key(v): c for v, c in _value_counts(current).items()}
+        result["new_categories"] = _new_categories(ref_counts, cur_counts)
+        note = "two-valued numeric column, checked as a category"
+        return _categorical_decision(
+            reference, name, ref, ref_counts, cur_counts, method, result, note
+        )
     if method == "ks":
         return _finish(result, "ks", "p_value", result["ks_p_value"], P_VALUE_ALPHA)
     if method == "psi":
@@ -426,15 +469,22 @@ def _constant_reference(
     return "constant", "distance", changed, WASSERSTEIN_FLOOR, note
 
 
+def _two_value_counts(ref: NumericReference) -> dict[str, int] | None:
+    """Category counts of a numeric reference with exactly two values (a 0/1 flag), else None."""
+    if ref.small_counts is None or len(ref.small_counts) != 2:
+        return None
+    return {_category_key(v): c for v, c in ref.small_counts.items()}
+
+
 def _null_threshold(reference: Reference, name: str, ref: ColumnReference, n: int) -> float:
-    """99th percentile of the decision distance between the reference and its own
-    resamples of size ``n`` (cached per column and size)."""
+    """99th percentile of the decision distance between two samples of no-drift data, one
+    of size ``n`` and one of the reference's (cached per column and size)."""
     key = (name, int(n))
     cached = reference.null_cache.get(key)
     if cached is not None:
         return cached
-    numeric = isinstance(ref, NumericReference)
-    value = _numeric_null(ref, n) if numeric else _categorical_null(ref, n)
+    counts = ref.counts if isinstance(ref, CategoricalReference) else _two_value_counts(ref)
+    value = _numeric_null(ref, n) if counts is None else _categorical_null(counts, n)
     if len(reference.null_cache) >= NULL_CACHE_SIZE:
         reference.null_cache.pop(next(iter(reference.null_cache)))
     reference.null_cache[key] = value
@@ -466,24 +516,52 @@ def _check_categorical(
     method: str,
     base: dict[str, Any],
 ) -> dict[str, Any]:
-    ref_vec, cur_vec = _aligned_counts(ref.counts, counts)
+    if method == "evidently":
+        result = base | _category_statistics(ref.counts, counts)
+        return _finish(result, *_evidently_counts(ref.counts, counts))
+    return _categorical_decision(reference, name, ref, ref.counts, counts, method, base)
+
+
+def _category_statistics(ref_counts: dict[str, int], counts: dict[str, int]) -> dict[str, Any]:
+    ref_vec, cur_vec = _aligned_counts(ref_counts, counts)
     chi2, chi2_p, _dof = st.chi2_contingency(ref_vec, cur_vec)
-    result = base | {
+    ref_merged, cur_merged = st.merge_rare_rows(ref_vec, cur_vec, RARE_COUNT)
+    return {
         "js": _num(st.jensenshannon(ref_vec, cur_vec, base=2.0)),
+        "js_rare_merged": _num(st.jensenshannon(ref_merged, cur_merged, base=2.0)),
+        "rare_categories": int(np.count_nonzero(ref_vec + cur_vec < RARE_COUNT)),
         "chi2": _num(chi2),
         "chi2_p_value": _num(chi2_p, 1.0),
         "psi": _num(st.psi(ref_vec / ref_vec.sum(), cur_vec / cur_vec.sum())),
     }
-    if method == "evidently":
-        return _finish(result, *_evidently_counts(ref.counts, counts))
+
+
+def _categorical_decision(
+    reference: Reference,
+    name: str,
+    ref: ColumnReference,
+    ref_counts: dict[str, int],
+    counts: dict[str, int],
+    method: str,
+    result: dict[str, Any],
+    note: str = "",
+) -> dict[str, Any]:
+    """The categorical rules (``chi2``, ``psi``, ``js``, else ``auto``) on two count dicts."""
+    result = result | _category_statistics(ref_counts, counts)
     if method == "chi2":
-        return _finish(result, "chi2", "p_value", result["chi2_p_value"], P_VALUE_ALPHA)
+        return _finish(result, "chi2", "p_value", result["chi2_p_value"], P_VALUE_ALPHA, note)
     if method == "psi":
-        return _finish(result, "psi", "distance", result["psi"], PSI_THRESHOLD)
-    threshold = JS_FLOOR
-    if method != "js":
-        threshold = max(JS_FLOOR, _null_threshold(reference, name, ref, int(cur_vec.sum())))
-    return _finish(result, "js", "distance", result["js"], threshold)
+        return _finish(result, "psi", "distance", result["psi"], PSI_THRESHOLD, note)
+    if method == "js":
+        return _finish(result, "js", "distance", result["js"], JS_FLOOR, note)
+    threshold = max(JS_FLOOR, _null_threshold(reference, name, ref, int(sum(counts.values()))))
+    if result["rare_categories"] > 1:
+        merged = (
+            f"{result['rare_categories']} categories with fewer than {RARE_COUNT} values"
+            " in both samples together merged into one"
+        )
+        note = f"{note}; {merged}" if note else merged
+    return _finish(result, "js", "distance", result["js_rare_merged"], threshold, note)
 
 
 def _aligned_counts(ref: dict, cur: dict) -> tuple[np.ndarray, np.ndarray]:
@@ -498,13 +576,31 @@ def _new_categories(ref: dict[str, int], cur: dict[str, int]) -> list[str]:
     return new[:MAX_NEW_CATEGORIES]
 
 
-def _categorical_null(ref: CategoricalReference, n: int) -> float:
-    shares = np.array(list(ref.counts.values()), dtype=np.float64)
-    shares /= shares.sum()
+def _categorical_null(counts: dict[str, int], n: int) -> float:
+    """Pairs of samples (the window's size and the reference's) drawn from the population
+    the reference estimates, with the share of categories it never saw as one more level
+    (``drift_stats.estimated_population``); rare categories merged as in the observed
+    statistic, unseen ones always (drawn at most a few times each, they would be). Drawn
+    in batches of at most NULL_BATCH_CELLS counts per side."""
+    ref_vec = np.array(list(counts.values()), dtype=np.float64)
+    n_ref = int(ref_vec.sum())
+    shares, unseen_mass = st.estimated_population(ref_vec)
+    pvals = np.append(shares, unseen_mass)
+    pvals /= pvals.sum()
+    always = np.zeros(pvals.size, dtype=bool)
+    always[-1] = True
     rng = np.random.default_rng(RESAMPLE_SEED)
-    current = rng.multinomial(n, shares, size=N_RESAMPLES)
-    reference = rng.multinomial(ref.n, shares, size=N_RESAMPLES)
-    return _num(float(np.quantile(st.jensenshannon_rows(reference, current), NULL_QUANTILE)))
+    batch = max(1, min(CATEGORY_RESAMPLES, NULL_BATCH_CELLS // pvals.size))
+    dists = []
+    for start in range(0, CATEGORY_RESAMPLES, batch):
+        size = min(batch, CATEGORY_RESAMPLES - start)
+        current = rng.multinomial(n, pvals, size=size)
+        reference = rng.multinomial(n_ref, pvals, size=size)
+        merged_ref, merged_cur = st.merge_rare_rows(reference, current, RARE_COUNT, always)
+        dists.append(st.jensenshannon_rows(merged_ref, merged_cur))
+    # the k-th largest: a no-drift distance reaches it with chance k / (CATEGORY_RESAMPLES + 1)
+    k = max(1, round((1.0 - NULL_QUANTILE) * (CATEGORY_RESAMPLES + 1)))
+    return _num(float(np.sort(np.concatenate(dists))[-k]))
 
 
 # --------------------------------------------------------------------------- Evidently rule

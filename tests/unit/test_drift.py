@@ -490,3 +490,20 @@ def test_module_import_is_light() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_ks_p_value_falls_back_when_scipys_private_exact_routine_changes(monkeypatch):
+    """`_attempt_exact_2kssamp` is private: a SciPy that moves, re-signs or breaks it gives the
+    asymptotic p-value (the one SciPy itself uses for large samples), never an error."""
+    import scipy.stats._stats_py as private
+    from scipy.stats import kstwo
+
+    from mlcycle_tui.monitoring import drift_stats
+
+    exact = drift_stats.ks_pvalue(0.3, 40, 50)
+    asymptotic = float(kstwo.sf(0.3, round(40 * 50 / 90)))
+    assert exact != pytest.approx(asymptotic, rel=1e-6)  # the exact routine really runs today
+    monkeypatch.setattr(private, "_attempt_exact_2kssamp", lambda n1, n2, g, d: (True, d, 0.5))  # new signature
+    assert drift_stats.ks_pvalue(0.3, 40, 50) == pytest.approx(asymptotic)
+    monkeypatch.delattr(private, "_attempt_exact_2kssamp")  # removed
+    assert drift_stats.ks_pvalue(0.3, 40, 50) == pytest.approx(asymptotic)
