@@ -289,7 +289,6 @@ class Jobs:
         )
         if run["feedback_left_out"]:
             step(f"{run['feedback_left_out']} feedback rows left out of training: their inputs are in the new holdout")
-        trained_on["feedback_left_out"] = run["feedback_left_out"]
         step(f"trained run {run['run_id'][:12]}; registering the challenger")
         challenger = self.registry.register(run["run_id"], name)
         policy = monitoring_policy(self.settings)
@@ -312,6 +311,7 @@ class Jobs:
                         "rows": holdout["rows"], "test_rows": holdout["test_rows"],
                         "left_out": holdout["left_out"], "min_rows": holdout["min_rows"]},
             "trained_on": trained_on,
+            "feedback_left_out": run["feedback_left_out"],
             "comparison": verdict,
             "gates": gates,
             "promotion_policy": policy["promotion"],
