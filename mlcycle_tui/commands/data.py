@@ -106,6 +106,15 @@ def cmd_versions(args: argparse.Namespace, ctx: CliContext) -> int:
     return 0
 
 
+SHOW_CELL_MAX = 80  # characters of one cell of `data show`'s table (the JSON stays whole)
+
+
+def _cut(value: Any, limit: int = SHOW_CELL_MAX) -> str:
+    """`value` as one line of at most `limit` characters, an ellipsis marking a cut."""
+    text = " ".join(str(value).splitlines()) if value is not None else "-"
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def cmd_show(args: argparse.Namespace, ctx: CliContext) -> int:
     ds = ctx.ws().data.dataset(args.ref)
     doc = ds.describe()
@@ -115,13 +124,14 @@ def cmd_show(args: argparse.Namespace, ctx: CliContext) -> int:
         if c.get("mean") is not None:
             stats = f"min {c['min']:.4g}  mean {c['mean']:.4g}  max {c['max']:.4g}"
         elif c.get("top"):
-            stats = "top: " + ", ".join(f"{t['value']} ({t['count']})" for t in c["top"][:3])
+            stats = "top: " + ", ".join(f"{_cut(t['value'], 24)} ({t['count']})" for t in c["top"][:3])
         elif c.get("min") is not None:
-            stats = f"{c['min']} .. {c['max']}"
-        cols.append({**c, "missing": f"{c['missing']} ({c['missing_share']:.0%})", "stats": stats})
+            stats = f"{_cut(c['min'], 36)} .. {_cut(c['max'], 36)}"
+        row = {**c, "missing": f"{c['missing']} ({c['missing_share']:.0%})", "stats": stats}
+        cols.append({k: _cut(row.get(k)) for k in ("name", "dtype", "kind", "missing", "unique", "stats")})
     head = (
-        f"{ds.ref}: {ds.rows} rows x {ds.columns} columns, target {ds.target or '-'}, "
-        f"time column {ds.time_column or '-'}\n"
+        f"{ds.ref}: {ds.rows} rows x {ds.columns} columns, target {_cut(ds.target or '-')}, "
+        f"time column {_cut(ds.time_column or '-')}\n"
     )
     ctx.emit(doc, head + table(cols, ["name", "dtype", "kind", "missing", "unique", "stats"]))
     return 0

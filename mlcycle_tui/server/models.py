@@ -9,6 +9,11 @@ and then replaces the whole name->model mapping in one reference assignment.
 A request takes its `ServedModel` once, so in-flight requests finish on the old
 model and none fails. Versions asked for explicitly (`?version=3`) are loaded
 on first use and kept in a small LRU.
+
+A production version that cannot be loaded (its model file missing or failing its
+sha256 check) is kept in `problems`: its requests get a 503 that names the file and
+what to do, `/health` reports the server degraded, and the poller tries it again
+(a restored file is picked up without a restart).
 """
 
 from __future__ import annotations
@@ -23,9 +28,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from mlcycle_tui.common.errors import MlcycleError, NotFoundError
+from mlcycle_tui.common.errors import IntegrityError, MlcycleError, NotFoundError
 from mlcycle_tui.predictions.predicting import predict_with_proba, single_threaded
 from mlcycle_tui.server.batching import MicroBatcher
+from mlcycle_tui.server.errors import ApiError
 
 if TYPE_CHECKING:
     from mlcycle_tui.registry.versions import ModelVersion
@@ -118,6 +124,43 @@ class ServedModel:
         }
 
 
+def load_problem(mv: ModelVersion, exc: BaseException, what: str = "model file",
+                 serving: int | None = None, kind: str = "unloadable", headline: str = "cannot be served",
+                 still: str | None = None) -> dict[str, Any]:
+    """What went wrong loading `mv`, for a 503 answer and `/health`: which file, and what to do.
+
+    `kind` is "unloadable" (the version is not served), "compiled" (its compiled form is
+    damaged: the fitted pipeline serves instead) or "pipeline" (served compiled, but the
+    fitted pipeline that large requests need is damaged)."""
+    file = getattr(exc, "artifact", None)
+    reason = getattr(exc, "reason", None) if isinstance(exc, IntegrityError) else None
+    shown = f"artifacts/{file}" if file else what
+    if reason == "missing":
+        damage = f"the {what} {shown} is missing"
+    elif reason == "checksum" or isinstance(exc, IntegrityError):
+        damage = f"the {what} {shown} failed its checksum (it was changed or damaged outside mlcycle)"
+        reason = "checksum"
+    else:
+        text = exc.message if isinstance(exc, MlcycleError) else f"{type(exc).__name__}: {exc}"
+        damage, reason = f"it could not be loaded ({text})", "error"
+    if still is None:
+        still = f"; still serving version {serving}" if serving is not None else ""
+    message = (
+        f"model {mv.name!r} version {mv.version} (production) {headline}: {damage}{still}. "
+        "Run `mlcycle doctor` to list damaged files, then restore the file from a backup, roll back "
+        f"(`mlcycle models rollback {mv.name}`), or train its run again (`mlcycle runs reproduce "
+        f"{mv.run_id[:12]}`) and register and promote the new run"
+    )
+    return {"model": mv.name, "version": mv.version, "problem": reason, "file": shown if file else None,
+            "serving": serving, "kind": kind, "message": message}
+
+
+def unavailable(problem: dict[str, Any]) -> ApiError:
+    """The 503 answer for a model whose production version cannot be loaded."""
+    return ApiError(503, problem["message"], code="model_unavailable", model=problem["model"],
+                    version=problem["version"], problem=problem["problem"], file=problem["file"])
+
+
 def _float_columns(frame: pd.DataFrame, names: list[str]) -> list[np.ndarray] | None:
     """The columns as float arrays for a compiled model; None when one is not plain numbers
     (the fitted pipeline's coercion then decides, as it always has)."""
@@ -148,14 +191,24 @@ class ModelCache:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.last_error: str | None = None
+        # name -> load_problem() of a production version that could not be loaded (or loaded
+        # only in part); replaced as a whole, like `_served`
+        self._problems: dict[str, dict[str, Any]] = {}
 
     # -- reading -------------------------------------------------------------
     def served(self) -> list[ServedModel]:
         return sorted(self._served.values(), key=lambda m: m.name)
 
+    def problems(self) -> list[dict[str, Any]]:
+        """Production versions that cannot be served as they should (for `/health`)."""
+        return [self._problems[name] for name in sorted(self._problems)]
+
     def production(self, name: str) -> ServedModel:
         served = self._served.get(name)
         if served is None:
+            problem = self._problems.get(name)
+            if problem is not None:
+                raise unavailable(problem)
             names = ", ".join(sorted(self._served)) or "none"
             raise NotFoundError(f"model {name!r} is not served (it has no production version); served: {names}")
         return served
@@ -174,23 +227,73 @@ class ModelCache:
             if hit is not None:
                 self._pinned.move_to_end(key)
                 return hit
-        loaded = self._load(mv)
+        try:
+            loaded = self._load(mv)
+        except Exception as exc:
+            problem = load_problem(mv, exc)
+            problem["message"] = problem["message"].replace(" (production)", "", 1)  # asked for by number
+            raise unavailable(problem) from None
         with self._pin_lock:
             self._pinned[key] = loaded
             while len(self._pinned) > PINNED_MAX:
                 self._pinned.popitem(last=False)
         return loaded
 
-    def _load(self, mv: ModelVersion) -> ServedModel:
+    def _load(self, mv: ModelVersion, notes: dict[str, dict[str, Any]] | None = None) -> ServedModel:
+        """The version ready to serve; a damaged compiled form falls back to the fitted pipeline
+        (noted in `notes` by name when given)."""
         if self.compiled:
             from mlcycle_tui.registry.compiled import CompiledModel
 
-            fast = self.ws.registry.compiled_model(mv)
+            try:
+                fast = self.ws.registry.compiled_model(mv)
+            except IntegrityError as exc:
+                fast = None
+                note = load_problem(mv, exc, what="compiled model file", serving=mv.version, kind="compiled",
+                                    headline="is served without its compiled form (slower)", still="")
+                log.warning(note["message"])
+                if notes is not None:
+                    notes[mv.name] = note
             if isinstance(fast, CompiledModel) and fast.inputs == [c["name"] for c in mv.signature.get("inputs", [])]:
                 return ServedModel(mv, None, batching=self.batching, window_s=self.window_s, compiled=fast,
-                                   load_pipeline=lambda: self.ws.registry.load_model(mv)[1])
+                                   load_pipeline=lambda: self._load_pipeline(mv))
         mv, pipeline = self.ws.registry.load_model(mv)
         return ServedModel(mv, pipeline, batching=self.batching, window_s=self.window_s)
+
+    def _load_pipeline(self, mv: ModelVersion) -> Any:
+        """The fitted pipeline of a version served compiled, loaded for a large request."""
+        try:
+            pipeline = self.ws.registry.load_model(mv)[1]
+        except MlcycleError as exc:
+            problem = load_problem(mv, exc, serving=mv.version, kind="pipeline",
+                                   headline=f"cannot score more than {COMPILED_MAX_ROWS:,} rows at once",
+                                   still="; smaller requests are still answered by its compiled form")
+            served = self._served.get(mv.name)
+            if served is not None and served.version == mv.version:
+                if self._problems.get(mv.name, {}).get("message") != problem["message"]:
+                    log.error(problem["message"])
+                self._problems = {**self._problems, mv.name: problem}
+            raise unavailable(problem) from None
+        if self._problems.get(mv.name, {}).get("kind") == "pipeline":
+            self._problems = {k: v for k, v in self._problems.items() if k != mv.name}
+        return pipeline
+
+    def _recheck(self, have: ServedModel, mv: ModelVersion, problem: dict[str, Any],
+                 problems: dict[str, dict[str, Any]]) -> ServedModel:
+        """A served version that is damaged in part, tried again: a restored file is picked up."""
+        if problem["kind"] == "pipeline":
+            try:
+                have.fitted_pipeline()
+            except ApiError:
+                problems[mv.name] = self._problems.get(mv.name, problem)
+            return have
+        try:
+            self.ws.registry.compiled_model(mv)  # the compiled form: restored yet?
+            fresh = self._load(mv, problems)
+        except Exception:
+            problems[mv.name] = problem
+            return have
+        return fresh
 
     # -- swapping ------------------------------------------------------------
     def refresh(self) -> list[str]:
@@ -198,24 +301,35 @@ class ModelCache:
         with self._refresh_lock:
             wanted = {mv.name: mv for mv in self.ws.registry.production_models()}
             current = self._served
+            before = self._problems
+            problems: dict[str, dict[str, Any]] = {}
             new: dict[str, ServedModel] = {}
             changed: list[str] = []
             for name, mv in wanted.items():
                 have = current.get(name)
                 if have is not None and have.version == mv.version:
-                    new[name] = have
+                    carried = before.get(name)
+                    if carried is not None and carried["version"] == mv.version:
+                        new[name] = self._recheck(have, mv, carried, problems)
+                    else:
+                        new[name] = have
                     continue
                 try:
-                    new[name] = self._load(mv)
-                except MlcycleError as exc:  # e.g. an artifact failing its sha256 check
-                    self.last_error = f"cannot load {mv.ref}: {exc.message}"
-                    log.error(self.last_error)
+                    new[name] = self._load(mv, problems)
+                except Exception as exc:  # e.g. a model file missing or failing its sha256 check
+                    problem = load_problem(mv, exc, serving=have.version if have is not None else None)
+                    problems[name] = problem
+                    old = before.get(name)
+                    if old is None or old["message"] != problem["message"]:  # once, not every poll
+                        log.error(problem["message"])
+                    self.last_error = problem["message"]
                     if have is not None:
                         new[name] = have
                     continue
                 changed.append(name)
             changed += [name for name in current if name not in wanted]
             self._served = new  # one reference assignment: the swap
+            self._problems = problems
         for name in changed:
             old = current.get(name)
             fresh = new.get(name)

@@ -21,7 +21,16 @@ def _state():
 
 @bp.get("/health")
 def health() -> Response:
-    return json_response({"status": "ok", "models": len(_state().models.served())})
+    """`{"status": "ok", "models": N}`; "degraded" plus `problems` (one per model, naming the damaged
+    file and what to do) when a production version cannot be served as it should. The status code
+    stays 200 (the process is alive and serves what it can: a liveness probe must not restart it
+    in a loop over a damaged file); the model's own requests answer 503."""
+    models = _state().models
+    problems = models.problems()
+    body: dict[str, object] = {"status": "degraded" if problems else "ok", "models": len(models.served())}
+    if problems:
+        body["problems"] = problems
+    return json_response(body)
 
 
 @bp.get("/metrics")

@@ -156,4 +156,5 @@ class ServingState:
                       "failures": self.writer.failures, "last_error": self.writer.last_error}
         out["inflight"] = self.inflight
         out["model_error"] = self.models.last_error
+        out["model_problems"] = self.models.problems()  # production versions that cannot be served as they should
         return out

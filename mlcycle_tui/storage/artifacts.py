@@ -21,6 +21,19 @@ from mlcycle_tui.common.errors import IntegrityError
 CHUNK = 1 << 20
 
 
+class ArtifactDamaged(IntegrityError):
+    """A recorded artifact that is missing or fails its SHA-256 check.
+
+    `artifact` is its path under the store, `reason` "missing" or "checksum": front
+    doors (which never import storage) read both with `getattr` to say which file is
+    damaged and how."""
+
+    def __init__(self, message: str, *, artifact: str, reason: str) -> None:
+        super().__init__(message)
+        self.artifact = artifact
+        self.reason = reason
+
+
 def sha256_file(path: str | Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as fh:
@@ -156,15 +169,17 @@ class ArtifactStore:
         """The file's path once its SHA-256 matches `sha`; IntegrityError otherwise."""
         path = self.root / rel
         if not path.exists():
-            raise IntegrityError(
+            raise ArtifactDamaged(
                 f"artifact {rel} is missing from the workspace; "
-                "run `mlcycle doctor` to list damaged entries"
+                "run `mlcycle doctor` to list damaged entries",
+                artifact=rel, reason="missing",
             )
         actual = sha256_file(path)
         if actual != sha:
-            raise IntegrityError(
+            raise ArtifactDamaged(
                 f"artifact {rel} is corrupted (sha256 {actual[:12]}… != recorded {sha[:12]}…); "
-                "it was changed outside mlcycle — restore it or re-create the entry"
+                "it was changed outside mlcycle — restore it or re-create the entry",
+                artifact=rel, reason="checksum",
             )
         return path
 
@@ -185,6 +200,13 @@ class ArtifactStore:
     def iter_objects(self) -> Iterator[Path]:
         yield from (p for p in self.objects.rglob("*") if p.is_file())
 
+    def tmp_files(self) -> list[Path]:
+        """Temporary files of writers (`*.part` and chunk copies); a killed writer leaves its own."""
+        try:
+            return sorted(p for p in self.tmp.iterdir() if p.is_file())
+        except OSError:
+            return []
+
     def clean_tmp(self, older_than_s: float = 3600.0) -> int:
         """Remove temporary files left by killed writers; returns how many."""
         import time
@@ -199,6 +221,44 @@ class ArtifactStore:
             except OSError:
                 pass
         return removed
+
+
+def copy_artifact(root: Path, sha: str, rel: str, dest_root: Path) -> int:
+    """Copy the stored file `root/rel` to `dest_root/rel` (a backup or a restore).
+
+    The bytes are hashed as they are copied, so the copy is the file that matched `sha`;
+    a mismatch raises `ArtifactDamaged` and leaves nothing at the destination. The copy is
+    written to `<name>.part`, flushed and renamed. Returns the number of bytes copied."""
+    src = root / rel
+    try:
+        fin = open(src, "rb")  # noqa: SIM115 - closed below
+    except FileNotFoundError:
+        raise ArtifactDamaged(f"artifact {rel} is missing from the workspace", artifact=rel,
+                              reason="missing") from None
+    dest = dest_root / rel
+    part = dest.with_name(dest.name + ".part")
+    h = hashlib.sha256()
+    size = 0
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        with fin, open(part, "wb") as fout:
+            while chunk := fin.read(CHUNK):
+                h.update(chunk)
+                fout.write(chunk)
+                size += len(chunk)
+            fout.flush()
+            os.fsync(fout.fileno())
+    except BaseException:
+        part.unlink(missing_ok=True)
+        raise
+    if h.hexdigest() != sha:
+        part.unlink(missing_ok=True)
+        raise ArtifactDamaged(
+            f"artifact {rel} is corrupted (sha256 {h.hexdigest()[:12]}… != recorded {sha[:12]}…)",
+            artifact=rel, reason="checksum",
+        )
+    os.replace(part, dest)
+    return size
 
 
 def write_parquet(frame: Any, where: Any, dictionaries: dict[str, Any] | None = None) -> None:

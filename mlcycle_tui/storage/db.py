@@ -11,6 +11,7 @@ at once do not both create the schema.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 import time
@@ -19,7 +20,102 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from mlcycle_tui.common.errors import OperationError
+
 BUSY_TIMEOUT_MS = 30_000
+SQLITE_HEADER = b"SQLite format 3\x00"
+# primary result codes (https://sqlite.org/rescode.html); Python 3.11 gives the extended one
+_READONLY, _IOERR, _CORRUPT, _FULL, _CANTOPEN, _NOTADB = 8, 10, 11, 13, 14, 26
+_READONLY_DBMOVED = 1032
+
+
+class DatabaseDamaged(OperationError, sqlite3.DatabaseError):
+    """The workspace database is not a readable SQLite file (truncated, overwritten, corrupted).
+
+    Also an `sqlite3.DatabaseError`, so code that handled SQLite's error still does."""
+
+    code = "database_damaged"
+
+
+class DatabaseUnavailable(OperationError, sqlite3.OperationalError):
+    """The workspace database cannot be written or opened: read-only, missing folder, disk full."""
+
+    code = "database_unavailable"
+
+
+def translate_error(exc: BaseException, path: Path) -> BaseException:
+    """An SQLite error about the file itself as an error that says which file and what to do;
+    any other exception (a constraint, "database is locked", a bug) as it is."""
+    if not isinstance(exc, sqlite3.Error) or isinstance(exc, DatabaseDamaged | DatabaseUnavailable):
+        return exc
+    path = Path(os.path.abspath(path))
+    extended = getattr(exc, "sqlite_errorcode", None)
+    primary = extended & 0xFF if isinstance(extended, int) else None
+    if primary is None:  # older Pythons: the text is all there is
+        text = str(exc)
+        primary = (_CORRUPT if "malformed" in text else _NOTADB if "not a database" in text
+                   else _READONLY if "readonly" in text else None)
+    if primary in (_CORRUPT, _NOTADB):
+        return DatabaseDamaged(
+            f"the workspace database {path} is damaged (SQLite: {exc}): it was truncated, overwritten or "
+            "corrupted, so mlcycle cannot read it. Restore it from a backup "
+            "(`mlcycle restore BACKUP --to DIR`, see `mlcycle backup`); `mlcycle doctor` shows what "
+            "SQLite's integrity check finds"
+        )
+    if primary == _READONLY:
+        if extended == _READONLY_DBMOVED:
+            what = f"{path} was moved or deleted while mlcycle had it open"
+            todo = "put it back (or restore a backup) and run the command again"
+        else:
+            what = _read_only_reason(path)
+            todo = (f"run mlcycle as the user who owns {path.parent}, or give this user write access to the folder "
+                    f"and its files (`chmod -R u+w {path.parent}` by its owner, or `chown -R`), or copy the folder "
+                    f"somewhere writable (`cp -a {path.parent} DIR`) and pass `--workspace DIR`")
+        return DatabaseUnavailable(
+            f"the workspace is read-only: {what}. mlcycle writes to its database for every command that "
+            f"records something (predictions, runs, checks) and keeps its journal next to it; {todo}",
+            code="read_only",
+        )
+    if primary == _CANTOPEN:
+        return DatabaseUnavailable(
+            f"cannot open the workspace database {path} (SQLite: {exc}): {_read_only_reason(path)}; "
+            "check that the folder exists and that this user may read and write it",
+            code="cannot_open",
+        )
+    if primary == _FULL:
+        return DatabaseUnavailable(
+            f"the disk holding the workspace database {path} is full (SQLite: {exc}); free some space and "
+            "run the command again (what failed was rolled back)",
+            code="disk_full",
+        )
+    if primary == _IOERR:
+        return DatabaseUnavailable(
+            f"reading or writing the workspace database {path} failed (SQLite: {exc}); the disk or the file "
+            "system reported an error. Check the disk, then run `mlcycle doctor`",
+            code="io_error",
+        )
+    return exc
+
+
+def _read_only_reason(path: Path) -> str:
+    folder = path.parent
+    try:
+        if os.statvfs(folder).f_flag & os.ST_RDONLY:
+            return f"{folder} is on a read-only file system (mounted read-only)"
+    except OSError:
+        pass
+    if path.exists() and not os.access(path, os.W_OK):
+        st = path.stat()
+        if os.geteuid() == 0 or (st.st_uid == os.geteuid() and st.st_mode & 0o200):
+            return (f"{path} cannot be written although its permissions allow it: it is marked immutable "
+                    f"(`lsattr {path}`; `chattr -i` lifts it) or sits on a read-only mount")
+        return f"{path} is read-only for this user"
+    if folder.exists() and not os.access(folder, os.W_OK):
+        return (f"the folder {folder} is read-only for this user (SQLite must create {path.name}-wal and "
+                f"{path.name}-shm next to the database)")
+    if not folder.exists():
+        return f"the folder {folder} does not exist"
+    return f"{path} cannot be written (a read-only file system or mount, or a file marked immutable?)"
 
 
 class Database:
@@ -37,17 +133,24 @@ class Database:
         """The calling thread's connection (opened on first use)."""
         conn = getattr(self._local, "conn", None)
         if conn is None:
-            conn = sqlite3.connect(
-                self.path,
-                timeout=BUSY_TIMEOUT_MS / 1000,
-                isolation_level=None,  # autocommit; transactions are explicit
-                check_same_thread=False,
-            )
-            conn.row_factory = sqlite3.Row
-            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-            _enable_wal(conn)
-            conn.execute("PRAGMA synchronous = NORMAL")
-            conn.execute("PRAGMA foreign_keys = ON")
+            try:
+                conn = sqlite3.connect(
+                    self.path,
+                    timeout=BUSY_TIMEOUT_MS / 1000,
+                    isolation_level=None,  # autocommit; transactions are explicit
+                    check_same_thread=False,
+                )
+            except sqlite3.Error as exc:
+                raise translate_error(exc, self.path) from exc
+            try:
+                conn.row_factory = sqlite3.Row
+                conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+                _enable_wal(conn)
+                conn.execute("PRAGMA synchronous = NORMAL")
+                conn.execute("PRAGMA foreign_keys = ON")
+            except sqlite3.Error as exc:
+                conn.close()
+                raise translate_error(exc, self.path) from exc
             self._local.conn = conn
             with self._lock:
                 self._close_dead_threads()
@@ -83,20 +186,34 @@ class Database:
         self._local = threading.local()
 
     # -- statements ------------------------------------------------------
+    # SQLite errors about the file itself (damaged, read-only, disk full) leave here as
+    # `DatabaseDamaged`/`DatabaseUnavailable`, which name the file and what to do.
     def execute(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> sqlite3.Cursor:
-        return self.connection().execute(sql, params)
+        try:
+            return self.connection().execute(sql, params)
+        except sqlite3.Error as exc:
+            raise translate_error(exc, self.path) from exc
 
     def query(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[dict[str, Any]]:
-        return [dict(r) for r in self.connection().execute(sql, params).fetchall()]
+        try:
+            return [dict(r) for r in self.connection().execute(sql, params).fetchall()]
+        except sqlite3.Error as exc:
+            raise translate_error(exc, self.path) from exc
 
     def query_one(
         self, sql: str, params: Sequence[Any] | dict[str, Any] = ()
     ) -> dict[str, Any] | None:
-        row = self.connection().execute(sql, params).fetchone()
+        try:
+            row = self.connection().execute(sql, params).fetchone()
+        except sqlite3.Error as exc:
+            raise translate_error(exc, self.path) from exc
         return dict(row) if row is not None else None
 
     def scalar(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> Any:
-        row = self.connection().execute(sql, params).fetchone()
+        try:
+            row = self.connection().execute(sql, params).fetchone()
+        except sqlite3.Error as exc:
+            raise translate_error(exc, self.path) from exc
         return None if row is None else row[0]
 
     @contextmanager
@@ -106,14 +223,32 @@ class Database:
         if conn.in_transaction:  # nested: join the outer transaction
             yield conn
             return
-        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise translate_error(exc, self.path) from exc
         try:
             yield conn
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
+        except BaseException as exc:
+            if conn.in_transaction:  # SQLite rolls back by itself after some errors (disk full, corruption)
+                try:
+                    conn.execute("ROLLBACK")
+                except sqlite3.Error:
+                    pass
+            translated = translate_error(exc, self.path)
+            if translated is exc:
+                raise
+            raise translated from exc
         else:
-            conn.execute("COMMIT")
+            try:
+                conn.execute("COMMIT")
+            except sqlite3.Error as exc:
+                if conn.in_transaction:
+                    try:
+                        conn.execute("ROLLBACK")
+                    except sqlite3.Error:
+                        pass
+                raise translate_error(exc, self.path) from exc
 
     # -- schema ----------------------------------------------------------
     def migrate(self, until: dict[str, int] | None = None) -> None:
@@ -182,3 +317,119 @@ def _split_statements(script: str) -> list[str]:
     if pending.strip(" \n;"):
         statements.append(pending.strip())
     return statements
+
+
+# -- health and copies of the file ------------------------------------------------
+def check_database(path: str | Path) -> dict[str, Any]:
+    """SQLite's `PRAGMA quick_check` of the file at `path`, also when it cannot even be opened.
+
+    Returns {"path", "ok", "problem", "details"}: `ok` is True for a sound file (or none yet),
+    False with `problem` saying what is wrong (not an SQLite file, truncated, damaged pages).
+    A file this user may not open or write raises `DatabaseUnavailable`: that is not damage."""
+    path = Path(path)
+    out: dict[str, Any] = {"path": str(path), "ok": True, "problem": None, "details": []}
+    if not path.exists() or path.stat().st_size == 0:
+        return out  # a workspace not created yet (an empty file is what SQLite starts from)
+    size = path.stat().st_size
+    with open(path, "rb") as fh:
+        header = fh.read(100)
+    if not header.startswith(SQLITE_HEADER):
+        out.update(ok=False, problem=f"{path} is not an SQLite database (its first bytes are not SQLite's "
+                                     "header): it was overwritten or damaged")
+        return out
+    expected = _size_in_header(header)
+    try:
+        conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000)
+    except sqlite3.Error as exc:
+        raise translate_error(exc, path) from exc
+    try:
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        lines = [r[0] for r in conn.execute("PRAGMA quick_check(20)").fetchall()]
+    except sqlite3.Error as exc:
+        translated = translate_error(exc, path)
+        if not isinstance(translated, DatabaseDamaged):
+            raise translated from exc
+        lines = [str(exc)]
+    finally:
+        conn.close()
+    if lines == ["ok"]:
+        return out
+    if expected is not None and size < expected:
+        problem = f"{path} is truncated: {size:,} bytes of the {expected:,} its header records"
+    elif len(header) < 100:
+        problem = f"{path} is truncated: {size:,} bytes, less than SQLite's header"
+    else:
+        problem = f"{path} is damaged: SQLite's integrity check found {len(lines)} problem(s)"
+    out.update(ok=False, problem=problem, details=lines)
+    return out
+
+
+def _size_in_header(header: bytes) -> int | None:
+    """The file size SQLite's header records (page size x page count), when the count is valid."""
+    if len(header) < 100:
+        return None
+    page_size = int.from_bytes(header[16:18], "big")
+    page_size = 65536 if page_size == 1 else page_size
+    pages = int.from_bytes(header[28:32], "big")
+    valid = header[24:28] == header[92:96]  # the count is current only when both counters agree
+    return page_size * pages if valid and pages else None
+
+
+def copy_database(source: str | Path, target: str | Path, *, read_only: bool = False) -> None:
+    """Copy the database at `source` to a new file `target` with SQLite's online backup API.
+
+    The copy is one consistent snapshot (one read transaction) even while other threads and
+    processes write: in WAL mode they are not blocked. The copy is switched out of WAL (one
+    self-contained file), checked with `PRAGMA quick_check`, and flushed to disk.
+    `read_only` opens the source without writing anything next to it (restoring a backup)."""
+    source, target = Path(source), Path(target)
+    try:
+        if read_only:
+            src = sqlite3.connect(f"{source.resolve().as_uri()}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_MS / 1000)
+        else:
+            src = sqlite3.connect(source, timeout=BUSY_TIMEOUT_MS / 1000)
+    except sqlite3.Error as exc:
+        raise translate_error(exc, source) from exc
+    try:
+        try:
+            src.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            dst = sqlite3.connect(target)
+        except sqlite3.Error as exc:
+            raise translate_error(exc, source) from exc
+        try:
+            try:
+                src.backup(dst)  # all pages in one step: one snapshot, never restarted by writers
+            except sqlite3.Error as exc:
+                raise translate_error(exc, source) from exc
+            dst.execute("PRAGMA journal_mode = DELETE")
+            lines = [r[0] for r in dst.execute("PRAGMA quick_check(5)").fetchall()]
+            if lines != ["ok"]:
+                raise DatabaseDamaged(f"the copy of {source} fails SQLite's integrity check ({'; '.join(lines)}); "
+                                      f"run `mlcycle doctor` on the workspace")
+        finally:
+            dst.close()
+    finally:
+        src.close()
+    with open(target, "rb+") as fh:
+        os.fsync(fh.fileno())
+
+
+def artifact_references(path: str | Path) -> dict[str, str]:
+    """relpath -> sha256 of every artifact the database file at `path` points at: the rows of
+    every table with `artifact_sha256` and `artifact_path` columns (read-only)."""
+    conn = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True)
+    try:
+        refs: dict[str, str] = {}
+        tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+        for table in tables:
+            quoted = '"' + table.replace('"', '""') + '"'
+            columns = {r[1] for r in conn.execute(f"PRAGMA table_info({quoted})")}
+            if {"artifact_sha256", "artifact_path"} <= columns:
+                for rel, sha in conn.execute(f"SELECT artifact_path, artifact_sha256 FROM {quoted} "
+                                             "WHERE artifact_path IS NOT NULL"):
+                    refs[rel] = sha
+        return refs
+    except sqlite3.Error as exc:
+        raise translate_error(exc, Path(path)) from exc
+    finally:
+        conn.close()
