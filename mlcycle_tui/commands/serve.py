@@ -1,8 +1,9 @@
 """`mlcycle serve`: the prediction server in the foreground until Ctrl+C or SIGTERM.
 
-One process serves with `--threads` worker threads (waitress). `--workers N`
-(N > 1) runs N processes under gunicorn when it is installed; without it the
-command refuses with a clear message rather than pretending.
+One process serves with `--threads` worker threads (waitress). (A `--workers`
+option that ran several processes under gunicorn was removed: gunicorn was no
+dependency and it had never been tested; every answered prediction's log
+guarantee is tested for the one-process server.)
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     p = sub.add_parser("serve", parents=[common], help="serve production models over HTTP (blocks)")
     p.add_argument("--host", default=None, help="address to bind (default 127.0.0.1; others need a token)")
     p.add_argument("--port", type=int, default=None, help="port (default 5005; 0 picks a free one)")
-    p.add_argument("--workers", type=int, default=1, help="processes (N > 1 needs gunicorn)")
     p.add_argument("--threads", type=int, default=8, help="request threads per process (default 8)")
     p.add_argument("--token", default=None, help="require `Authorization: Bearer TOKEN` (default $MLCYCLE_TOKEN)")
     p.add_argument("--no-batching", action="store_true", help="score every request alone")
@@ -56,13 +56,8 @@ def _serve(args: argparse.Namespace, ctx: CliContext) -> int:
     port = args.port if args.port is not None else int(settings.get("port", 5005))
     token = args.token or os.environ.get(ENV_TOKEN) or None
     config = {"batching": False} if args.no_batching else {}
-    if args.workers < 1 or args.threads < 1:
-        raise UserError("--workers and --threads must be at least 1")
-    if args.workers > 1:
-        gc.enable()
-        from mlcycle_tui.server.multiproc import serve_with_gunicorn
-
-        return serve_with_gunicorn(ws.home, host, port, args.workers, args.threads, token, config, ctx)
+    if args.threads < 1:
+        raise UserError("--threads must be at least 1")
     runner = ServerRunner(ws, host, port, token=token, threads=args.threads, config=config).start()
     gc.enable()
     gc.freeze()

@@ -67,13 +67,10 @@ def test_cli_refuses_public_host_without_token(ws):
     assert "without a token" in proc.stderr and "--token" in proc.stderr
 
 
-def test_cli_workers_without_gunicorn_is_refused(ws):
-    pytest.importorskip("mlcycle_tui")
-    try:
-        import gunicorn  # noqa: F401
-        pytest.skip("gunicorn is installed")
-    except ImportError:
-        pass
+def test_cli_has_no_workers_option_and_refuses_zero_threads(ws):
     proc = subprocess.run([sys.executable, "-m", "mlcycle_tui", "serve", "-w", str(ws.home), "--workers", "2",
                            "--port", "0"], capture_output=True, text=True, timeout=60)
-    assert proc.returncode == 2 and "gunicorn" in proc.stderr
+    assert proc.returncode == 2 and "unrecognized arguments: --workers" in proc.stderr
+    proc = subprocess.run([sys.executable, "-m", "mlcycle_tui", "serve", "-w", str(ws.home), "--threads", "0",
+                           "--port", "0"], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and "--threads must be at least 1" in proc.stderr
