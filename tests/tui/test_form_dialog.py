@@ -22,6 +22,7 @@ from textual.widgets import Input, ProgressBar
 from mlcycle_tui.common.errors import UserError
 from mlcycle_tui.registry.versions import ModelVersion
 from mlcycle_tui.tui.dialogs.form import FormDialog, Invalid
+from mlcycle_tui.tui.dialogs.ingest import IngestDialog
 from mlcycle_tui.tui.dialogs.register import RegisterDialog
 from mlcycle_tui.tui.dialogs.schedule import ScheduleDialog
 from mlcycle_tui.tui.dialogs.scoring import ScoringDialog
@@ -146,10 +147,11 @@ async def test_a_refusal_or_a_bug_is_one_line_and_the_fields_come_back() -> None
 
 
 def test_the_dialogs_share_the_base() -> None:
-    for dialog in (TrainDialog, RegisterDialog, SplitDialog, ScheduleDialog, SourceDialog, ScoringDialog):
+    for dialog in (IngestDialog, TrainDialog, RegisterDialog, SplitDialog, ScheduleDialog, SourceDialog,
+                   ScoringDialog):
         assert issubclass(dialog, FormDialog), dialog
         assert "compose" not in vars(dialog) and "_submit" not in vars(dialog), dialog
-    assert SplitDialog.ASKS_ONLY and TrainDialog.PROGRESS
+    assert SplitDialog.ASKS_ONLY and TrainDialog.PROGRESS and IngestDialog.PROGRESS
 
 
 async def test_register_dialog_shows_the_core_refusal_then_registers(trained: Workspace) -> None:

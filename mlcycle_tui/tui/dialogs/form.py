@@ -1,7 +1,7 @@
 """The form dialog: fill in fields, the core does the work off the UI thread, a refusal stays in the dialog.
 
-Why this exists: the train, register, split, schedule, source and scoring
-dialogs all do the same things. They check their fields, run one core call in
+Why this exists: the ingest, train, register, split, schedule, source and
+scoring dialogs all do the same things. They check their fields, run one core call in
 a thread worker (never on the UI thread), show a refusal as one line inside
 the dialog so the user can fix a field and try again (an MlcycleError's
 message, or "unexpected error (Type): ..." but never a traceback), dismiss

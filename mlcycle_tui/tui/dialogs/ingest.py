@@ -1,9 +1,10 @@
 """The Import dialog: path, name, target and time column; ingest runs in a thread.
 
 Why this exists: importing reads and profiles a whole file, which can take
-seconds; it runs in a thread worker while a ProgressBar follows the core's
-`progress(fraction, message)` callback. Errors stay in the dialog as one
-clear line so the user can fix the path or a column name and try again.
+seconds; as every form dialog (`dialogs/form.py`) it runs in a thread worker
+while a ProgressBar follows the core's `progress(fraction, message)`
+callback, and errors stay in the dialog as one clear line so the user can fix
+the path or a column name and try again.
 For a SQLite file a Table list appears, filled (in a thread worker too) from
 `ws.data.sqlite_tables`; the chosen table goes to `ingest(table=...)`.
 """
@@ -17,12 +18,12 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal
 from textual.content import Content
-from textual.screen import ModalScreen
-from textual.widgets import Button, Input, ProgressBar, Select, Static
+from textual.widgets import Input, Select, Static
 
 from mlcycle_tui.common.errors import MlcycleError, NotFoundError
+from mlcycle_tui.tui.dialogs.form import FormDialog, Invalid
 from mlcycle_tui.tui.dialogs.path_suggester import PathSuggester
 
 if TYPE_CHECKING:
@@ -39,52 +40,44 @@ def name_from_path(path: str) -> str:
     return name[:64]
 
 
-class IngestDialog(ModalScreen["DatasetVersion | None"]):
+class IngestDialog(FormDialog["DatasetVersion | None"]):
     """Returns the new (or unchanged, existing) DatasetVersion, or None if cancelled."""
 
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel", id="ingest.cancel")]
+    PREFIX = "ingest"
+    OK_LABEL = "Import"
+    PROGRESS = True
+    FOCUS = "#ingest-path"
+    BUSY_MESSAGE = "The import is still running; it cannot be stopped halfway."
 
     def __init__(self, workspace: Workspace, path: str = "") -> None:
         super().__init__()
         self.workspace = workspace
         self.initial_path = path
-        self.running = False
         self._auto_name = ""
         self._tables_loading: str | None = None  # the SQLite file whose tables are being read
         self._tables_of: str | None = None  # the SQLite file the Table list shows
         self._tables_error = False  # the error line is about reading that file's tables
 
-    def compose(self) -> ComposeResult:
-        with Vertical(id="ingest-box", classes="dialog"):
-            yield Static(f"[b]Import a dataset[/b] — a {FORMATS_HINT}", classes="dialog-title")
-            path = Input(
-                self.initial_path, placeholder="path/to/file.csv", id="ingest-path", suggester=PathSuggester()
-            )
-            path.border_title = "File (→ completes)"
-            yield path
-            yield Static("Table", id="ingest-table-label", classes="field-label")
-            yield Select([], prompt="choose a table", id="ingest-table")
-            name = Input(placeholder="from the file name", id="ingest-name")
-            name.border_title = "Dataset name"
-            yield name
-            with Horizontal(classes="row"):
-                target = Input(placeholder="optional", id="ingest-target")
-                target.border_title = "Target column"
-                yield target
-                time = Input(placeholder="optional", id="ingest-time")
-                time.border_title = "Time column"
-                yield time
-            yield Static(id="ingest-error", classes="error")
-            with Horizontal(id="ingest-running", classes="row progress-row"):
-                yield ProgressBar(total=1.0, show_eta=False, id="ingest-progress")
-                yield Static("", id="ingest-status")
-            with Horizontal(classes="buttons"):
-                yield Button("Import", id="ingest-ok", variant="primary")
-                yield Button("Cancel", id="ingest-cancel")
+    def compose_fields(self) -> ComposeResult:
+        yield Static(f"[b]Import a dataset[/b] — a {FORMATS_HINT}", classes="dialog-title")
+        path = Input(self.initial_path, placeholder="path/to/file.csv", id="ingest-path", suggester=PathSuggester())
+        path.border_title = "File (→ completes)"
+        yield path
+        yield Static("Table", id="ingest-table-label", classes="field-label")
+        yield Select([], prompt="choose a table", id="ingest-table")
+        name = Input(placeholder="from the file name", id="ingest-name")
+        name.border_title = "Dataset name"
+        yield name
+        with Horizontal(classes="row"):
+            target = Input(placeholder="optional", id="ingest-target")
+            target.border_title = "Target column"
+            yield target
+            time = Input(placeholder="optional", id="ingest-time")
+            time.border_title = "Time column"
+            yield time
 
     def on_mount(self) -> None:
-        self.query_one("#ingest-running").display = False
-        self.query_one("#ingest-error").display = False
         self._table_status(None)
         self.query_one("#ingest-path", Input).focus()
         if self.initial_path:
@@ -168,19 +161,13 @@ class IngestDialog(ModalScreen["DatasetVersion | None"]):
             self._tables_error = True
             self._error(message)
 
-    @on(Input.Submitted)
-    @on(Button.Pressed, "#ingest-ok")
-    def _submit(self) -> None:
-        if self.running:
-            return
+    def collect(self) -> tuple[str, str, str | None, str | None, str | None]:
         path = self.query_one("#ingest-path", Input).value.strip()
         name = self.query_one("#ingest-name", Input).value.strip()
         if not path:
-            self._error(f"enter the path of a {FORMATS_HINT}")
-            return
+            raise Invalid(f"enter the path of a {FORMATS_HINT}")
         if not name:
-            self._error("enter a name for the dataset (letters, digits, '_', '.', '-')")
-            return
+            raise Invalid("enter a name for the dataset (letters, digits, '_', '.', '-')")
         target = self.query_one("#ingest-target", Input).value.strip() or None
         time_column = self.query_one("#ingest-time", Input).value.strip() or None
         full = self._full_path(path)
@@ -188,63 +175,17 @@ class IngestDialog(ModalScreen["DatasetVersion | None"]):
         if self.workspace.data.format_of(full) == "sqlite":
             chosen = self.query_one("#ingest-table", Select).value
             if self._tables_loading == full:
-                self._error("still reading the tables of the file; choose one in the Table list, then press Import")
-                return
+                raise Invalid("still reading the tables of the file; choose one in the Table list, then press Import")
             if self._tables_of == full and chosen is Select.NULL:
-                self._error("choose the table to import in the Table list, then press Import")
                 self.query_one("#ingest-table", Select).focus()
-                return
+                raise Invalid("choose the table to import in the Table list, then press Import")
             table = None if chosen is Select.NULL else str(chosen)
-        self._set_running(True)
-        self._ingest(full, name, target, time_column, table)
+        return full, name, target, time_column, table
 
-    @on(Button.Pressed, "#ingest-cancel")
-    def action_cancel(self) -> None:
-        if self.running:
-            self.notify("The import is still running; it cannot be stopped halfway.", severity="warning")
-            return
-        self.dismiss(None)
-
-    @work(thread=True, exclusive=True, group="ingest")
-    def _ingest(self, path: str, name: str, target: str | None, time_column: str | None, table: str | None) -> None:
-        def progress(fraction: float, message: str) -> None:
-            self.app.call_from_thread(self._progress, fraction, message)
-
-        try:
-            ds = self.workspace.data.ingest(
-                path, name, target=target, time_column=time_column, table=table, progress=progress
-            )
-        except MlcycleError as exc:
-            self.app.call_from_thread(self._failed, exc.message)
-        except Exception as exc:  # a bug or an unexpected OS error: still one line, never a traceback
-            self.app.call_from_thread(self._failed, f"unexpected error ({type(exc).__name__}): {exc}")
-        else:
-            self.app.call_from_thread(self._done, ds)
-
-    def _progress(self, fraction: float, message: str) -> None:
-        self.query_one("#ingest-progress", ProgressBar).update(progress=fraction)
-        self.query_one("#ingest-status", Static).update(message)
-
-    def _failed(self, message: str) -> None:
-        self._set_running(False)
-        self._error(message)
-
-    def _done(self, ds: DatasetVersion) -> None:
-        self.running = False
-        self.dismiss(ds)
+    def run(self, args: tuple[str, str, str | None, str | None, str | None]) -> DatasetVersion:
+        path, name, target, time_column, table = args
+        return self.workspace.data.ingest(path, name, target=target, time_column=time_column, table=table,
+                                          progress=self.report_progress)
 
     def _error(self, message: str) -> None:
-        error = self.query_one("#ingest-error", Static)
-        error.update(Content(f"✘ {message}"))
-        error.display = True
-
-    def _set_running(self, running: bool) -> None:
-        self.running = running
-        self.query_one("#ingest-error").display = False
-        self.query_one("#ingest-running").display = running
-        for widget in self.query("Input, Select, #ingest-ok"):
-            widget.disabled = running
-        if running:
-            self._progress(0.0, "starting")
-        else:
-            self.query_one("#ingest-path", Input).focus()
+        self.show_error(message)
