@@ -5,8 +5,10 @@ the workspace and run on a schedule (by `scheduler/runner.py`, or at once by
 `mlcycle data source run`); each run ingests what is new since the last run as
 a new version of its dataset. The version is *rolling*: previous version's
 rows + the new rows, so the latest version is always the whole history and
-the retraining worker ("newest data") sees every arrival. Identical content
-still dedupes (a run with nothing new makes no version).
+the retraining worker ("newest data") sees every arrival. It is stored as the
+previous version's parts plus one new part holding only the new rows
+(`Data.append`), so a run stores what arrived, not the history again.
+Identical content still dedupes (a run with nothing new makes no version).
 
 Rules that keep it safe:
 - A file is taken only when complete: dotfiles and `*.part`/`*.tmp` are
@@ -331,8 +333,8 @@ class Sources:
         if run is None:
             raise NotFoundError(f"source {src['source_id']} has not ingested anything yet; "
                                 f"run it with `mlcycle data source run {src['source_id']}`")
-        frame = self.data.load_frame(f"{src['dataset']}@{run['dataset_version']}")
-        return frame.iloc[run["base_rows"]:run["base_rows"] + run["new_rows"]].reset_index(drop=True)
+        return self.data.load_rows(f"{src['dataset']}@{run['dataset_version']}", run["base_rows"],
+                                   run["base_rows"] + run["new_rows"])
 
     def check_arrivals(self, source_id: int | str, model_ref: str, *, method: str = "auto",
                        action: str = "alert") -> dict[str, Any]:
@@ -604,7 +606,8 @@ class Sources:
 
     def _append(self, src: dict[str, Any], run_id: int, state: _RunState) -> tuple[DatasetVersion | None,
                                                                                       int | None]:
-        """Previous version + accepted rows -> one new version; record files, cursor and run together."""
+        """Previous version + accepted rows -> one new version (the previous one's parts and a
+        new part of the accepted rows); record files, cursor and run together."""
         import pandas as pd
 
         from mlcycle_tui.data import profiling
@@ -619,23 +622,32 @@ class Sources:
             return None, None
         latest = self._latest_version(src["dataset"])
         frames = [b.frame for b in state.accepted]
-        base_rows = 0
-        if latest is not None:
-            previous = self.data.load_frame(latest)
-            base_rows = len(previous)
-            frames = [previous] + [f[[c for c in previous.columns]] for f in frames]
-        else:
-            order = list(frames[0].columns)
-            frames = [f[order] for f in frames]
-        combined = prepare_frame(pd.concat(frames, ignore_index=True), src["target"], src["time_column"])
+        base_rows = latest.rows if latest is not None else 0
+        appending = None
+        if latest is not None and (latest.target, latest.time_column) == (src["target"], src["time_column"]):
+            order = [c["name"] for c in latest.profile["columns"]]
+            appending = self.data.plan_append(latest, pd.concat([f[order] for f in frames], ignore_index=True))
+        if appending is not None:
+            content = appending.content
+        else:  # the first version, or new rows that change a column's dtype: the whole data, one file
+            if latest is not None:
+                previous = self.data.load_frame(latest)
+                frames = [previous] + [f[[c for c in previous.columns]] for f in frames]
+            else:
+                order = list(frames[0].columns)
+                frames = [f[order] for f in frames]
+            combined = prepare_frame(pd.concat(frames, ignore_index=True), src["target"], src["time_column"])
+            content = profiling.content_sha256(combined)
         new_rows = sum(len(b.frame) for b in state.accepted)
-        plan = {"content": profiling.content_sha256(combined), "cursor": state.cursor,
+        plan = {"content": content, "cursor": state.cursor,
                 "files": [b.record | {"rows": len(b.frame)} for b in state.accepted]}
         self.db.execute("UPDATE source_runs SET base_version = ?, base_rows = ?, new_rows = ?, plan_json = ?"
                         " WHERE id = ?", (latest.version if latest else None, base_rows, new_rows,
                                           json.dumps(plan, default=str), run_id))
-        ds = self.data.ingest(combined, src["dataset"], target=src["target"],
-                         time_column=src["time_column"])
+        if appending is not None:
+            ds = self.data.commit_append(appending, source=f"source {sid}")
+        else:
+            ds = self.data.ingest(combined, src["dataset"], target=src["target"], time_column=src["time_column"])
         self._finish_plan(sid, run_id, plan, ds.version, len(state.quarantined))
         return ds, latest.version if latest else None
 

@@ -65,6 +65,24 @@ DATA = [
     );
     CREATE INDEX events_time ON events(time)
     """,
+    # versions made of parts (a watched source's appends store only the new rows): a version
+    # points at its own new file (artifact_*) and at the version whose parts come first
+    # (base_id); `parts` counts its files, `part_rows` the rows of its own (NULL: all of them).
+    # Existing rows are one-file versions (base_id NULL, parts 1). `dataset_part_digests`
+    # keeps each part's row hashes (8 bytes a row, little-endian uint64: the content hash
+    # and duplicate count of a longer version are exact without reading the old rows) and,
+    # for the newest version of a chain, the summary its profile is merged from.
+    """
+    ALTER TABLE dataset_versions ADD COLUMN base_id INTEGER REFERENCES dataset_versions(id);
+    ALTER TABLE dataset_versions ADD COLUMN parts INTEGER NOT NULL DEFAULT 1;
+    ALTER TABLE dataset_versions ADD COLUMN part_rows INTEGER;
+    CREATE INDEX dataset_versions_base ON dataset_versions(base_id);
+    CREATE TABLE dataset_part_digests (
+        version_id INTEGER PRIMARY KEY REFERENCES dataset_versions(id),
+        row_hashes BLOB NOT NULL,
+        merge_state TEXT
+    )
+    """,
 ]
 
 COMPONENTS: dict[str, list[str]] = {
