@@ -8,7 +8,13 @@ model's own predict time), throughput and p99 with 8 concurrent clients (each
 a separate process), one 10,000-row request, and the cost of logging.
 
 Run by hand (not in CI):
-    .venv/bin/python bench/bench_serve.py [--seconds 8] [--no-mlflow]
+    .venv/bin/python bench/bench_serve.py [--seconds 8] [--no-mlflow] [--before DIR [--compare-only]]
+`--before DIR` also compares `mlcycle serve` with an earlier copy of the code (DIR holds its
+`mlcycle_tui/` package, e.g. `git worktree add DIR COMMIT`): both servers run at once over the
+same workspace and are measured in alternating turns (one-row requests one by one, 8 clients,
+one 10,000-row request, each after a second of quiet), so a change in the machine's load hits
+both alike.
+`--compare-only` skips everything else.
 MLflow comes from the throwaway venv bench/.venv-mlflow (mlflow>=3,<4),
 created when missing; the MLflow model is saved with mlflow.sklearn.save_model
 inside that venv from the same data and the same estimator settings.
@@ -90,7 +96,7 @@ def sequential(port: int, path: str, body: bytes, n: int = 400) -> list[float]:
     return out
 
 
-def _client(args: tuple[int, str, bytes, float]) -> list[float]:
+def _client(args: tuple[int, str, bytes, float]) -> list[float]:  # one client process
     port, path, body, seconds = args
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     lat = []
@@ -164,6 +170,76 @@ def measure(name: str, cmd: list[str], port: int, health: str, path: str, bodies
     return out
 
 
+def compare_with_before(root: Path, home: Path, path: str, bodies: dict[str, bytes], rounds: int = 6,
+                        per_turn: int = 300, turn_seconds: float = 2.0,
+                        settle: float = 1.0) -> dict[str, dict[str, float]]:
+    """The code under `root` ("before") against this one ("now"), in alternating turns (see the module doc)."""
+    ports = {"before": free_port(), "now": free_port()}
+    root = root.resolve()
+    envs = {"before": {**os.environ, "PYTHONPATH": os.pathsep.join(
+        p for p in (str(root), os.environ.get("PYTHONPATH")) if p)}, "now": dict(os.environ)}
+    cwds = {"before": str(root), "now": None}  # `-m` puts the working folder first on the path
+    procs = {name: subprocess.Popen([sys.executable, "-m", "mlcycle_tui", "serve", "-w", str(home),
+                                     "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                    env=envs[name], cwd=cwds[name])
+             for name, port in ports.items()}
+    seq: dict[str, list[float]] = {n: [] for n in ports}
+    conc: dict[str, list[float]] = {n: [] for n in ports}
+    conc_time = dict.fromkeys(ports, 0.0)
+    big: dict[str, list[float]] = {n: [] for n in ports}
+    try:
+        for name, port in ports.items():
+            wait_healthy(port, "/health", time.perf_counter(), procs[name])
+        conns = {n: http.client.HTTPConnection("127.0.0.1", p, timeout=120) for n, p in ports.items()}
+        for conn in conns.values():
+            for _ in range(50):
+                request(conn, path, bodies["one"])
+            request(conn, path, bodies["big"])
+        with mp.get_context("spawn").Pool(8) as pool:
+            for port in ports.values():
+                pool.map(_client, [(port, path, bodies["one"], 0.5)] * 8)  # warm up
+            for r in range(rounds):
+                order = list(ports) if r % 2 == 0 else list(ports)[::-1]
+                time.sleep(settle)
+                for name in order:
+                    for _ in range(per_turn):
+                        t = time.perf_counter()
+                        status, _ = request(conns[name], path, bodies["one"])
+                        seq[name].append((time.perf_counter() - t) * 1000)
+                        assert status == 200
+                for name in order:
+                    t = time.perf_counter()
+                    lat = pool.map(_client, [(ports[name], path, bodies["one"], turn_seconds)] * 8)
+                    conc_time[name] += time.perf_counter() - t
+                    conc[name] += [x for r_ in lat for x in r_]
+                for name in order:
+                    time.sleep(settle)  # the code before wrote a large request's log after answering it
+                    t = time.perf_counter()
+                    status, _ = request(conns[name], path, bodies["big"])
+                    big[name].append((time.perf_counter() - t) * 1000)
+                    assert status == 200
+    finally:
+        for proc in procs.values():
+            proc.terminate()
+        for proc in procs.values():
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+    out = {n: {"seq_p50_ms": float(np.percentile(seq[n], 50)), "seq_p99_ms": float(np.percentile(seq[n], 99)),
+               "c8_rps": len(conc[n]) / conc_time[n], "c8_p50_ms": float(np.percentile(conc[n], 50)),
+               "c8_p99_ms": float(np.percentile(conc[n], 99)), "rows10k_ms": statistics.median(big[n])}
+           for n in ports}
+    print(f"before -> now, {rounds} alternating turns each ({rounds * per_turn} sequential one-row requests, "
+          f"8 clients for {rounds * turn_seconds:g} s, {rounds} requests of 10,000 rows):")
+    for key, label in (("seq_p50_ms", "sequential 1 row p50, ms"), ("seq_p99_ms", "sequential 1 row p99, ms"),
+                       ("c8_rps", "8 clients, requests/s"), ("c8_p50_ms", "8 clients p50, ms"),
+                       ("c8_p99_ms", "8 clients p99, ms"), ("rows10k_ms", "10,000-row request (median), ms")):
+        b, n = out["before"][key], out["now"][key]
+        print(f"  {label:<32} {b:8.4g} -> {n:8.4g}  ({n - b:+.3g}, {100 * (n / b - 1):+.1f}%)", flush=True)
+    return out
+
+
 def ensure_mlflow() -> bool:
     if not MLFLOW_PY.exists():
         print("creating bench/.venv-mlflow (mlflow>=3,<4) ...", file=sys.stderr)
@@ -178,7 +254,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seconds", type=float, default=8.0, help="duration of the concurrent phase")
     parser.add_argument("--no-mlflow", action="store_true")
+    parser.add_argument("--before", type=Path, default=None,
+                        help="a folder holding an earlier mlcycle_tui/ package to compare with")
+    parser.add_argument("--compare-only", action="store_true", help="with --before: only the comparison")
     args = parser.parse_args()
+    if args.before is not None and not (args.before / "mlcycle_tui" / "__init__.py").exists():
+        parser.error(f"--before {args.before}: no mlcycle_tui/ package there")
+    if args.compare_only and args.before is None:
+        parser.error("--compare-only needs --before DIR")
 
     from sklearn.datasets import load_breast_cancer
     from sklearn.ensemble import RandomForestClassifier
@@ -210,6 +293,11 @@ def main() -> None:
 
     bodies = {"one": split_body(X, 1), "big": split_body(X, 10_000)}
     results = {}
+    if args.before is not None:
+        results["compare"] = compare_with_before(args.before, tmp / "ws", "/v1/models/cancer/predict", bodies)
+        if args.compare_only:
+            print(json.dumps(results, indent=1))
+            return
     env = dict(os.environ)
     port = free_port()
     results["mlcycle"] = measure("mlcycle serve", [sys.executable, "-m", "mlcycle_tui", "serve", "-w",

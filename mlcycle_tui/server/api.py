@@ -3,8 +3,9 @@
 Why this exists: this is what clients call. Each view reads the JSON body
 strictly (415 when not JSON, 400 when malformed, 413 over the size limit),
 turns it into the model's columns (`server.inputs`), scores it (micro-batched
-with concurrent requests), queues the log entry, and only then answers, so an
-answered prediction is always logged.
+with concurrent requests), hands the log entry to the log writer and waits for
+its commit (group commit, `server.logwriter`), and only then answers, so an
+answered prediction is always logged, even if the process is killed after answering.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
     from mlcycle_tui.server.state import ServingState
 
 bp = Blueprint("api", __name__)
+SQLITE_MAX_INT = 2**63 - 1  # the largest integer SQLite stores; larger ones raise OverflowError
 
 
 def _state() -> ServingState:
@@ -39,7 +41,7 @@ def read_json() -> Any:
 
     orjson parses 3 MB in about a third of the time of `json`; bodies it refuses (NaN
     literals, integers over 64 bits, invalid JSON) get a second chance with `json`, whose
-    message is the one shown for invalid JSON.
+    message is the one shown for invalid JSON. A lone UTF-16 surrogate is a 400 either way.
     """
     if not request.is_json:
         raise ApiError(415, f"send JSON with `Content-Type: application/json` (got {request.mimetype or 'none'})")
@@ -52,16 +54,78 @@ def read_json() -> Any:
     except orjson.JSONDecodeError:
         pass
     try:
-        return json.loads(raw)
+        body = json.loads(raw)
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise ApiError(400, f"the body is not valid JSON: {exc}") from None
+    if _may_hold_surrogates(raw):
+        _refuse_lone_surrogates(body)
+    return body
+
+
+def _may_hold_surrogates(raw: bytes) -> bool:
+    """Whether `json` may have read a lone UTF-16 surrogate: an escape `\\uD800`-`\\uDFFF`, the same
+    written as (invalid) UTF-8, or a UTF-16/32 body (NUL bytes). Finding bytes is quick; the check is not."""
+    return b"\\ud" in raw or b"\\uD" in raw or b"\xed" in raw or b"\x00" in raw
+
+
+def _refuse_lone_surrogates(body: Any) -> None:
+    """400 for a string holding half of a UTF-16 pair (orjson refuses those; `json` reads them).
+
+    Such a string is not text: pandas, SQLite and the log cannot encode it (a 500 otherwise).
+    """
+    try:
+        json.dumps(body, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError as exc:
+        bad = exc.object[exc.start:exc.end].encode("unicode_escape").decode()
+        raise ApiError(400, f"the body holds a lone UTF-16 surrogate ({bad} without its pair), which is not "
+                            "text; send valid Unicode") from None
+    except (ValueError, RecursionError) as exc:  # read by `json`, so unlikely; never a 500
         raise ApiError(400, f"the body is not valid JSON: {exc}") from None
 
 
-def _served(name: str, version: str | None) -> ServedModel:
+def _shown(text: str, limit: int = 80) -> str:
+    """`text` quoted for an error message, cut short: a client may send 5,000 characters."""
+    return repr(text) if len(text) <= limit else f"{text[:limit]!r}... ({len(text)} characters)"
+
+
+def bounded_int(text: str, what: str, *, low: int = 1, high: int = SQLITE_MAX_INT) -> int | None:
+    """`text` as an integer if it is one (ASCII digits only), None if it is not; ApiError 400 if out of range.
+
+    Every integer read from a query string or a path must go through this: SQLite refuses integers
+    beyond 64 bits (OverflowError, a 500), `int()` refuses more than 4,300 digits (ValueError) and
+    `str.isdigit()` says yes to digits `int()` cannot read ("²").
+    """
+    if not (text.isascii() and text.isdigit()):
+        return None
+    digits = text.lstrip("0") or "0"
+    value = int(digits) if len(digits) <= len(str(high)) else None
+    if value is None or not low <= value <= high:
+        raise ApiError(400, f"bad {what} {_shown(text)}: a {what} number must be from {low} to {high}")
+    return value
+
+
+def _version_arg() -> str | None:
+    values = request.args.getlist("version")
+    if len(values) > 1:
+        raise ApiError(400, f"`version` is given {len(values)} times; give it once (a number or an alias)")
+    return values[0] if values else None
+
+
+def _check_name(name: str) -> None:
     if not NAME_RE.match(name) or ".." in name:
-        raise ApiError(404, f"no model {name!r}")
-    if version is not None and not (version.isdigit() or NAME_RE.match(version)):
-        raise ApiError(400, f"bad version {version!r}: give a version number or an alias")
+        raise ApiError(404, f"no model {_shown(name)}")
+
+
+def _served(name: str, version: str | None) -> ServedModel:
+    _check_name(name)
+    if version is None:
+        return _state().models.get(name)
+    number = bounded_int(version, "version")
+    if number is not None:
+        return _state().models.get(name, number)
+    if not NAME_RE.match(version) or ".." in version:
+        raise ApiError(400, f"bad version {_shown(version)}: give a version number (1 to {SQLITE_MAX_INT}) "
+                            "or an alias (1-64 letters, digits, '_', '.' or '-', starting with a letter or digit)")
     return _state().models.get(name, version)
 
 
@@ -96,7 +160,7 @@ def _log(served: ServedModel, X: Any, pred: list[Any], proba: list[list[float]] 
     entry = LogEntry(served.name, served.version, ids, X, pred, proba, ms, time.time(), source=source,
                      request_id=request.headers.get("X-Request-Id"))
     try:
-        _state().writer.submit(entry)
+        _state().writer.commit(entry)  # returns once the rows are committed: answer after this
     except LogBackpressure as exc:
         raise ApiError(503, f"busy: {exc}; retry shortly") from None
     return ids
@@ -109,7 +173,7 @@ def list_models() -> Response:
 
 @bp.post("/v1/models/<name>/predict")
 def predict(name: str) -> Response:
-    served = _served(name, request.args.get("version"))
+    served = _served(name, _version_arg())
     g.model = served.name
     X, pred, proba, warnings, ms = _score(served, read_json())
     ids = _log(served, X, pred, proba, ms, "http")
@@ -141,8 +205,7 @@ def invocations() -> Response:
 @bp.post("/v1/models/<name>/feedback")
 def feedback(name: str) -> Response:
     state = _state()
-    if not NAME_RE.match(name) or ".." in name:
-        raise ApiError(404, f"no model {name!r}")
+    _check_name(name)
     state.ws.registry.model_version(name)  # unknown model -> 404
     body = read_json()
     items = body.get("feedback") if isinstance(body, dict) else None

@@ -76,15 +76,17 @@ def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
 
 
 def _errors(*codes: int) -> dict[str, Any]:
-    text = {400: "malformed JSON or body shape", 401: "missing or wrong token", 404: "unknown model or version",
-            413: "body over the size limit", 415: "not JSON", 422: "rows do not fit the model's signature",
-            503: "the prediction log is behind; retry"}
+    text = {400: "malformed JSON, body shape or query parameter", 401: "missing or wrong token",
+            404: "unknown model or version", 413: "body over the size limit", 415: "not JSON",
+            422: "rows do not fit the model's signature", 503: "the prediction log is behind; retry"}
     return {str(c): _json(_ref("Error"), text[c]) for c in codes}
 
 
 _NAME = {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}
 _VERSION = {"name": "version", "in": "query", "required": False,
-            "schema": {"type": "string"}, "description": "a version number or an alias (default: production)"}
+            "schema": {"type": "string"},
+            "description": "a version number (1 to 9223372036854775807) or an alias (default: production); "
+                           "given once (out of range, malformed or repeated: 400)"}
 _BODY = {"required": True, "content": {"application/json": {"schema": _ref("PredictRequest")}}}
 
 

@@ -59,11 +59,14 @@ def test_strings_nulls_and_extra_columns(client, ws):
     assert out["predictions"] == pred
 
 
-def test_numeric_nan_is_imputed(client):
+def test_numeric_nan_is_imputed(client, ws):
     raw = b'{"instances": [{"island": "Dream", "bill_length_mm": NaN, "bill_depth_mm": 17.0,' \
           b' "flipper_length_mm": 190, "body_mass_g": 3800, "sex": "male", "year": 2008}]}'
     status, out = client.post(PREDICT, raw=raw)
     assert status == 200, out
+    # the server hands the NaN on and the pipeline's own imputer fills it: same answer as the pipeline's
+    pred, proba = _expected(ws, [dict(ROW, bill_length_mm=float("nan"))])
+    assert out["predictions"] == pred and out["probabilities"] == proba
 
 
 def test_invocations_mlflow_protocol(client, ws):

@@ -58,7 +58,9 @@ def test_values_orjson_cannot_encode_are_still_logged() -> None:
     assert [json.loads(r[7])["big"] for r in rows] == [2**70, 1]
 
 
-def test_writer_yields_to_requests_but_not_past_its_deadline_or_a_flush(trained_home, tmp_path, monkeypatch) -> None:
+def test_writer_no_longer_defers_large_requests(trained_home, tmp_path, monkeypatch) -> None:
+    """The answer waits for the commit (group commit), so a large request is written at once, in
+    slices, even while requests are in flight: deferring it would delay its own answer."""
     import shutil
     import time
 
@@ -68,43 +70,23 @@ def test_writer_yields_to_requests_but_not_past_its_deadline_or_a_flush(trained_
     home = tmp_path / "ws"
     shutil.copytree(trained_home, home)
     ws = Workspace.open(home)
-    busy = {"on": True}
+    asked = []
 
-    def wait_idle(timeout: float) -> bool:  # a server that is answering requests while busy["on"]
-        if busy["on"]:
-            time.sleep(timeout)
-            return False
-        return True
+    def wait_idle(timeout: float) -> bool:  # a server that is always answering requests
+        asked.append(timeout)
+        time.sleep(timeout)
+        return False
 
     monkeypatch.setattr(logwriter, "SLICE_ROWS", 2)  # two-row entries count as large ones here
     writer = PredictionLogWriter(ws, flush_interval=0.02, wait_idle=wait_idle, max_defer=0.6)
     writer.start()
-    frame = pd.DataFrame({"x": [1.0, 2.0]})
+    frame = pd.DataFrame({"x": [1.0, 2.0, 3.0, 4.0, 5.0]})
     try:
-        writer.submit(_entry(frame, [1, 2], None))
-        time.sleep(0.3)
-        assert ws.predictions.count("m") == 0  # requests in flight: not yet
         started = time.monotonic()
-        assert writer.flush(5)  # a flush does not wait for a quiet moment
-        assert time.monotonic() - started < 0.5 and ws.predictions.count("m") == 2
-        later = _entry(frame, [3, 4], None)
-        later.ids = ["id8", "id9"]
-        writer.submit(later)
-        deadline = time.monotonic() + 3
-        while ws.predictions.count("m") < 4 and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert ws.predictions.count("m") == 4  # busy all along: written by the deadline anyway
-        small = _entry(frame.head(1), [7], None)
-        small.ids = ["id7"]
-        writer.submit(small)
-        time.sleep(0.3)
-        assert ws.predictions.count("m") == 5  # a one-row request is not deferred
-        busy["on"] = False
-        quiet = _entry(frame, [5, 6], None)
-        quiet.ids = ["id10", "id11"]
-        writer.submit(quiet)
-        time.sleep(0.3)
-        assert ws.predictions.count("m") == 7  # idle: written at once
+        writer.commit(_entry(frame, [1, 2, 3, 4, 5], None))  # three slices, three transactions
+        assert time.monotonic() - started < 0.3
+        assert ws.predictions.count("m") == 5 and writer.commits == 3
+        assert asked == []  # nobody waited for a quiet moment
     finally:
         writer.close()
         ws.close()
@@ -133,3 +115,25 @@ def test_wait_quiet_needs_a_pause_without_requests(ws) -> None:
         assert 0.14 <= time.monotonic() - started < 1.0
     finally:
         state.close()
+
+
+def test_float_frames_are_encoded_column_wise_into_the_same_text(monkeypatch: pytest.MonkeyPatch) -> None:
+    rng = np.random.default_rng(3)
+    n = 500
+    values = np.concatenate([rng.normal(size=n // 2), rng.normal(size=n // 2) * 1e-12])
+    values[::37], values[::41], values[::43] = np.nan, np.inf, -np.inf
+    values[1], values[2], values[3] = -0.0, 5e-324, 1.7976931348623157e308
+    frame = pd.DataFrame({"a": values, 'we"ird %s\\name': rng.permutation(values), "é": values[::-1]})
+    fast = logwriter._encode_records(frame)
+    monkeypatch.setattr(logwriter, "FLOAT_PATH_ROWS", 10**9)  # the per-row path
+    assert fast == logwriter._encode_records(frame)
+    assert json.loads(fast[1])["a"] == 0.0 and json.loads(fast[0])["a"] is None  # NaN -> null
+    rows = _entry(frame, [1] * n, None).rows()
+    assert [json.loads(r[7]) for r in rows[:5]] == [json.loads(t) for t in fast[:5]]
+
+
+def test_frames_the_column_wise_path_cannot_encode_alike_take_the_per_row_one() -> None:
+    dup = pd.DataFrame(np.ones((40, 2)), columns=["x", "x"])  # duplicate names: one key, as before
+    assert json.loads(logwriter._encode_records(dup)[0]) == {"x": 1.0}
+    ints = pd.DataFrame({"k": np.arange(40)})  # integers stay integers
+    assert logwriter._encode_records(ints)[3] == '{"k":3}'
