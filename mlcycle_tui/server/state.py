@@ -36,9 +36,9 @@ class ServerConfig:
     batch_window_ms: float = 2.0
     poll_interval: float = 1.0
     log_queue_size: int = 10_000
-    log_flush_interval: float = 0.1
+    log_flush_interval: float = 0.1  # how often an idle log writer looks at its queue
     log_put_timeout: float = 5.0
-    log_max_defer: float = 0.5  # the log writer waits for a moment without requests at most this long
+    log_max_defer: float = 0.5  # accepted, unused since replies wait for their commit (group commit)
     log_predictions: bool = True  # False only to measure what logging costs (bench/bench_serve.py)
     compiled: bool = True  # serve a version's compiled form (registry/compiled.py) when it has one
 
