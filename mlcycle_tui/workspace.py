@@ -33,7 +33,7 @@ from mlcycle_tui.registry.versions import Registry
 from mlcycle_tui.schedules.board import ScheduleBoard
 from mlcycle_tui.schedules.drift_checks import DriftSchedules
 from mlcycle_tui.schedules.periodic import Periodic
-from mlcycle_tui.storage.artifacts import ArtifactStore
+from mlcycle_tui.storage.artifacts import ArtifactStore, fsync_dir
 from mlcycle_tui.storage.db import Database
 
 DB_FILE = "mlcycle.db"
@@ -323,26 +323,13 @@ def _copy_workspace(db_path: Path, artifacts_root: Path, home: Path, dest: Path,
         if (home / "config.toml").is_file():
             shutil.copy2(home / "config.toml", tmp / "config.toml")
         for folder in sorted({p.parent for p in tmp.rglob("*")}, key=lambda p: -len(p.parts)):
-            _fsync_dir(folder)
+            fsync_dir(folder)
         if dest.exists():
             dest.rmdir()  # empty, checked above
         os.rename(tmp, dest)
-        _fsync_dir(dest.parent)
+        fsync_dir(dest.parent)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return {"path": str(dest), "ok": not problems, "artifacts": copied,
             "bytes": size + (dest / DB_FILE).stat().st_size, "problems": problems}
-
-
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)

@@ -17,8 +17,7 @@ from typing import Any
 
 from mlcycle_tui.commands.base import CliContext, CliExit, table
 from mlcycle_tui.commands.sources import when
-
-KINDS = ["drift", "source", "scoring"]
+from mlcycle_tui.schedules.periodic import KINDS
 
 
 def register(sub: Any, common: argparse.ArgumentParser) -> None:

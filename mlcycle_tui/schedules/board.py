@@ -12,15 +12,13 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
-from mlcycle_tui.schedules.periodic import KINDS, check_kind, default_owner
+from mlcycle_tui.schedules.periodic import check_kind, default_owner
 
 if TYPE_CHECKING:
     from mlcycle_tui.data.sources import Sources
     from mlcycle_tui.predictions.scoring import Scoring
     from mlcycle_tui.schedules.drift_checks import DriftSchedules
     from mlcycle_tui.schedules.periodic import Periodic
-
-SCHEDULE_KINDS = KINDS
 
 
 class ScheduleBoard:
@@ -48,9 +46,6 @@ class ScheduleBoard:
             out.append(_board("scoring", s["schedule_id"], s["model"], f"{s['input_dir']} -> {s['output_dir']}", s,
                               now, last_error=s["last_error"]))
         return out
-
-    def paused(self) -> set[tuple[str, int]]:
-        return {(r["kind"], r["ref_id"]) for r in self.periodic.list() if r["paused"]}
 
     def pause(self, kind: str, schedule_id: int | str) -> dict[str, Any]:
         """Stop running a schedule on its ticks (run now still works); kept until `resume`."""
