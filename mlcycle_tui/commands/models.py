@@ -64,19 +64,20 @@ def cmd_register(args: argparse.Namespace, ctx: CliContext) -> int:
 
 
 def _rows(versions: list[Any]) -> list[dict[str, Any]]:
-    from mlcycle_tui.experiments.evaluation import primary_metric
+    from mlcycle_tui.experiments.evaluation import primary_metric_of
 
     rows = []
     for mv in versions:
-        metric = primary_metric(mv.task)
-        rows.append({**mv.summary(), metric: mv.metrics.get(metric), "aliases": ",".join(mv.aliases) or "-"})
+        metric = primary_metric_of(mv)  # the run's --metric, else f1 or rmse
+        rows.append({**mv.summary(), "metric": metric, "value": mv.metrics.get(metric),
+                     "aliases": ",".join(mv.aliases) or "-"})
     return rows
 
 
 def cmd_list(args: argparse.Namespace, ctx: CliContext) -> int:
     versions = ctx.ws().registry.model_versions()
     ctx.emit([v.summary() for v in versions],
-             table(_rows(versions), ["name", "version", "aliases", "kind", "task", "f1", "rmse", "run_id"],
+             table(_rows(versions), ["name", "version", "aliases", "kind", "task", "metric", "value", "run_id"],
                    empty="no models yet: train a run, then `mlcycle models register RUN --name NAME`"))
     return 0
 
@@ -89,7 +90,7 @@ def cmd_show(args: argparse.Namespace, ctx: CliContext) -> int:
     doc = [v.summary() | {"signature": v.signature, "baseline": v.baseline, "compiled": compiled.get(v.version)}
            for v in versions]
     rows = [r | {"compiled": {True: "yes", False: "no"}.get(compiled.get(r["version"]), "-")} for r in _rows(versions)]
-    human = table(rows, ["version", "aliases", "kind", "f1", "rmse", "compiled", "dataset", "created"])
+    human = table(rows, ["version", "aliases", "kind", "metric", "value", "compiled", "dataset", "created"])
     human += ("\n\ncompiled yes: `mlcycle predict` and `mlcycle serve` score it with NumPy alone (the same "
               "answers, no scikit-learn start-up); no: with scikit-learn; -: not tried yet (the next predict tries)")
     if history:

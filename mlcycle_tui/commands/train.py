@@ -11,12 +11,23 @@ from mlcycle_tui.commands.base import CliContext, table
 def register(sub: Any, common: argparse.ArgumentParser) -> None:
     p = sub.add_parser("train", parents=[common], help="train a model on a dataset, tracked as a run")
     p.add_argument("ref", help="dataset NAME or NAME@VERSION (needs a target)")
-    p.add_argument("--model", "-m", default="rf", help="model kind (see `mlcycle models catalog`)")
+    p.add_argument("--model", "-m", default="rf",
+                   help="model kind from `mlcycle models catalog` (default: rf), or any scikit-learn-compatible "
+                        "class as module:Class, e.g. sklearn.svm:SVC or lightgbm:LGBMClassifier")
     p.add_argument("--param", "-p", action="append", default=[], metavar="K=V", help="a model parameter")
     p.add_argument("--search", choices=["grid", "random"], help="hyperparameter search with cross-validation")
     p.add_argument("--trials", type=int, default=10, help="random-search trials (10)")
-    p.add_argument("--cv", type=int, default=3, help="cross-validation folds (3)")
-    p.add_argument("--seed", type=int, default=42, help="random seed of the model and the search")
+    p.add_argument("--cv", default="3", metavar="FOLDS",
+                   help="the search's folds: a count, or kfold, stratified, group:COLUMN or time, "
+                        "each with an optional :COUNT, e.g. group:customer or time:5 (default: 3)")
+    p.add_argument("--metric", help="the primary metric: the search optimises it, runs are ranked and gates "
+                                    "judged by it (default: f1 for classification, rmse for regression; "
+                                    "e.g. roc_auc, accuracy, mae, r2)")
+    p.add_argument("--positive-class", metavar="LABEL",
+                   help="the positive class of a binary target (default: a 1/true/yes label, else the "
+                        "minority class)")
+    p.add_argument("--target", "-t", help="the column to predict (default: the dataset's target)")
+    p.add_argument("--seed", type=int, default=42, help="random seed of the model and the search (default: 42)")
     p.add_argument("--experiment", "-e", help="experiment name (default: the dataset name)")
     p.add_argument("--split", help="a recorded split id (default: time, stratified or random split)")
     p.add_argument("--task", choices=["classification", "regression"], help="force the task")
@@ -48,12 +59,16 @@ def _metric_lines(metrics: dict[str, Any], baseline: dict[str, Any] | None = Non
 def cmd_train(args: argparse.Namespace, ctx: CliContext) -> int:
     result = ctx.ws().training.train(
         args.ref, args.model, params=args.param, search=args.search, trials=args.trials, cv=args.cv,
+        target=args.target, metric=args.metric, positive_class=args.positive_class,
         seed=args.seed, experiment=args.experiment, split=args.split, task=args.task,
         drop=args.drop or None, include=args.include or None, backend=args.backend,
         scheduler=args.scheduler, n_jobs=args.n_jobs, progress=ctx.progress(f"train {args.model}"),
     )
     head = (f"run {result['run_id']} ({result['experiment']}): {result['model']} {result['task']} "
-            f"on {result['dataset']}, split {result['split_id']}\n")
+            f"on {result['dataset']}, target {result['target']}, split {result['split_id']}\n"
+            f"ranked by {result['primary_metric']}"
+            + (f", positive class {result['positive_class']!r}" if result["positive_class"] is not None else "")
+            + "\n")
     ctx.emit(result, head + _metric_lines(result["metrics"], result["baseline"])
              + f"\nregister it: mlcycle models register {result['run_id'][:8]} --name NAME")
     return 0
@@ -79,7 +94,7 @@ def cmd_evaluate(args: argparse.Namespace, ctx: CliContext) -> int:
         for lab, row in zip(labels, cm["matrix"], strict=True):
             lines.append(lab.rjust(width) + "".join(str(v).rjust(width) for v in row))
     for value, m in result.get("slices", {}).items():
-        main = primary_metric(result["task"])
+        main = result.get("primary_metric") or primary_metric(result["task"])
         lines.append(f"slice {value}: rows {m.get('rows')}, {main} {m.get(main)}")
     if "fairness" in result:
         f = result["fairness"]

@@ -131,8 +131,12 @@ class Splits:
         stratify: bool = False,
         time_column: str | None = None,
         seed: int = 42,
+        stratify_column: str | None = None,
     ) -> Split:
-        """Record a reproducible split (same inputs give the same split back)."""
+        """Record a reproducible split (same inputs give the same split back).
+
+        `stratify` stratifies on `stratify_column`, by default the dataset's target
+        (a run may train on another target: `mlcycle train --target`)."""
         import numpy as np
 
         ds = self.data.dataset(ref)
@@ -142,18 +146,20 @@ class Splits:
                 f"--time-column {time_column!r} is not a column of {ds.ref}; "
                 f"columns are: {', '.join(columns)}"
             )
-        stratify_column = None
         if time_column is not None:
-            method = "time"
+            method, stratify_column = "time", None
         elif stratify:
-            if ds.target is None:
+            chosen = stratify_column or ds.target
+            if chosen is None:
                 raise UserError(
                     f"{ds.ref} has no target to stratify on; ingest it with --target "
                     "or split without --stratify"
                 )
-            method, stratify_column = "stratified", ds.target
+            if chosen not in columns:
+                raise UserError(f"cannot stratify on {chosen!r}: it is not a column of {ds.ref}")
+            method, stratify_column = "stratified", chosen
         else:
-            method = "random"
+            method, stratify_column = "random", None
         seed_used = None if method == "time" else int(seed)
         existing = self.db.query_one(
             "SELECT id FROM splits WHERE dataset_version_id = ? AND method = ? AND test_size = ?"

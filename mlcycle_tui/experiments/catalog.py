@@ -25,6 +25,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from mlcycle_tui.common.errors import UserError
+from mlcycle_tui.experiments import external
 
 TASKS = ("classification", "regression")
 
@@ -317,14 +318,20 @@ def kinds(task: str) -> list[str]:
 
 
 def resolve_kind(kind: str, task: str) -> str:
-    """Canonical kind for `kind` (aliases such as "linear" resolved by task)."""
+    """Canonical kind for `kind` (aliases such as "linear" resolved by task).
+
+    An import path (`module:Class`, see experiments/external.py) is its own kind
+    once the class imports and suits the task.
+    """
     _check_task(task)
+    if external.is_external(kind):
+        return external.check_task(kind, task)
     name = (kind or "").strip().lower().replace("-", "_")
     name = _ALIASES.get(name, {}).get(task, name)
     if (name, task) not in _CATALOG:
         raise UserError(
             f"unknown model kind {kind!r} for {task}; valid kinds: {', '.join(kinds(task))}"
-            " (alias: linear)"
+            " (alias: linear), or any scikit-learn-compatible class as module:Class (e.g. sklearn.svm:SVC)"
         )
     return name
 
@@ -421,6 +428,8 @@ def parse_params(kind: str, task: str,
     `make_estimator`). Raises UserError naming the valid parameters for an
     unknown one, or the expected type for a bad value.
     """
+    if external.is_external(kind):
+        return external.parse_params(kind, params)
     entry = spec(kind, task)
     if params is None:
         return {}
@@ -444,6 +453,8 @@ def parse_params(kind: str, task: str,
 def resolved_params(kind: str, task: str, params: Iterable[str] | Mapping[str, Any] | None,
                     seed: int | None = None) -> dict[str, Any]:
     """Defaults merged with the user's parameters (and the seed): what a run records."""
+    if external.is_external(kind):
+        return external.resolved_params(kind, params, seed)
     entry = spec(kind, task)
     merged = {**entry.defaults, **parse_params(kind, task, params)}
     if entry.seeded:
@@ -459,7 +470,9 @@ def _import_class(path: str) -> type:
 def make_estimator(kind: str, task: str,
                    params: Iterable[str] | Mapping[str, Any] | None = None,
                    seed: int | None = 0) -> Any:
-    """A fresh, unfitted scikit-learn estimator for a catalog kind."""
+    """A fresh, unfitted scikit-learn estimator for a catalog kind (or an import path)."""
+    if external.is_external(kind):
+        return external.make_estimator(kind, params, seed)
     entry = spec(kind, task)
     return _import_class(entry.estimator)(**resolved_params(kind, task, params, seed))
 
@@ -487,7 +500,11 @@ def search_space(kind: str, task: str, mode: str = "grid",
 
     Keys are prefixed for the Pipeline step `step` ("model__n_estimators").
     An empty dict means the kind has nothing worth searching (e.g. dummy).
+    A class outside the catalog has no space: the search says so.
     """
+    if external.is_external(kind):
+        raise UserError(f"--search needs the catalog's search space, and {kind} is not in the catalog; "
+                        "train it without --search and set its parameters with --param")
     entry = spec(kind, task)
     prefix = f"{step}__" if step else ""
     if mode == "grid":

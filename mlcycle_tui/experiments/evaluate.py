@@ -47,7 +47,8 @@ class Evaluation:
         run_id = self._run_for_source(source)
         rec = self.runs.recipe(run_id)
         ds_train = self.data.dataset(rec["dataset"])
-        target = ds_train.target
+        target = rec.get("target") or ds_train.target
+        positive = rec.get("positive_class")
         train_df, test_df = self.splits.frames(rec["split_id"])
         if data is not None:
             eval_ds = self.data.dataset(data)
@@ -68,12 +69,14 @@ class Evaluation:
         train_df = train_df[train_df[target].notna()]
         X_test, y_test = test_df.drop(columns=[target]), test_df[target]
         result = evaluation.evaluate_with_baseline(
-            task, train_df.drop(columns=[target]), train_df[target], X_test, y_test, model
+            task, train_df.drop(columns=[target]), train_df[target], X_test, y_test, model, positive
         )
         out: dict[str, Any] = {
             "run_id": run_id,
             "data": where,
             "task": task,
+            "primary_metric": evaluation.check_metric(task, rec.get("metric")),
+            "positive_class": positive,
             "metrics": result["model"],
             "baseline": result["baseline"],
             "slices": {},
@@ -81,12 +84,13 @@ class Evaluation:
         pred, proba, classes = evaluation.predictions(task, model, X_test)
         if slice_column:
             out["slices"] = evaluation.evaluate_slices(
-                task, test_df, y_test, pred, proba, classes, slice_column
+                task, test_df, y_test, pred, proba, classes, slice_column, positive=positive
             )
         if sensitive:
             if task != "classification":
                 raise UserError("fairness figures need a classification model")
-            out["fairness"] = evaluation.fairness(y_test, pred, test_df[sensitive], positive_label)
+            out["fairness"] = evaluation.fairness(
+                y_test, pred, test_df[sensitive], positive if positive_label is None else positive_label)
         return out
 
     def _run_for_source(self, source: str) -> str:

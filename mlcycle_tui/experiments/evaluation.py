@@ -11,10 +11,11 @@ Conventions:
 - Rows whose true label is missing are left out; `rows` counts the rows used.
 - Classes are sorted (as scikit-learn's `classes_`); probability columns
   follow `classes`.
-- Binary classification: the positive class is the second class in sorted
-  order (1 of 0/1, "yes" of no/yes, True of False). The flat `f1`,
-  `precision` and `recall` are for that class; for more than two classes they
-  are macro averages. `brier` is the binary Brier score (in [0, 1]); for more
+- Binary classification: the positive class is the one the caller names
+  (a run records its own: `--positive-class`, by default `default_positive`),
+  else a 1/true/yes label, else the second class in sorted order. The flat
+  `f1`, `precision`, `recall`, `roc_auc` and `brier` are for that class; for
+  more than two classes they are macro averages. `brier` is the binary Brier score (in [0, 1]); for more
   classes it is the multi-class Brier score (sum over classes, in [0, 2]).
 - Regression residuals are `y_true - y_pred`; `mape` is None when any true
   value is 0.
@@ -41,6 +42,14 @@ OTHER = "(other)"
 LOWER_IS_BETTER = frozenset({
     "mae", "mse", "rmse", "mape", "median_ae", "max_error", "log_loss", "brier",
 })
+# The metrics a run may rank by (`--metric`): the flat numbers `evaluate` reports per task.
+METRICS: dict[str, tuple[str, ...]] = {
+    "classification": ("f1", "accuracy", "balanced_accuracy", "precision", "recall", "roc_auc", "log_loss",
+                       "brier", "f1_macro", "f1_weighted", "precision_macro", "recall_macro"),
+    "regression": ("rmse", "mae", "mse", "r2", "mape", "median_ae", "max_error"),
+}
+# Labels that name the positive class of a binary target when present (compared lower-case).
+POSITIVE_WORDS = ("1", "1.0", "true", "yes", "y", "positive", "pos")
 
 
 # --- JSON helpers ----------------------------------------------------------------------
@@ -99,12 +108,23 @@ def flat_metrics(metrics: dict[str, Any]) -> dict[str, float]:
 
 
 def primary_metric(task: str) -> str:
-    """The metric that ranks runs and decides promotions: f1 or rmse."""
+    """The default metric that ranks runs and decides promotions: f1 or rmse (`--metric` overrides it)."""
     if task == "classification":
         return "f1"
     if task == "regression":
         return "rmse"
     raise UserError(f"unknown task {task!r}; expected classification or regression")
+
+
+def check_metric(task: str, metric: str | None) -> str:
+    """`metric` if a run of `task` can rank by it, the task's default when None; else a UserError."""
+    default = primary_metric(task)
+    if metric is None or str(metric).strip() == "":
+        return default
+    name = str(metric).strip().lower().removeprefix("metrics.")
+    if name not in METRICS[task]:
+        raise UserError(f"unknown --metric {metric!r} for {task}; choose one of: {', '.join(METRICS[task])}")
+    return name
 
 
 def higher_is_better(metric: str) -> bool:
@@ -136,41 +156,103 @@ def task_of(subject: Any) -> str | None:
     return next((t for t in TASKS if primary_metric(t) in metrics), None)
 
 
+def _chosen_metric(subject: Any) -> Any:
+    """The metric a run or version was trained to rank by, if it recorded one."""
+    if isinstance(subject, Mapping):
+        return ((subject.get("tags") or {}).get("primary_metric")
+                or (subject.get("recipe") or {}).get("metric") or subject.get("primary_metric"))
+    return (getattr(subject, "recipe", None) or {}).get("metric")
+
+
 def primary_metric_of(subject: Any) -> str:
     """The metric that ranks `subject` (a run, a model version or a metrics dict).
 
-    The primary metric of its task (see `task_of`); classification's when
-    nothing tells the task.
+    The metric the run chose (`--metric`, recorded as its `primary_metric` tag
+    and in its recipe) when it names one of its task's metrics; else the
+    primary metric of its task (see `task_of`); classification's when nothing
+    tells the task.
     """
-    return primary_metric(task_of(subject) or TASKS[0])
+    task = task_of(subject) or TASKS[0]
+    chosen = _chosen_metric(subject)
+    if isinstance(chosen, str) and chosen in METRICS[task]:
+        return chosen
+    return primary_metric(task)
 
 
 def _score(run: Mapping[str, Any]) -> float | None:
-    value = (run.get("metrics") or {}).get(primary_metric(run["task"]))
+    value = (run.get("metrics") or {}).get(primary_metric_of(run))
     if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
         return float(value)
     return None
 
 
 def best_run(runs: Iterable[Mapping[str, Any]]) -> dict[str, Any] | None:
-    """The best finished run by its task's primary metric, or None.
+    """The best finished run by its primary metric, or None.
 
     `runs` come newest first (as `Tracking.search` returns them). Only
-    finished runs of a known task with a finite value of that task's primary
-    metric take part, and of those only the runs of the newest one's task
-    (an f1 and an rmse do not compare). On a tie the newer run wins.
+    finished runs of a known task with a finite value of their primary metric
+    take part, and of those only the runs of the newest one's task and
+    primary metric (an f1 and an rmse, or an f1 and a roc_auc, do not
+    compare). On a tie the newer run wins.
     """
     scored = [(run, value) for run in runs
               if run.get("status") == "finished" and run.get("task") in TASKS
               and (value := _score(run)) is not None]
     if not scored:
         return None
-    task = scored[0][0]["task"]
-    sign = 1.0 if higher_is_better(primary_metric(task)) else -1.0
+    task, metric = scored[0][0]["task"], primary_metric_of(scored[0][0])
+    sign = 1.0 if higher_is_better(metric) else -1.0
     # max keeps the first of equal keys: the newest run
-    best, _ = max(((run, value) for run, value in scored if run["task"] == task),
+    best, _ = max(((run, value) for run, value in scored
+                   if run["task"] == task and primary_metric_of(run) == metric),
                   key=lambda pair: sign * pair[1])
     return dict(best)
+
+
+# --- the positive class ------------------------------------------------------------------
+
+def _is_positive_word(value: Any) -> bool:
+    return str(_label(value)).strip().lower() in POSITIVE_WORDS
+
+
+def default_positive(y: Any) -> Any:
+    """The positive class a binary target gets when the user names none, or None if not binary.
+
+    A label that reads as positive (1, true, yes) when exactly one of the two
+    does; else the minority class of `y` (the rarer one is what people look
+    for: fraud, churn, disease); on a tie the second in sorted order.
+    """
+    values = pd.Series(list(y), dtype=object).dropna().map(_label)
+    labels = _sorted_labels(values)
+    if len(labels) != 2:
+        return None
+    words = [lbl for lbl in labels if _is_positive_word(lbl)]
+    if len(words) == 1:
+        return words[0]
+    counts = values.map(str).value_counts()
+    first, second = (int(counts.get(str(lbl), 0)) for lbl in labels)
+    return labels[0] if first < second else labels[1]
+
+
+def resolve_positive(classes: Sequence[Any], positive: Any) -> Any:
+    """The class of `classes` that `positive` names (1 and "1" are the same class); a UserError if none."""
+    for lbl in classes:
+        if lbl == positive or str(_label(lbl)) == str(positive):
+            return _label(lbl)
+    raise UserError(f"--positive-class {positive!r} is not a class of the target; "
+                    f"the classes are: {', '.join(map(str, classes))}")
+
+
+def _positive_index(classes: list[Any], positive: Any) -> int:
+    """Which of two classes is positive: the named one, else a 1/true/yes label, else the second."""
+    if len(classes) != 2:
+        return 1
+    if positive is not None:
+        for i, lbl in enumerate(classes):
+            if lbl == positive or str(_label(lbl)) == str(positive):
+                return i
+    words = [i for i, lbl in enumerate(classes) if _is_positive_word(lbl)]
+    return words[0] if len(words) == 1 else 1
 
 
 # --- classification ----------------------------------------------------------------------
@@ -199,13 +281,13 @@ def _binary_curves(is_pos: np.ndarray, score: np.ndarray) -> tuple[dict, dict] |
     return roc, pr
 
 
-def _curves(y: np.ndarray, proba: np.ndarray, classes: list[Any]) -> dict[str, Any]:
+def _curves(y: np.ndarray, proba: np.ndarray, classes: list[Any], pos: int = 1) -> dict[str, Any]:
     if len(classes) == 2:
-        got = _binary_curves(y == classes[1], proba[:, 1])
+        got = _binary_curves(y == classes[pos], proba[:, pos])
         if got is None:
             return {"roc_curve": None, "pr_curve": None}
         roc, pr = got
-        positive = _label(classes[1])
+        positive = _label(classes[pos])
         return {"roc_curve": {"positive_class": positive, **roc},
                 "pr_curve": {"positive_class": positive, **pr}}
     roc_all: dict[str, Any] = {}
@@ -228,7 +310,7 @@ def _safe(fn: Any, *args: Any, **kwargs: Any) -> float | None:
 
 
 def _proba_metrics(y: np.ndarray, proba: np.ndarray, classes: list[Any],
-                   curves: bool) -> dict[str, Any]:
+                   curves: bool, pos: int = 1) -> dict[str, Any]:
     from sklearn.metrics import brier_score_loss, log_loss, roc_auc_score
 
     out: dict[str, Any] = {"roc_auc": None, "log_loss": None, "brier": None}
@@ -239,21 +321,21 @@ def _proba_metrics(y: np.ndarray, proba: np.ndarray, classes: list[Any],
         return out  # a label the model never saw: probability metrics undefined
     onehot = (y[:, None] == np.asarray(classes, dtype=object)[None, :]).astype(float)
     if len(classes) == 2:
-        is_pos = onehot[:, 1]
-        out["roc_auc"] = _safe(roc_auc_score, is_pos, proba[:, 1])
-        out["brier"] = _safe(brier_score_loss, is_pos, proba[:, 1])
+        is_pos = onehot[:, pos]
+        out["roc_auc"] = _safe(roc_auc_score, is_pos, proba[:, pos])
+        out["brier"] = _safe(brier_score_loss, is_pos, proba[:, pos])
     else:
         out["roc_auc"] = _safe(roc_auc_score, y, proba, multi_class="ovr", average="macro",
                                labels=classes)
         out["brier"] = float(np.mean(np.sum((proba - onehot) ** 2, axis=1)))
     out["log_loss"] = _safe(log_loss, y, proba, labels=classes)
     if curves:
-        out.update(_curves(y, proba, classes))
+        out.update(_curves(y, proba, classes, pos))
     return out
 
 
 def _label_metrics(y: np.ndarray, pred: np.ndarray, labels: list[Any],
-                   classes: list[Any]) -> dict[str, Any]:
+                   classes: list[Any], pos: int = 1) -> dict[str, Any]:
     from sklearn.metrics import (
         accuracy_score,
         balanced_accuracy_score,
@@ -280,9 +362,9 @@ def _label_metrics(y: np.ndarray, pred: np.ndarray, labels: list[Any],
         for i, lbl in enumerate(labels)
     }
     if len(classes) == 2:
-        pos = out["per_class"][str(classes[1])]
-        out.update(positive_class=_label(classes[1]), precision=pos["precision"],
-                   recall=pos["recall"], f1=pos["f1"])
+        chosen = out["per_class"][str(classes[pos])]
+        out.update(positive_class=_label(classes[pos]), precision=chosen["precision"],
+                   recall=chosen["recall"], f1=chosen["f1"])
     else:
         out.update(precision=out["precision_macro"], recall=out["recall_macro"],
                    f1=out["f1_macro"])
@@ -306,7 +388,7 @@ def _as_proba(proba: Any, n_classes: int) -> np.ndarray:
 
 
 def _classification(y: np.ndarray, pred: np.ndarray, proba: Any, classes: Any,
-                    curves: bool) -> dict[str, Any]:
+                    curves: bool, positive: Any = None) -> dict[str, Any]:
     class_list = list(classes) if classes is not None else _sorted_labels(
         np.concatenate([y, pred]))
     labels = class_list + [v for v in _sorted_labels(np.concatenate([y, pred]))
@@ -314,9 +396,10 @@ def _classification(y: np.ndarray, pred: np.ndarray, proba: Any, classes: Any,
     out: dict[str, Any] = {"rows": len(y)}
     if len(y) == 0:
         return out
-    out.update(_label_metrics(y, pred, labels, class_list))
+    pos = _positive_index(class_list, positive)
+    out.update(_label_metrics(y, pred, labels, class_list, pos))
     if proba is not None:
-        out.update(_proba_metrics(y, _as_proba(proba, len(class_list)), class_list, curves))
+        out.update(_proba_metrics(y, _as_proba(proba, len(class_list)), class_list, curves, pos))
     else:
         out.update(roc_auc=None, log_loss=None, brier=None)
     return out
@@ -361,11 +444,13 @@ def _numbers(values: Any) -> np.ndarray:
 # --- public API -------------------------------------------------------------------------
 
 def evaluate(task: str, y_true: Any, y_pred: Any, proba: Any = None,
-             classes: Sequence[Any] | None = None, *, curves: bool = True) -> dict[str, Any]:
+             classes: Sequence[Any] | None = None, *, curves: bool = True,
+             positive: Any = None) -> dict[str, Any]:
     """Every metric for one set of predictions, as JSON-ready dict (see module doc).
 
     `classes` orders the columns of `proba` (a fitted model's `classes_`); it
     defaults to the sorted labels seen. `curves=False` leaves out ROC/PR points.
+    `positive` is the positive class of a binary target (see the module doc).
     """
     primary_metric(task)  # validates the task
     if len(y_true) != len(y_pred):
@@ -380,7 +465,7 @@ def evaluate(task: str, y_true: Any, y_pred: Any, proba: Any = None,
     if proba is not None:
         proba = np.asarray(proba, dtype=float)[keep]
     classes = list(class_array) if classes is not None else None
-    return json_safe(_classification(y, pred, proba, classes, curves))
+    return json_safe(_classification(y, pred, proba, classes, curves, positive))
 
 
 def predictions(task: str, model: Any, X: Any) -> tuple[np.ndarray, Any, list[Any] | None]:
@@ -397,7 +482,7 @@ def predictions(task: str, model: Any, X: Any) -> tuple[np.ndarray, Any, list[An
 
 
 def evaluate_with_baseline(task: str, X_train: Any, y_train: Any, X_test: Any, y_test: Any,
-                           fitted_pipeline: Any) -> dict[str, dict[str, Any]]:
+                           fitted_pipeline: Any, positive: Any = None) -> dict[str, dict[str, Any]]:
     """Metrics of a fitted model and of the dummy baseline on the same test rows.
 
     The baseline is the catalog's `dummy` (class priors / training mean), fit
@@ -406,7 +491,7 @@ def evaluate_with_baseline(task: str, X_train: Any, y_train: Any, X_test: Any, y
     from mlcycle_tui.experiments.catalog import make_estimator
 
     pred, proba, classes = predictions(task, fitted_pipeline, X_test)
-    model = evaluate(task, y_test, pred, proba, classes)
+    model = evaluate(task, y_test, pred, proba, classes, positive=positive)
     y_fit = pd.Series(list(y_train))
     keep = y_fit.notna().to_numpy()
     baseline = make_estimator("dummy", task, None, seed=0)
@@ -415,7 +500,7 @@ def evaluate_with_baseline(task: str, X_train: Any, y_train: Any, X_test: Any, y
     b_pred, b_proba, b_classes = predictions(task, baseline, dummy_X)
     if task == "classification" and classes is not None and b_proba is not None:
         b_proba, b_classes = _align(b_proba, b_classes, classes), classes
-    return {"model": model, "baseline": evaluate(task, y_test, b_pred, b_proba, b_classes)}
+    return {"model": model, "baseline": evaluate(task, y_test, b_pred, b_proba, b_classes, positive=positive)}
 
 
 def _align(proba: np.ndarray, source: list[Any], target: list[Any]) -> np.ndarray:
@@ -468,7 +553,7 @@ def slice_labels(values: Any, max_slices: int = 20, bins: int = 5) -> tuple[pd.S
 
 def evaluate_slices(task: str, frame: pd.DataFrame, y_true: Any, y_pred: Any, proba: Any,
                     classes: Sequence[Any] | None, column: str, max_slices: int = 20,
-                    *, bins: int = 5) -> dict[str, dict[str, Any]]:
+                    *, bins: int = 5, positive: Any = None) -> dict[str, dict[str, Any]]:
     """Metrics per value of `frame[column]` (each with "rows"), largest slice first.
 
     Numeric columns with more than `max_slices` distinct values are cut into
@@ -493,7 +578,7 @@ def evaluate_slices(task: str, frame: pd.DataFrame, y_true: Any, y_pred: Any, pr
         mask = (labels == key).to_numpy()
         out[key] = evaluate(task, y_true[mask], y_pred[mask],
                             None if proba_arr is None else proba_arr[mask], classes,
-                            curves=False)
+                            curves=False, positive=positive)
     return out
 
 
@@ -513,7 +598,7 @@ def _rate(mask: np.ndarray, where: np.ndarray) -> float | None:
 def _positive(labels: list[Any], positive_label: Any) -> Any:
     if positive_label is None:
         if len(labels) == 2:
-            return labels[1]
+            return labels[_positive_index(labels, None)]
         raise UserError(
             f"{len(labels)} classes ({', '.join(map(str, labels))}): "
             "choose the positive label for the fairness report"
@@ -535,7 +620,7 @@ def fairness(y_true: Any, y_pred: Any, groups: Any, positive_label: Any = None
     actual positives (tpr) or negatives (fpr). `gaps` are max - min over the
     groups, `ratios` min / max (for selection_rate: the disparate-impact
     ratio; 0.8 is the common "four-fifths" bar). The positive label defaults
-    to the second sorted class for binary targets; with more classes it must
+    for binary targets as in `evaluate` (a 1/true/yes label, else the second sorted class); with more classes it must
     be given, and the report is one-vs-rest for it.
     """
     y = np.array([_label(v) for v in y_true], dtype=object)

@@ -36,40 +36,56 @@ def _no_progress(_f: float, _m: str) -> None:
     return None
 
 
-def scoring_for(task: str, y: Any) -> Any:
-    """The scorer cross-validation ranks candidates by: the primary metric, computed as the run reports it.
+class MetricScorer:
+    """A scikit-learn scorer for a run's primary metric, computed as `evaluation.evaluate` reports it.
 
-    Classification scores `f1` as `evaluation` defines it: for a binary target the
-    f1 of the positive class, the second class in sorted order (the classes of a
-    fitted classifier, so "yes" of no/yes, not scikit-learn's default pos_label=1),
-    else the macro average; an undefined f1 counts 0. The scorer is a
-    module-level function with plain arguments, so it pickles for process workers.
+    The search then ranks candidates by exactly the number the run, the runs
+    table and the gates use: the same positive class of a binary target (not
+    scikit-learn's `pos_label=1`), the same averaging. Lower-is-better metrics
+    (rmse, log_loss, ...) are negated, because scikit-learn maximises; an
+    undefined value (roc_auc of a fold with one class) is NaN, which the search
+    ranks last. Plain attributes and a module-level class: it pickles for
+    process workers.
     """
-    if task == "regression":
-        return "neg_root_mean_squared_error"
-    import numpy as np
-    from sklearn.metrics import f1_score, make_scorer
 
-    classes = np.unique(np.asarray(y))  # what the fitted classifier's classes_ will be
-    if len(classes) == 2:
-        positive = classes[1].item() if isinstance(classes[1], np.generic) else classes[1]
-        return make_scorer(f1_score, pos_label=positive, zero_division=0)
-    return make_scorer(f1_score, average="macro", zero_division=0)
+    _NEEDS_PROBA = frozenset({"roc_auc", "log_loss", "brier"})
+
+    def __init__(self, task: str, metric: str, positive: Any = None) -> None:
+        self.task, self.metric, self.positive = task, metric, positive
+
+    def __call__(self, estimator: Any, X: Any, y: Any) -> float:
+        import math
+
+        import numpy as np
+
+        from mlcycle_tui.experiments import evaluation
+
+        if self.task == "classification" and self.metric in self._NEEDS_PROBA:
+            pred, proba, classes = evaluation.predictions(self.task, estimator, X)
+        else:
+            pred, proba, classes = np.asarray(estimator.predict(X)), None, None
+        value = evaluation.evaluate(self.task, y, pred, proba, classes, curves=False,
+                                    positive=self.positive).get(self.metric)
+        if not isinstance(value, int | float) or not math.isfinite(value):
+            return math.nan
+        return float(value) if evaluation.higher_is_better(self.metric) else -float(value)
+
+    def __repr__(self) -> str:
+        return f"MetricScorer({self.task!r}, {self.metric!r}, positive={self.positive!r})"
 
 
-def _check_folds(task: str, y: Any, cv: int) -> None:
-    if cv < 2:
-        raise UserError(f"--cv must be at least 2, got {cv}")
-    if len(y) < cv:
-        raise UserError(f"{len(y)} training rows are too few for {cv}-fold cross-validation; lower --cv")
-    if task == "classification":
-        smallest = int(y.value_counts().min())
-        if smallest < cv:
-            cls = y.value_counts().idxmin()
-            raise UserError(
-                f"class {cls!r} has only {smallest} training rows, too few for {cv}-fold "
-                f"cross-validation; lower --cv to {max(2, smallest)} or add data"
-            )
+def scoring_for(task: str, y: Any, metric: str | None = None, positive: Any = None) -> MetricScorer:
+    """The scorer cross-validation ranks candidates by: the run's primary metric (default f1 or rmse).
+
+    For a binary target the positive class is `positive`, else the one the
+    run would choose (`evaluation.default_positive`).
+    """
+    from mlcycle_tui.experiments import evaluation
+
+    metric = evaluation.check_metric(task, metric)
+    if task == "classification" and positive is None:
+        positive = evaluation.default_positive(y)
+    return MetricScorer(task, metric, positive)
 
 
 class Training:
@@ -100,11 +116,14 @@ class Training:
         params: Mapping[str, Any] | list[str] | None = None,
         search: str | None = None,
         trials: int = 10,
-        cv: int = 3,
+        cv: int | str = 3,
         seed: int = 42,
         experiment: str | None = None,
         split: str | None = None,
         task: str | None = None,
+        target: str | None = None,
+        metric: str | None = None,
+        positive_class: Any = None,
         include: list[str] | None = None,
         drop: list[str] | None = None,
         backend: str = "joblib",
@@ -114,38 +133,48 @@ class Training:
         tags: Mapping[str, Any] | None = None,
         progress: Progress | None = None,
     ) -> dict[str, Any]:
-        """Fit a pipeline on the train split, evaluate on the test split, track it all."""
-        from mlcycle_tui.experiments import catalog, evaluation, overlap, preprocess
+        """Fit a pipeline on the train split, evaluate on the test split, track it all.
+
+        `target` overrides the dataset's target column; `metric` is the primary
+        metric (what the search optimises, runs are ranked by and gates compare;
+        default f1 or rmse); `positive_class` the positive class of a binary
+        target (default `evaluation.default_positive` of the training labels);
+        `cv` a fold count or strategy (experiments/folds.py). All of them are
+        recorded in the run's recipe, and the metric and positive class also as
+        the tags `primary_metric` and `positive_class`.
+        """
+        from mlcycle_tui.experiments import catalog, evaluation, folds, overlap, preprocess
 
         report = progress or _no_progress
         ds = self.data.dataset(ref)
-        if ds.target is None:
-            raise UserError(
-                f"{ds.ref} has no target column; ingest it again with --target COLUMN to train on it"
-            )
+        target = self._target(ds, target)
         if search is not None and search not in SEARCH_MODES:
             raise UserError(f"unknown --search {search!r}; use grid or random")
         if backend not in BACKENDS:
             raise UserError(f"unknown --backend {backend!r}; use joblib or dask")
         if backend == "dask" and not scheduler:
             raise UserError("--backend dask needs --scheduler ADDRESS (e.g. tcp://127.0.0.1:8786)")
+        fold_plan = folds.parse(cv)
         report(0.05, "loading data")
-        sp = self.splits.get(split) if split else self.default_split(ds)
+        sp = self.splits.get(split) if split else self.default_split(ds, target)
         if sp.dataset_version_id != ds.id:
             raise UserError(f"split {sp.split_id} belongs to {sp.dataset}, not {ds.ref}")
         train_df, test_df = self.splits.frames(sp.split_id)
-        target = ds.target
         feedback_left_out = 0
         if extra_train is not None and len(extra_train):
             train_df, feedback_left_out = _add_feedback(train_df, test_df, extra_train, target)
         train_df = train_df[train_df[target].notna()]
         test_df = test_df[test_df[target].notna()]
         task = preprocess.infer_task(train_df[target], kind=task)
+        metric = evaluation.check_metric(task, metric)
+        positive = self._positive(task, train_df[target], positive_class)
         kind = catalog.resolve_kind(model, task)
         user_params = catalog.parse_params(kind, task, params)
         resolved = catalog.resolved_params(kind, task, user_params, seed)
         if search:
-            _check_folds(task, train_df[target], cv)
+            catalog.search_space(kind, task, search)  # refuses a kind without one before the run starts
+            if trials < 1:
+                raise UserError(f"--trials must be at least 1, got {trials}")
         if len(test_df) == 0:
             raise UserError(f"the test part of split {sp.split_id} has no labelled rows; choose a larger --test-size")
         estimator = catalog.make_estimator(kind, task, user_params, seed)
@@ -159,10 +188,12 @@ class Training:
             "target": target,
             "model": kind,
             "task": task,
+            "metric": metric,
+            "positive_class": positive,
             "params": user_params,
             "search": search,
             "trials": trials,
-            "cv": cv,
+            "cv": fold_plan.spec(),
             "seed": seed,
             "include": include,
             "drop": drop,
@@ -172,13 +203,21 @@ class Training:
         exp = experiment or ds.name
         X_train, y_train = train_df.drop(columns=[target]), train_df[target]
         X_test, y_test = test_df.drop(columns=[target]), test_df[target]
+        cv_plan = None
+        if search:
+            cv_plan = folds.splitter(fold_plan, task, X_train, y_train, seed, time_column=ds.time_column)
+        run_tags = {"search": search or "none", "primary_metric": metric, **(tags or {})}
+        if positive is not None:
+            run_tags["positive_class"] = str(positive)
         with self.runs.start(exp, dataset=ds, split=sp.split_id, seed=seed, model=kind, task=task,
-                            tags={"search": search or "none", **(tags or {})}) as run:
+                            tags=run_tags) as run:
             run.log_params({"model": kind, **resolved})
-            report(0.15, "fitting" if not search else f"{search} search")
-            if search:
+            report(0.15, "fitting" if not search else f"{search} search ({fold_plan.describe()})")
+            if search and cv_plan is not None:
+                splitter, groups, X_fold, y_fold = cv_plan
                 fitted, search_log = self._search(
-                    pipeline, kind, task, search, trials, cv, seed, X_train, y_train, backend, scheduler, n_jobs,
+                    pipeline, kind, task, search, trials, splitter, groups, seed, X_fold, y_fold,
+                    MetricScorer(task, metric, positive), backend, scheduler, n_jobs,
                 )
                 run.log_batch(metrics=[("cv_score", s, i) for i, s in enumerate(search_log["scores"])])
                 best = {k.removeprefix("model__"): v for k, v in search_log["best_params"].items()}
@@ -188,7 +227,7 @@ class Training:
             else:
                 fitted = pipeline.fit(X_train, y_train)
             report(0.75, "evaluating")
-            result = evaluation.evaluate_with_baseline(task, X_train, y_train, X_test, y_test, fitted)
+            result = evaluation.evaluate_with_baseline(task, X_train, y_train, X_test, y_test, fitted, positive)
             flat = evaluation.flat_metrics(result["model"])
             base = evaluation.flat_metrics(result["baseline"])
             run.log_metrics(flat)
@@ -202,14 +241,17 @@ class Training:
                 json.dumps(preprocess.signature(ds.schema, target, include=include, drop=drop)).encode(),
                 name="signature.json",
             )
-            self.events.log("train", run.id, f"{kind} on {ds.ref}: {evaluation.primary_metric(task)} "
-                           f"{flat.get(evaluation.primary_metric(task), float('nan')):.4g}")
+            self.events.log("train", run.id, f"{kind} on {ds.ref}: {metric} {flat.get(metric, float('nan')):.4g}")
         report(1.0, "done")
         return {
             "run_id": run.id,
             "experiment": exp,
             "model": kind,
             "task": task,
+            "target": target,
+            "primary_metric": metric,
+            "positive_class": positive,
+            "cv": fold_plan.spec(),
             "dataset": ds.ref,
             "split_id": sp.split_id,
             "metrics": flat,
@@ -218,21 +260,66 @@ class Training:
             "feedback_left_out": feedback_left_out,
         }
 
-    def default_split(self, ds: DatasetVersion) -> Any:
-        """Time split when the data has a time column, else stratified (classification) or random."""
+    def retrain(self, recipe: Mapping[str, Any], ref: str | DatasetVersion, *, split: str | None = None,
+                extra_train: pd.DataFrame | None = None, experiment: str | None = None,
+                tags: Mapping[str, Any] | None = None, progress: Progress | None = None) -> dict[str, Any]:
+        """Train a recorded recipe again on `ref` (newer data): the same model, parameters (the search's
+        best when it searched), seed, target, metric, positive class, folds and columns."""
+        rec = dict(recipe)
+        return self.train(
+            ref, rec["model"], params=rec.get("best_params") or rec.get("params") or None,
+            seed=int(rec.get("seed", 42)), split=split, task=rec.get("task"), target=rec.get("target"),
+            metric=rec.get("metric"), positive_class=rec.get("positive_class"), cv=rec.get("cv") or 3,
+            include=rec.get("include"), drop=rec.get("drop"), extra_train=extra_train,
+            experiment=experiment or rec.get("experiment"), tags=tags, progress=progress,
+        )
+
+    def _target(self, ds: DatasetVersion, target: str | None) -> str:
+        """The target column: `target` when given (it must be a column), else the dataset's."""
+        if target is None or not str(target).strip():
+            if ds.target is None:
+                raise UserError(f"{ds.ref} has no target column; train with --target COLUMN, "
+                                "or ingest it again with --target COLUMN")
+            return ds.target
+        name = str(target)
+        if ds.column(name) is None:
+            names = ", ".join(c["name"] for c in ds.schema)
+            raise UserError(f"--target {name!r} is not a column of {ds.ref}; columns are: {names}")
+        return name
+
+    @staticmethod
+    def _positive(task: str, y: Any, positive_class: Any) -> Any:
+        """The positive class of a binary target: the one asked for (it must be a class), else the default."""
+        from mlcycle_tui.experiments import evaluation
+
+        if task != "classification":
+            if positive_class not in (None, ""):
+                raise UserError("--positive-class applies to classification targets only")
+            return None
+        classes = sorted(y.dropna().unique().tolist(), key=str)
+        if positive_class not in (None, ""):
+            if len(classes) != 2:
+                raise UserError(f"--positive-class needs a binary target; this one has {len(classes)} classes "
+                                f"({', '.join(map(str, classes[:10]))})")
+            return evaluation.resolve_positive(classes, positive_class)
+        return evaluation.default_positive(y)
+
+    def default_split(self, ds: DatasetVersion, target: str | None = None) -> Any:
+        """Time split when the data has a time column, else stratified on the target (classification) or random."""
         if ds.time_column:
             return self.splits.create(ds, time_column=ds.time_column)
-        target_col = ds.column(ds.target) if ds.target else None
+        target = target or ds.target
+        target_col = ds.column(target) if target else None
         if target_col and target_col["kind"] in ("categorical", "boolean"):
             try:
-                return self.splits.create(ds, stratify=True)
+                return self.splits.create(ds, stratify=True, stratify_column=target)
             except UserError:
                 return self.splits.create(ds)
         return self.splits.create(ds)
 
     def _search(
-        self, pipeline: Any, kind: str, task: str, mode: str, trials: int, cv: int, seed: int,
-        X: Any, y: Any, backend: str, scheduler: str | None, n_jobs: int | None,
+        self, pipeline: Any, kind: str, task: str, mode: str, trials: int, cv: Any, groups: Any, seed: int,
+        X: Any, y: Any, scoring: Any, backend: str, scheduler: str | None, n_jobs: int | None,
     ) -> tuple[Any, dict[str, Any]]:
         import joblib
         from sklearn.model_selection import GridSearchCV, RandomizedSearchCV
@@ -242,25 +329,23 @@ class Training:
         space = catalog.search_space(kind, task, mode)
         if not space:
             return pipeline.fit(X, y), {"scores": [], "best_params": {}, "best_score": None}
-        scoring = scoring_for(task, y)
         jobs = n_jobs if n_jobs is not None else -1
         if mode == "grid":
             searcher = GridSearchCV(pipeline, space, cv=cv, scoring=scoring, n_jobs=jobs, error_score="raise")
         else:
-            if trials < 1:
-                raise UserError(f"--trials must be at least 1, got {trials}")
             searcher = RandomizedSearchCV(pipeline, space, n_iter=trials, cv=cv, scoring=scoring,
                                           n_jobs=jobs, random_state=seed, error_score="raise")
+        fit_kwargs = {} if groups is None else {"groups": groups}
         if backend == "dask":
             client = _dask_client(scheduler)
             try:
                 _connect_worker_clients(client)
                 with joblib.parallel_config(backend="dask"):
-                    searcher.fit(X, y)
+                    searcher.fit(X, y, **fit_kwargs)
             finally:
                 client.close()
         else:
-            searcher.fit(X, y)
+            searcher.fit(X, y, **fit_kwargs)
         scores = [float(s) for s in searcher.cv_results_["mean_test_score"]]
         return searcher.best_estimator_, {
             "scores": scores,
@@ -277,14 +362,14 @@ class Training:
 
         original = self.runs.get(run_ref)
         rec = self.runs.recipe(original["run_id"])
+        target = rec.get("target") or self.data.dataset(rec["dataset"]).target
         new = self.train(
             rec["dataset"], rec["model"], params=rec["params"], search=rec["search"], trials=rec["trials"],
             cv=rec["cv"], seed=rec["seed"], experiment=original["experiment"], split=rec["split_id"],
-            task=rec["task"], include=rec["include"], drop=rec["drop"],
-            tags={"reproduces": original["run_id"]}, progress=progress,
+            task=rec["task"], target=target, metric=rec.get("metric"), positive_class=rec.get("positive_class"),
+            include=rec["include"], drop=rec["drop"], tags={"reproduces": original["run_id"]}, progress=progress,
         )
         _, test_df = self.splits.frames(rec["split_id"])
-        target = self.data.dataset(rec["dataset"]).target
         X = test_df[test_df[target].notna()].drop(columns=[target])
         before = np.asarray(self.runs.load_model(original["run_id"]).predict(X))
         after = np.asarray(self.runs.load_model(new["run_id"]).predict(X))
@@ -302,7 +387,7 @@ class Training:
             "same_predictions": same_predictions,
             "metric_differences": diffs,
             "metrics": new["metrics"],
-            "primary_metric": evaluation.primary_metric(rec["task"]),
+            "primary_metric": evaluation.check_metric(rec["task"], rec.get("metric")),
         }
 
 

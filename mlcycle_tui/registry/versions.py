@@ -57,6 +57,8 @@ class ModelVersion:
         return f"{self.name}@{self.version}"
 
     def summary(self) -> dict[str, Any]:
+        from mlcycle_tui.experiments.evaluation import primary_metric_of
+
         return {
             "name": self.name,
             "version": self.version,
@@ -64,6 +66,8 @@ class ModelVersion:
             "run_id": self.run_id,
             "kind": self.kind,
             "task": self.task,
+            "primary_metric": primary_metric_of(self),
+            "positive_class": self.recipe.get("positive_class"),
             "metrics": self.metrics,
             "dataset": self.recipe.get("dataset"),
             "split_id": self.split_id,
@@ -292,7 +296,10 @@ class Registry:
         from mlcycle_tui.registry.gates import check_gates, with_champion_check
 
         mv = self.model_version(ref)
+        from mlcycle_tui.experiments.evaluation import primary_metric_of
+
         rules = dict(self.settings.get("gates", {}))
+        rules.setdefault("metric", primary_metric_of(mv))  # the run's --metric, unless the settings name one
         champion = self._alias_holder(mv.name, alias)
         verdict = check_gates(mv.task, {"model": mv.metrics, "baseline": mv.baseline or None}, None, rules)
         if champion is not None and champion.version != mv.version:
@@ -342,7 +349,8 @@ class Registry:
                 return out | {"reason": f"cannot compare with the champion: the {role} {mv.ref} cannot score "
                                         f"the test rows of split {split_id} ({exc})"}
             scored[role] = evaluation.flat_metrics(
-                evaluation.evaluate(mv.task, rows[target], pred, proba, classes, curves=False))
+                evaluation.evaluate(mv.task, rows[target], pred, proba, classes, curves=False,
+                                    positive=challenger.recipe.get("positive_class")))
         return out | scored | {"judged": True, "reason": f"on {where}"}
 
     def training_keys(self, mv: ModelVersion, test_df: Any) -> tuple[list[str], Any]:

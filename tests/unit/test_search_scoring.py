@@ -49,8 +49,28 @@ def test_cv_score_is_the_reported_f1(labels: list) -> None:
     assert pickle.loads(pickle.dumps(scorer))(model, X, y) == pytest.approx(reported)
 
 
-def test_regression_scores_rmse() -> None:
-    assert scoring_for("regression", pd.Series([1.0, 2.5, 3.0])) == "neg_root_mean_squared_error"
+def test_regression_scores_minus_the_reported_rmse() -> None:
+    rng = np.random.default_rng(3)
+    X = pd.DataFrame({"a": rng.normal(size=50)})
+    y = pd.Series(2 * X["a"] + rng.normal(size=50))
+    from sklearn.linear_model import Ridge
+
+    model = Ridge().fit(X, y)
+    reported = evaluation.evaluate("regression", y, model.predict(X))
+    assert scoring_for("regression", y)(model, X, y) == pytest.approx(-reported["rmse"])  # scikit-learn maximises
+    assert scoring_for("regression", y, "r2")(model, X, y) == pytest.approx(reported["r2"])
+
+
+@pytest.mark.parametrize("metric", ["roc_auc", "accuracy", "log_loss", "recall"])
+def test_any_chosen_metric_is_scored_as_reported(metric: str) -> None:
+    X, y = _data(["churned", "stayed"])
+    model = LogisticRegression(C=0.05).fit(X, y)
+    pred, proba, classes = evaluation.predictions("classification", model, X)
+    positive = evaluation.default_positive(y)
+    assert positive == "churned"  # neither label reads as "yes": the minority class (30% of the rows)
+    reported = evaluation.evaluate("classification", y, pred, proba, classes, positive=positive)[metric]
+    sign = 1 if evaluation.higher_is_better(metric) else -1
+    assert scoring_for("classification", y, metric)(model, X, y) == pytest.approx(sign * reported)
 
 
 def _yes_no_workspace(tmp_path) -> Workspace:  # type: ignore[no-untyped-def]
