@@ -287,9 +287,32 @@ def sniff_csv(path: Path) -> tuple[str, str]:
     if not text.strip():
         raise UserError(f"{path} contains only blank lines; nothing to ingest")
     delimiter = _sniff_delimiter(text)
-    header = next(csv.reader(io.StringIO(text.splitlines()[0]), delimiter=delimiter))
+    first = text.splitlines()[0]
+    header = next(csv.reader(io.StringIO(first), delimiter=delimiter))
+    _check_prose(header, first, path)
     _check_columns(header, path)
     return encoding, delimiter
+
+
+def _reads_like_a_sentence(cell: str) -> bool:
+    words = cell.split()
+    return len(words) >= 6 or (len(words) >= 3 and cell.rstrip().endswith((".", "!", "?")))
+
+
+def _check_prose(header: list[str], first_line: str, path: Path) -> None:
+    """Refuse text that is not a table: a header of one or two cells that read like sentences.
+
+    Without this, two lines of prose became a dataset of one column (named by the first
+    sentence) and one row. A real header names columns: short, no full stop.
+    """
+    if len(header) <= 2 and any(_reads_like_a_sentence(cell) for cell in header):
+        shown = first_line.strip()
+        shown = shown if len(shown) <= 60 else shown[:59] + "…"
+        raise UserError(
+            f"{path} does not look like CSV (its first line reads like a sentence, {shown!r}, not like column "
+            "names separated by ',', ';', tab or '|'); give a file whose first line names the columns, or "
+            "--format parquet|jsonl|sqlite for other files"
+        )
 
 
 def csv_options(path: Path) -> tuple[Any, Any, Any]:

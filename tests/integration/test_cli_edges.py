@@ -59,3 +59,18 @@ def test_every_argument_has_help_and_states_its_default():
                           text=True, timeout=60).stdout
     assert "(default: 42)" in " ".join(text.split())  # --seed
     assert "(default: rf)" in " ".join(text.split())  # --model
+
+
+def test_prose_is_not_a_one_by_one_dataset(tmp_path):
+    notes = tmp_path / "notes.txt"
+    notes.write_text("These are my notes about the experiment.\nWe should try more trees next time!\n")
+    r = mlcycle(tmp_path / "ws", "data", "ingest", str(notes), "--name", "notes")
+    assert r.returncode == 2
+    assert "does not look like CSV (its first line reads like a sentence" in r.stderr
+    assert "Traceback" not in r.stderr
+    listing = mlcycle(tmp_path / "ws", "--json", "data", "list")
+    assert json.loads(listing.stdout) == []  # nothing was created
+    # a real one-column table still ingests
+    names = tmp_path / "names.csv"
+    names.write_text("first name\nalice\nbob\n")
+    assert mlcycle(tmp_path / "ws", "data", "ingest", str(names), "--name", "names").returncode == 0
