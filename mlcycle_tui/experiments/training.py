@@ -215,17 +215,17 @@ class Training:
             report(0.15, "fitting" if not search else f"{search} search ({fold_plan.describe()})")
             if search and cv_plan is not None:
                 splitter, groups, X_fold, y_fold = cv_plan
-                fitted, search_log = self._search(
+                fitted, search_log = _refusals_as_user_errors(kind, lambda: self._search(
                     pipeline, kind, task, search, trials, splitter, groups, seed, X_fold, y_fold,
                     MetricScorer(task, metric, positive), backend, scheduler, n_jobs,
-                )
+                ))
                 run.log_batch(metrics=[("cv_score", s, i) for i, s in enumerate(search_log["scores"])])
                 best = {k.removeprefix("model__"): v for k, v in search_log["best_params"].items()}
                 run.log_params(best)
                 run.log_metric("cv_best_score", search_log["best_score"])
                 recipe["best_params"] = best
             else:
-                fitted = pipeline.fit(X_train, y_train)
+                fitted = _refusals_as_user_errors(kind, lambda: pipeline.fit(X_train, y_train))
             report(0.75, "evaluating")
             result = evaluation.evaluate_with_baseline(task, X_train, y_train, X_test, y_test, fitted, positive)
             flat = evaluation.flat_metrics(result["model"])
@@ -389,6 +389,20 @@ class Training:
             "metrics": new["metrics"],
             "primary_metric": evaluation.check_metric(rec["task"], rec.get("metric")),
         }
+
+
+def _refusals_as_user_errors(kind: str, fit: Callable[[], Any]) -> Any:
+    """Run a fit; an estimator's refusal of its parameters or data (ValueError) becomes a UserError.
+
+    scikit-learn (and compatible libraries) say what is wrong in a ValueError, e.g. "the
+    'liblinear' solver does not support multiclass classification": that is the user's to fix,
+    not a bug to report. The run is recorded as failed with the same message.
+    """
+    try:
+        return fit()
+    except ValueError as exc:
+        reason = str(exc).strip().rstrip(".")
+        raise UserError(f"{kind} could not be fitted: {reason}; change --param (or the data) and train again") from exc
 
 
 def _add_feedback(train_df: pd.DataFrame, test_df: pd.DataFrame, extra: pd.DataFrame,

@@ -208,3 +208,14 @@ def test_a_lightgbm_model_goes_through_register_serve_drift_and_retrain(tmp_path
         assert challenger.kind == kind and challenger.recipe["metric"] == "roc_auc"
         assert challenger.recipe["params"] == {"n_estimators": 30, "verbose": -1}
         assert {c["metric"] for c in job["result"]["gates"]["checks"]} == {"roc_auc"}
+
+
+def test_an_estimator_that_refuses_its_parameters_is_a_user_error_and_a_failed_run(tmp_path: Path) -> None:
+    df = users(120).assign(plan_target=lambda f: f["plan"])
+    with Workspace.open(tmp_path / "ws") as ws:
+        ws.data.ingest(df.drop(columns=["plan"]), name="p", target="plan_target")
+        with pytest.raises(UserError, match="logistic could not be fitted: The 'liblinear' solver does not support "
+                                            "multiclass"):
+            ws.training.train("p", "logistic", params=["solver=liblinear"])
+        (run,) = ws.runs.search()
+        assert run["status"] == "failed"
