@@ -25,6 +25,7 @@ from mlcycle_tui.experiments.tracking import Tracking
 from mlcycle_tui.experiments.training import Training
 from mlcycle_tui.loop.jobs import Jobs
 from mlcycle_tui.monitoring.checks import Monitoring
+from mlcycle_tui.monitoring.estimate import Estimates
 from mlcycle_tui.predictions.batch import Batch
 from mlcycle_tui.predictions.log import PredictionLog
 from mlcycle_tui.predictions.scoring import Scoring
@@ -70,6 +71,8 @@ class Workspace:
                                                   data=data, splits=splits, registry=registry,
                                                   predictions=predictions, jobs=jobs)
         registry.registered.append(monitoring.on_register)
+        self.estimates = Estimates(settings=settings, events=events, splits=splits, registry=registry,
+                                   monitoring=monitoring, jobs=jobs)
         # periodic work: one mechanism (timing, pause, lease, outcome) for every kind
         self.periodic = periodic = Periodic(db=db, settings=settings)
         self.drift_schedules = drift_schedules = DriftSchedules(db=db, events=events, periodic=periodic,

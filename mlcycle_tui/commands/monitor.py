@@ -1,4 +1,5 @@
-"""`mlcycle monitor ...` (drift checks, schedules, reports) and `mlcycle jobs ...` (the retraining queue)."""
+"""`mlcycle monitor ...` (drift checks, estimated performance, schedules, reports) and `mlcycle jobs ...`
+(the retraining queue)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ from typing import Any
 from mlcycle_tui.commands.base import CliContext, CliExit, table
 
 EXIT_DRIFT = 1  # --fail-on-drift: drift or decay found
-EXIT_NOT_JUDGED = 3  # --fail-on-drift: the check could not judge (not enough data), so it did not pass
+EXIT_NOT_JUDGED = 3  # --fail-on-drift: the check could not judge (not enough data), so it did not pass;
+# `monitor estimate` exits with it whenever it cannot estimate
 
 
 def register(sub: Any, common: argparse.ArgumentParser) -> None:
@@ -29,6 +31,24 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--fail-on-drift", action="store_true",
                    help="exit 1 when drift or decay is found, 3 when the check cannot judge (not enough data)")
     p.set_defaults(handler=cmd_check)
+
+    p = msub.add_parser("estimate", parents=[common],
+                        help="estimate a model's performance without labels (CBPE / DLE), per chunk")
+    p.add_argument("model", metavar="MODELREF", help="NAME (production), NAME@VERSION or NAME@ALIAS")
+    p.add_argument("--current", metavar="REF|PATH", help="a dataset reference or a file (default: logged inputs)")
+    window = p.add_mutually_exclusive_group()
+    window.add_argument("--window", metavar="DURATION", help="logged predictions of the last DURATION (default 24h)")
+    window.add_argument("--last", metavar="N", type=int, help="the last N logged predictions")
+    p.add_argument("--chunk", metavar="N", type=int, default=None,
+                   help="rows per chunk (default 1000; a remainder under half a chunk joins the one before)")
+    p.add_argument("--metric", default=None, choices=["accuracy", "roc_auc", "f1", "precision", "recall", "mae",
+                                                      "rmse"],
+                   help="the metric whose alert counts (default: the model's primary metric; f1 or rmse "
+                        "unless it was trained with --metric)")
+    p.add_argument("--queue", action="store_true",
+                   help="queue a retraining job (trigger estimated_performance) when a chunk alerts")
+    p.add_argument("--fail-on-alert", action="store_true", help="exit 1 when a chunk alerts")
+    p.set_defaults(handler=cmd_estimate)
 
     p = msub.add_parser("schedule", parents=[common], help="check a model periodically (kept in the workspace)")
     p.add_argument("model", metavar="MODELREF", help="NAME (follows production), NAME@VERSION or NAME@ALIAS")
@@ -156,6 +176,70 @@ def _note(col: dict[str, Any]) -> str:
     return "; ".join(n for n in notes if n)
 
 
+def cmd_estimate(args: argparse.Namespace, ctx: CliContext) -> int:
+    doc = ctx.ws().estimates.estimate(args.model, args.current, window=args.window, last=args.last,
+                                      chunk=args.chunk, metric=args.metric,
+                                      action="retrain" if args.queue else "alert")
+    ctx.emit(doc, _human_estimate(doc))
+    if not doc["judged"]:
+        ctx.info(f"mlcycle: {doc['verdict_text']}; nothing was judged, so this is not a pass")
+        raise CliExit(EXIT_NOT_JUDGED)
+    if args.fail_on_alert and doc["alert"]:
+        raise CliExit(EXIT_DRIFT)
+    return 0
+
+
+def _human_estimate(doc: dict[str, Any]) -> str:
+    """Per chunk: the estimate, its band, the realized value where labels exist; the assumption, always."""
+    head = f"{doc['model']}@{doc['version']}: {doc['method']} estimate of {doc['metric']}"
+    assumption = f"assumption: {doc['caveat']}"
+    if not doc["judged"]:
+        return "\n".join([f"{doc['model']}@{doc['version']}: CANNOT ESTIMATE {doc['metric']} ({doc['method']}) on "
+                           f"{doc['rows']} rows from {doc['source']}", f"why: {doc['reason']}",
+                           "no estimate: nothing was judged and nothing was queued", "", assumption])
+    n = len(doc["chunks"])
+    lines = [f"{head} on {doc['rows']} rows ({doc['source']}), {n} chunk{'s' if n != 1 else ''} of about "
+             f"{min(doc['chunk_size'], doc['rows'])} rows",
+             doc["verdict_text"], f"threshold: {doc['thresholds'][doc['metric']]['text']}",
+             f"band: {doc['band']}", ""]
+    rows = [{"chunk": c["index"], "rows": c["rows"], "first": c["first"], "last": c["last"],
+             "estimated": c["estimated"], "band": _band(c), "realized": c["realized"],
+             "labelled": c["labelled"], "alert": "ALERT" if c["alert"] else ""} for c in doc["chunks"]]
+    columns = ["chunk", "rows", "first", "last", "estimated", "band", "realized", "labelled", "alert"]
+    if all(c["first"] is None for c in doc["chunks"]):
+        columns = [c for c in columns if c not in ("first", "last")]
+    lines.append(table(rows, columns))
+    others = [m for m in doc["metrics"] if m != doc["metric"]]
+    lines += ["", "other metrics, estimated (realized) per chunk:"]
+    for m in others:
+        values = [_pair(c["metrics"][m]) for c in doc["chunks"]]
+        lines.append(f"  {m}: " + "  ".join(values))
+    if not any(c["realized"] is not None for c in doc["chunks"]):
+        lines.append("no realized values: no chunk has 20 labelled rows yet (send feedback, or give --current "
+                     "a file with the target column)")
+    lines += ["", assumption]
+    if doc["job_queued"]:
+        lines += ["", f"retraining job {doc['job_id']} queued (trigger {doc['trigger']}; see "
+                      f"`mlcycle jobs show {doc['job_id']}`)"]
+    elif doc["job_id"] is not None:
+        lines += ["", f"retraining job {doc['job_id']} is already open"]
+    elif doc["alert"]:
+        lines += ["", "alert only: add --queue to queue a retraining job"]
+    return "\n".join(lines)
+
+
+def _band(chunk: dict[str, Any]) -> str:
+    if chunk["lower"] is None or chunk["upper"] is None:
+        return "-"
+    return f"{chunk['lower']:.3f}-{chunk['upper']:.3f}"
+
+
+def _pair(values: dict[str, Any]) -> str:
+    est, real = values["estimated"], values["realized"]
+    text = "-" if est is None else f"{est:.3f}"
+    return text + ("" if real is None else f" ({real:.3f})") + ("!" if values["alert"] else "")
+
+
 def cmd_schedule(args: argparse.Namespace, ctx: CliContext) -> int:
     doc = ctx.ws().drift_schedules.add(args.model, args.every, args.action)
     ctx.emit(doc, f"schedule {doc['schedule_id']}: check {doc['model']} every {doc['every']} ({doc['action']}); "
@@ -196,7 +280,7 @@ def cmd_report(args: argparse.Namespace, ctx: CliContext) -> int:
 
 
 # -- jobs ----------------------------------------------------------------------------
-JOB_COLUMNS = ["id", "kind", "status", "model", "created", "reason"]
+JOB_COLUMNS = ["id", "kind", "status", "model", "trigger", "created", "reason"]
 
 
 def _job_human(job: dict[str, Any]) -> str:

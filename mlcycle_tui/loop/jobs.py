@@ -46,6 +46,8 @@ if TYPE_CHECKING:
 STATUSES = ("queued", "running", "awaiting_approval", "done", "failed", "cancelled", "rejected")
 OPEN = ("queued", "running", "awaiting_approval")
 RETRAIN = "retrain"
+# What queued a job, as the first word of its reason ("drift: report 3: ..."); `trigger` in a job's document.
+TRIGGERS = ("drift", "decay", "estimated_performance")
 MAX_ATTEMPTS = 3
 STALE_AFTER_S = 6 * 3600  # a running job on another host without a heartbeat for this long is dead
 JobProgress = Callable[[str], None]
@@ -81,8 +83,15 @@ class Jobs:
         self.predictions = predictions
 
     # -- queue -------------------------------------------------------------------
-    def enqueue_retrain(self, model: str, reason: str, *, report_id: int | None = None) -> dict[str, Any]:
-        """Queue a retraining job for `model` unless one is open; the job, with "queued" saying which."""
+    def enqueue_retrain(self, model: str, reason: str, *, report_id: int | None = None,
+                        trigger: str | None = None) -> dict[str, Any]:
+        """Queue a retraining job for `model` unless one is open; the job, with "queued" saying which.
+
+        `trigger` (one of TRIGGERS) names what fired; it leads the stored reason and is the job's `trigger`."""
+        if trigger is not None:
+            if trigger not in TRIGGERS:
+                raise UserError(f"unknown trigger {trigger!r}; one of {', '.join(TRIGGERS)}")
+            reason = f"{trigger}: {reason}"
         name = self.registry.model_version(model).name
         with self.db.transaction() as conn:
             try:
@@ -262,6 +271,7 @@ class Jobs:
 
     def _retrain(self, job: dict[str, Any], step: JobProgress) -> tuple[str, dict[str, Any]]:
         """Train the champion's recipe on the newest data; compare; register; promote or wait."""
+        from mlcycle_tui.experiments.evaluation import primary_metric_of
         from mlcycle_tui.registry.gates import compare
 
         name = job["model"]
@@ -280,11 +290,8 @@ class Jobs:
                             "champion": {"version": champion.version}, "trained_on": trained_on}
         split = self._retrain_split(latest, rec)
         step(f"training {rec['model']} on {latest.ref} (split {split})")
-        run = self.training.train(
-            latest.ref, rec["model"], params=rec.get("best_params") or rec.get("params") or None,
-            seed=int(rec.get("seed", 42)), split=split, task=rec.get("task"), include=rec.get("include"),
-            drop=rec.get("drop"), extra_train=feedback if len(feedback) else None,
-            experiment=rec.get("experiment"),
+        run = self.training.retrain(
+            rec, latest.ref, split=split, extra_train=feedback if len(feedback) else None,
             tags={"retrain_of": champion.ref, "job": str(job["id"]), "feedback_rows": str(len(feedback))},
         )
         if run["feedback_left_out"]:
@@ -297,7 +304,7 @@ class Jobs:
              f"({holdout['left_out']} left out as training rows of either)")
         if holdout["judged"]:
             verdict = compare(challenger.task, holdout["challenger"], holdout["champion"],
-                              margin=policy["win_margin"])
+                              margin=policy["win_margin"], metric=primary_metric_of(challenger))
             verdict["reason"] += f" ({holdout['reason']})"
         else:
             verdict = {"challenger_wins": False, "winner": None, "reason": holdout["reason"]}
@@ -344,9 +351,10 @@ class Jobs:
         try:
             made = self.splits.create(latest, test_size=float(sp.get("test_size") or 0.2),
                               stratify=bool(sp.get("stratify")) and not time_column,
-                              time_column=time_column, seed=int(sp.get("seed") or 42))
+                              time_column=time_column, seed=int(sp.get("seed") or 42),
+                              stratify_column=rec.get("target"))
         except UserError:
-            made = self.training.default_split(latest)
+            made = self.training.default_split(latest, rec.get("target"))
         return made.split_id
 
     def feedback_training_rows(self, champion: ModelVersion, latest: DatasetVersion) -> pd.DataFrame:
@@ -379,10 +387,17 @@ def _job_id(value: int | str) -> int:
         raise UserError(f"bad job id {value!r}: job ids are whole numbers (see `mlcycle jobs list`)") from None
 
 
+def _trigger(reason: str | None) -> str | None:
+    """The trigger that queued a job (the first word of its reason), or None for one queued by hand."""
+    head = (reason or "").split(":", 1)[0]
+    return head if head in TRIGGERS else None
+
+
 def _doc(row: dict[str, Any], *, with_log: bool) -> dict[str, Any]:
     doc = {
         "id": row["id"], "kind": row["kind"], "status": row["status"], "model": row["model"],
-        "reason": row["reason"], "created": row["created"], "started": row["started"],
+        "reason": row["reason"], "trigger": _trigger(row["reason"]), "created": row["created"],
+        "started": row["started"],
         "finished": row["finished"], "result": json.loads(row["result_json"]) if row["result_json"] else None,
         "attempts": row["attempts"], "pid": row["pid"], "host": row["host"], "report_id": row["report_id"],
     }

@@ -108,8 +108,8 @@ class Monitoring:
         train_df, test_df = self.splits.frames(mv.split_id)
         columns = [dict(c) for c in mv.signature.get("inputs", [])]
         if not columns:
-            columns = drift.infer_columns(train_df.drop(columns=[self._target_of(mv)], errors="ignore"))
-        target = self._target_of(mv)
+            columns = drift.infer_columns(train_df.drop(columns=[self.target_of(mv)], errors="ignore"))
+        target = self.target_of(mv)
         predictions = None
         if target in test_df.columns:
             test_df = test_df[test_df[target].notna()]
@@ -139,7 +139,8 @@ class Monitoring:
             return mv, self.prepare_drift_reference(mv)
         return mv, self.artifacts.load_joblib(row["artifact_sha256"], row["artifact_path"])
 
-    def _target_of(self, mv: ModelVersion) -> str:
+    def target_of(self, mv: ModelVersion) -> str:
+        """The name of the version's target column ("" when none is recorded)."""
         target = mv.recipe.get("target")
         if target:
             return str(target)
@@ -170,7 +171,7 @@ class Monitoring:
         a file path. `action`: "retrain" queues a retraining job when the
         policy says so, "alert" only records and logs it.
         """
-        from mlcycle_tui.experiments.evaluation import primary_metric
+        from mlcycle_tui.experiments.evaluation import primary_metric_of
         from mlcycle_tui.monitoring import drift
 
         if method not in drift.METHODS:
@@ -181,7 +182,8 @@ class Monitoring:
         pol = self.policy()
         window_doc = self._current_window(mv, current, window, last)
         frame, predictions, labels = window_doc.pop("frame"), window_doc.pop("predictions"), window_doc.pop("labels")
-        _check_schema(mv, reference, frame, window_doc["source"])
+        window_doc.pop("times")
+        _check_schema(mv, [c["name"] for c in reference.columns], frame, window_doc["source"])
         if len(frame) < pol["min_rows"]:
             # too few rows to judge anything: no statistics (they would all read 0), no verdict
             core = {"drift": False, "share_drifted": None, "drift_share": float(pol["drift_share"]),
@@ -227,7 +229,7 @@ class Monitoring:
             "new_categories": {c["column"]: c["new_categories"] for c in core["columns"] if c["new_categories"]},
             "missing_changed": [c["column"] for c in core["columns"] if c.get("missing_changed")],
             "performance": performance,
-            "primary_metric": primary_metric(mv.task),
+            "primary_metric": primary_metric_of(mv),
             "decay": decay,
             "policy": {k: pol[k] for k in ("drift_share", "persistence_k", "persistence_m", "decay_margin",
                                            "min_rows")},
@@ -240,10 +242,22 @@ class Monitoring:
         self._apply_policy(mv, report, pol)
         return report
 
+    def current_window(
+        self, model_ref: str | ModelVersion, current: Any = None, *, window: str | None = None,
+        last: int | None = None,
+    ) -> tuple[ModelVersion, dict[str, Any]]:
+        """The version and the current data a check reads, as `check_drift` takes it: {"frame" (the
+        model's input columns), "predictions", "labels" (or None), "times" (epoch seconds of logged
+        rows, or None), "source", ...}. Data without the model's input columns is refused."""
+        mv = self.registry.model_version(model_ref)
+        doc = self._current_window(mv, current, window, last)
+        _check_schema(mv, [c["name"] for c in mv.signature.get("inputs", [])], doc["frame"], doc["source"])
+        return mv, doc
+
     def _current_window(
         self, mv: ModelVersion, current: Any, window: str | None, last: int | None
     ) -> dict[str, Any]:
-        """The current data as {"frame", "predictions", "labels", "source", ...}."""
+        """The current data as {"frame", "predictions", "labels", "times", "source", ...}."""
         import pandas as pd
 
         if current is None:
@@ -264,14 +278,14 @@ class Monitoring:
         if len(frame) == 0:
             raise UserError(f"the current data ({source}) has no rows")
         frame = frame.reset_index(drop=True)
-        target = self._target_of(mv)
+        target = self.target_of(mv)
         labels = frame[target] if target and target in frame.columns else None
         if "_prediction" in frame.columns:
             predictions = frame["_prediction"].to_numpy()
         else:
             predictions = self._predict_quietly(mv, frame.drop(columns=[target], errors="ignore"))
         inputs = frame.drop(columns=[c for c in (target, *META_COLUMNS) if c and c in frame.columns])
-        return {"frame": inputs, "predictions": predictions, "labels": labels, "source": source,
+        return {"frame": inputs, "predictions": predictions, "labels": labels, "times": None, "source": source,
                 "since": None, "last": None}
 
     def _logged_window(self, mv: ModelVersion, window: str | None, last: int | None) -> dict[str, Any]:
@@ -301,7 +315,7 @@ class Monitoring:
         inputs = logged.drop(columns=[c for c in META_COLUMNS if c in logged.columns])
         source = f"logged predictions, last {last}" if last is not None else f"logged predictions, last {window}"
         return {"frame": inputs, "predictions": logged["_prediction"].to_numpy(), "labels": labels,
-                "source": source, "since": since, "last": last,
+                "times": logged["_time"].to_numpy(dtype=float), "source": source, "since": since, "last": last,
                 "first": float(logged["_time"].min()), "newest": float(logged["_time"].max())}
 
     def _predict_quietly(self, mv: ModelVersion, frame: pd.DataFrame) -> Any:
@@ -331,11 +345,14 @@ class Monitoring:
             return None
         try:
             metrics = evaluation.flat_metrics(
-                evaluation.evaluate(mv.task, labels[keep].tolist(), preds[keep].tolist(), curves=False)
+                evaluation.evaluate(mv.task, labels[keep].tolist(), preds[keep].tolist(), curves=False,
+                                    positive=mv.recipe.get("positive_class"))
             )
         except (UserError, ValueError, TypeError) as exc:
             return {"rows": int(keep.sum()), "decay": False, "message": f"metrics not computed: {exc}"}
-        metric = evaluation.primary_metric(mv.task)
+        metric = evaluation.primary_metric_of(mv)  # the run's --metric
+        if metrics.get(metric) is None:  # a probability metric (roc_auc, ...): the log holds labels only
+            metric = evaluation.primary_metric(mv.task)
         now_value, recorded = metrics.get(metric), mv.metrics.get(metric)
         decay, message = False, f"{metric} on {int(keep.sum())} labelled rows"
         if now_value is None or recorded is None:
@@ -384,7 +401,9 @@ class Monitoring:
             )
             report["report_id"] = int(cur.lastrowid)
             if report["alarm"] and report["action"] == "retrain":
-                job = self.jobs.enqueue_retrain(mv.name, _reason(report), report_id=report["report_id"])
+                trigger = "drift" if report["drift"] else "decay"
+                job = self.jobs.enqueue_retrain(mv.name, _reason(report), report_id=report["report_id"],
+                                                trigger=trigger)
                 report["job_id"], report["job_queued"] = job["id"], job["queued"]
             conn.execute(
                 "UPDATE drift_reports SET job_id = ?, report_json = ? WHERE id = ?",
@@ -494,9 +513,8 @@ def _looks_like_path(value: str | Path) -> bool:
     ) or Path(value).exists()
 
 
-def _check_schema(mv: ModelVersion, reference: Reference, frame: pd.DataFrame, source: str) -> None:
+def _check_schema(mv: ModelVersion, needed: list[str], frame: pd.DataFrame, source: str) -> None:
     """Refuse current data that lacks input columns of the model: it cannot be compared, only misread."""
-    needed = [c["name"] for c in reference.columns]
     missing = [c for c in needed if c not in frame.columns]
     if not missing:
         return
