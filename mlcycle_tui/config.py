@@ -32,6 +32,9 @@ DEFAULTS: dict[str, Any] = {
         "decay_margin": 0.05,
         "promotion": "auto",
         "win_margin": 0.0,
+        # each scheduled drift check also estimates performance without labels (monitor estimate);
+        # an alert queues retraining like drift and decay do
+        "estimate_on_check": True,
     },
     "gates": {"max_regression": 0.01, "min": {}, "max": {}},
 }

@@ -76,7 +76,8 @@ class Workspace:
         # periodic work: one mechanism (timing, pause, lease, outcome) for every kind
         self.periodic = periodic = Periodic(db=db, settings=settings)
         self.drift_schedules = drift_schedules = DriftSchedules(db=db, events=events, periodic=periodic,
-                                                                registry=registry, monitoring=monitoring)
+                                                                registry=registry, monitoring=monitoring,
+                                                                estimates=self.estimates)
         self.sources = sources = Sources(db=db, artifacts=artifacts, home=home, events=events,
                                          periodic=periodic, data=data, monitoring=monitoring)
         self.scoring = scoring = Scoring(db=db, events=events, periodic=periodic, registry=registry, batch=batch,

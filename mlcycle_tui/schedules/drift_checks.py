@@ -19,6 +19,7 @@ from mlcycle_tui.monitoring.checks import ACTIONS
 if TYPE_CHECKING:
     from mlcycle_tui.events import Events
     from mlcycle_tui.monitoring.checks import Monitoring
+    from mlcycle_tui.monitoring.estimate import Estimates
     from mlcycle_tui.registry.versions import Registry
     from mlcycle_tui.schedules.periodic import Periodic
     from mlcycle_tui.storage.db import Database
@@ -33,12 +34,13 @@ class DriftSchedules:
     """Add, list and remove periodic drift checks; run one tick of one."""
 
     def __init__(self, db: Database, events: Events, periodic: Periodic, registry: Registry,
-                 monitoring: Monitoring) -> None:
+                 monitoring: Monitoring, estimates: Estimates | None = None) -> None:
         self.db = db
         self.events = events
         self.periodic = periodic
         self.registry = registry
         self.monitoring = monitoring
+        self.estimates = estimates
 
     def add(self, model_ref: str, every: str = "1h", action: str = "retrain") -> dict[str, Any]:
         """A periodic drift check of `model_ref` (resolved at each run: `NAME` follows production)."""
@@ -79,19 +81,34 @@ class DriftSchedules:
         with self.periodic.hold(KIND, sid, owner, force=force) as lease:
             if lease is None:
                 return {"schedule_id": sid, "status": "busy", "tick": None, "report": None} if force else None
-            report = None
+            report = estimate = None
             try:
                 report = self.monitoring.check_drift(sched["model"], action=sched["action"],
                                                      schedule={"id": sid, "tick": lease.due, "owner": owner})
                 lease.status = _status(report)
                 self.db.execute("UPDATE schedules SET last_report = ? WHERE id = ?", (report["report_id"], sid))
+                estimate = self._estimate(sched)
             except UserError as exc:  # e.g. no traffic in the window: nothing to check this time
                 lease.status = f"skipped: {exc.message}"
             except Exception as exc:
                 lease.status = f"error: {type(exc).__name__}: {exc}"
                 lease.error = lease.status.removeprefix("error: ")
                 self.events.log("schedule", sched["model"], f"schedule {sid} check failed: {lease.status}")
-            return {"schedule_id": sid, "status": lease.status, "tick": lease.due, "report": report}
+            return {"schedule_id": sid, "status": lease.status, "tick": lease.due, "report": report,
+                    "estimate": estimate}
+
+    def _estimate(self, sched: dict[str, Any]) -> dict[str, Any] | None:
+        """The tick's performance estimate (`[policy] estimate_on_check`): an alert acts like drift or decay
+        (a retraining job when the schedule's action is retrain). None when off; a result with `judged`
+        False (and its reason) when it cannot estimate. The drift check stays the tick's verdict."""
+        from mlcycle_tui.monitoring.policy import monitoring_policy
+
+        if self.estimates is None or not monitoring_policy(self.monitoring.settings).get("estimate_on_check"):
+            return None
+        try:
+            return self.estimates.estimate(sched["model"], action=sched["action"])
+        except UserError as exc:  # e.g. the model's inputs are not in the window
+            return {"judged": False, "reason": exc.message}
 
 
 def _status(report: dict[str, Any]) -> str:

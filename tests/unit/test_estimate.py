@@ -195,3 +195,30 @@ def test_feedback_labels_show_realized_values_and_an_alert_queues_retraining(ws)
     finally:
         ws.settings["gates"] = {**ws.settings["gates"], "min": {}}
         ws.jobs.cancel(job["id"])
+
+
+def test_a_scheduled_drift_check_also_estimates_and_its_alert_queues_retraining(ws):
+    """`[policy] estimate_on_check` (on by default): each tick of a drift schedule estimates too."""
+    current = classes_frame(400, seed=43, shift=0.3)
+    mv, pipeline = ws.registry.load_model("clf")
+    inputs = current.drop(columns=["y"])
+    predictions = pipeline.predict(inputs)
+    start = time.time() - len(inputs)
+    ws.predictions.log(prediction_row(new_prediction_id(), mv.name, mv.version, inputs.iloc[i].to_dict(),
+                                      predictions[i], at=start + i) for i in range(len(inputs)))
+    sched = ws.drift_schedules.add("clf", every="1h", action="retrain")
+    ws.settings["gates"] = {**ws.settings["gates"], "min": {"f1": 0.99}}
+    try:
+        tick = ws.drift_schedules.run(sched["schedule_id"], "test", force=True)
+        estimate = tick["estimate"]
+        assert estimate["judged"] and estimate["metric"] == "f1" and estimate["alert"]
+        job = ws.jobs.get(estimate["job_id"])  # queued by the estimate, or the drift check's job it joined
+        assert job["status"] == "queued"
+        ws.settings["policy"] = {**ws.settings.get("policy", {}), "estimate_on_check": False}
+        assert ws.drift_schedules.run(sched["schedule_id"], "test", force=True)["estimate"] is None
+    finally:
+        ws.settings["gates"] = {**ws.settings["gates"], "min": {}}
+        ws.settings["policy"] = {k: v for k, v in ws.settings.get("policy", {}).items() if k != "estimate_on_check"}
+        ws.drift_schedules.remove(sched["schedule_id"])
+        for j in ws.jobs.list(status="queued"):
+            ws.jobs.cancel(j["id"])
