@@ -20,9 +20,13 @@ from mlcycle_tui.common.errors import UserError
 ENV_HOME = "MLCYCLE_HOME"
 DEFAULT_DIR = ".mlcycle"
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+# The request body limit of the prediction server, in MiB (413 above it; `[server] max_body_mb`
+# in config.toml changes it): about what a 2-core machine scores in 10 s at /invocations,
+# logging included (a 200-tree random forest, penguins rows as JSON or CSV).
+DEFAULT_MAX_BODY_MB = 24
 
 DEFAULTS: dict[str, Any] = {
-    "server": {"host": "127.0.0.1", "port": 5005, "max_body_mb": 16, "batching": True},
+    "server": {"host": "127.0.0.1", "port": 5005, "max_body_mb": DEFAULT_MAX_BODY_MB, "batching": True},
     "scheduler": {"lease_seconds": 60},
     "policy": {
         "drift_share": 0.5,

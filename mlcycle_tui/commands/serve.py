@@ -17,12 +17,17 @@ from mlcycle_tui.commands.base import CliContext
 
 
 def register(sub: Any, common: argparse.ArgumentParser) -> None:
+    from mlcycle_tui.config import DEFAULT_MAX_BODY_MB  # a few constants: cheap for `--help`
+
     p = sub.add_parser("serve", parents=[common], help="serve production models over HTTP (blocks)")
     p.add_argument("--host", default=None, help="address to bind (default 127.0.0.1; others need a token)")
     p.add_argument("--port", type=int, default=None, help="port (default 5005; 0 picks a free one)")
     p.add_argument("--threads", type=int, default=8, help="request threads per process (default 8)")
     p.add_argument("--token", default=None, help="require `Authorization: Bearer TOKEN` (default $MLCYCLE_TOKEN)")
     p.add_argument("--no-batching", action="store_true", help="score every request alone")
+    p.add_argument("--max-body-mb", type=float, default=None, metavar="MiB",
+                   help="refuse request bodies larger than this with 413 (default: [server] max_body_mb in "
+                        f"config.toml, else {DEFAULT_MAX_BODY_MB:g})")
     p.set_defaults(handler=cmd_serve)
 
 
@@ -55,9 +60,13 @@ def _serve(args: argparse.Namespace, ctx: CliContext) -> int:
     host = args.host or settings.get("host", "127.0.0.1")
     port = args.port if args.port is not None else int(settings.get("port", 5005))
     token = args.token or os.environ.get(ENV_TOKEN) or None
-    config = {"batching": False} if args.no_batching else {}
+    config: dict[str, Any] = {"batching": False} if args.no_batching else {}
     if args.threads < 1:
         raise UserError("--threads must be at least 1")
+    if args.max_body_mb is not None:
+        if not args.max_body_mb > 0:
+            raise UserError("--max-body-mb must be greater than 0 (a size in MiB, e.g. 64)")
+        config["max_body_mb"] = args.max_body_mb
     runner = ServerRunner(ws, host, port, token=token, threads=args.threads, config=config).start()
     gc.enable()
     gc.freeze()

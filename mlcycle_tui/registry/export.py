@@ -3,8 +3,9 @@
 Why this exists: a model should be able to leave mlcycle. The bundle holds
 the fitted pipeline, its signature, pinned requirements, a small serving entry
 point, a Dockerfile and a README; `--format mlflow` writes an MLflow model
-directory (MLmodel with the sklearn and python_function flavors) so that
-users can move to MLflow's ecosystem. The few mlcycle classes that the
+directory (MLmodel, written with PyYAML, with the sklearn and python_function
+flavors and a signature whose columns are all required) so that users can move
+to MLflow's ecosystem. The few mlcycle classes that the
 pickled pipeline refers to are copied in as code, so neither needs mlcycle.
 """
 
@@ -29,6 +30,10 @@ _VENDORED = ("__init__.py", "common/__init__.py", "common/errors.py", "common/ve
              "experiments/preprocess.py")
 _RUNTIME = ("scikit-learn", "pandas", "numpy", "scipy", "joblib")
 _MLFLOW_TYPES = {"int": "long", "uint": "long", "float": "double", "bool": "boolean", "datetime": "datetime"}
+# The MLflow release whose model format and scoring protocol mlcycle is tested against: an MLflow
+# export records it when no mlflow is installed (else the installed version), and the server's
+# `/version` answers it.
+MLFLOW_VERSION = "3.18.0"
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 
@@ -98,8 +103,28 @@ def export_bundle(mv: ModelVersion, model_file: Path, dest: Path) -> dict[str, A
     return {"path": str(dest), "format": "bundle", "name": mv.name, "version": mv.version}
 
 
+def mlflow_version() -> str:
+    """The MLflow version an MLflow export records: the installed one, else `MLFLOW_VERSION`."""
+    for dist in ("mlflow", "mlflow-skinny"):
+        try:
+            return importlib.metadata.version(dist)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return MLFLOW_VERSION
+
+
+def mlflow_inputs(signature: dict[str, Any]) -> list[dict[str, Any]]:
+    """The signature's columns as MLflow's column specs, every one required (the pipeline reads them all:
+    mlcycle's server answers 422 without one). Types follow the training dtypes, as MLflow's
+    `infer_signature` would write them (an int64 column is `long`: MLflow refuses to cast int64 to `double`)."""
+    return [{"type": _mlflow_type(str(c.get("dtype", ""))), "name": c["name"], "required": True}
+            for c in signature.get("inputs", [])]
+
+
 def export_mlflow(mv: ModelVersion, model: Any, dest: Path) -> dict[str, Any]:
     import pickle
+    import uuid
+    from datetime import UTC, datetime
 
     import sklearn
 
@@ -110,39 +135,52 @@ def export_mlflow(mv: ModelVersion, model: Any, dest: Path) -> dict[str, Any]:
     pins = _pins()
     (dest / "requirements.txt").write_text("\n".join(["mlflow", *pins]) + "\n")
     py = platform.python_version()
-    (dest / "python_env.yaml").write_text(
-        f"python: {py}\nbuild_dependencies:\n- pip\ndependencies:\n- -r requirements.txt\n"
-    )
-    (dest / "conda.yaml").write_text(
-        f"channels:\n- conda-forge\ndependencies:\n- python={py}\n- pip\n- pip:\n"
-        + "".join(f"  - {p}\n" for p in ["mlflow", *pins])
-        + "name: mlflow-env\n"
-    )
-    inputs = [{"type": _mlflow_type(c.get("dtype", "")), "name": c["name"], "required": False}
-              for c in mv.signature.get("inputs", [])]
-    mlmodel = (
-        "artifact_path: model\n"
-        "flavors:\n"
-        "  python_function:\n"
-        "    code: code\n"
-        "    env:\n      conda: conda.yaml\n      virtualenv: python_env.yaml\n"
-        "    loader_module: mlflow.sklearn\n"
-        "    model_path: model.pkl\n"
-        "    predict_fn: predict\n"
-        f"    python_version: {py}\n"
-        "  sklearn:\n"
-        "    code: code\n"
-        "    pickled_model: model.pkl\n"
-        "    serialization_format: pickle\n"
-        f"    sklearn_version: {sklearn.__version__}\n"
-        "mlflow_version: 3.0.0\n"
-        f"model_uuid: {mv.run_id}\n"
-        "signature:\n"
-        f"  inputs: '{json.dumps(inputs)}'\n"
-        "  outputs: null\n"
-    )
-    (dest / "MLmodel").write_text(mlmodel)
+    _write_yaml(dest / "python_env.yaml", {"python": py, "build_dependencies": ["pip"],
+                                           "dependencies": ["-r requirements.txt"]})
+    _write_yaml(dest / "conda.yaml", {"channels": ["conda-forge"],
+                                      "dependencies": [f"python={py}", "pip", {"pip": ["mlflow", *pins]}],
+                                      "name": "mlflow-env"})
+    mlmodel = {
+        "artifact_path": "model",
+        "flavors": {
+            "python_function": {
+                "code": "code",
+                "env": {"conda": "conda.yaml", "virtualenv": "python_env.yaml"},
+                "loader_module": "mlflow.sklearn",
+                "model_path": "model.pkl",
+                "predict_fn": "predict",
+                "python_version": py,
+            },
+            "sklearn": {
+                "code": "code",
+                "pickled_model": "model.pkl",
+                "serialization_format": "pickle",
+                "sklearn_version": sklearn.__version__,
+            },
+        },
+        "is_signature_from_type_hint": False,
+        "mlflow_version": mlflow_version(),
+        "model_size_bytes": (dest / "model.pkl").stat().st_size,
+        "model_uuid": uuid.uuid4().hex,
+        "signature": {
+            # MLflow keeps the column specs as JSON text inside the YAML; YAML quotes it (a `'`, a `:`
+            # or any Unicode in a column name is safe there)
+            "inputs": json.dumps(mlflow_inputs(mv.signature)),
+            "outputs": None,
+            "params": None,
+        },
+        "utc_time_created": datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S.%f"),
+        "metadata": {"mlcycle_model": mv.name, "mlcycle_version": mv.version, "mlcycle_run_id": mv.run_id},
+    }
+    _write_yaml(dest / "MLmodel", mlmodel)
     return {"path": str(dest), "format": "mlflow", "name": mv.name, "version": mv.version}
+
+
+def _write_yaml(path: Path, document: dict[str, Any]) -> None:
+    import yaml
+
+    path.write_text(yaml.safe_dump(document, default_flow_style=False, sort_keys=False, allow_unicode=True),
+                    encoding="utf-8")
 
 
 class Export:

@@ -1,8 +1,9 @@
 """Prediction endpoints: `/v1/models`, `/v1/models/<name>/predict`, `/invocations`, feedback.
 
-Why this exists: this is what clients call. Each view reads the JSON body
-strictly (415 when not JSON, 400 when malformed, 413 over the size limit),
-turns it into the model's columns (`server.inputs`), scores it (micro-batched
+Why this exists: this is what clients call. Each view reads the body strictly
+(`server.bodies`: JSON, and at `/invocations` CSV and Parquet too; 415 for another
+content type, 400 when malformed, 413 over the size limit), turns it into the
+model's columns (`server.inputs`), scores it (micro-batched
 with concurrent requests), hands the log entry to the log writer and waits for
 its commit (group commit, `server.logwriter`), and only then answers, so an
 answered prediction is always logged, even if the process is killed after answering.
@@ -10,17 +11,16 @@ answered prediction is always logged, even if the process is killed after answer
 
 from __future__ import annotations
 
-import json
 import time
 import uuid
 from typing import TYPE_CHECKING, Any
 
-import orjson
 from flask import Blueprint, Response, current_app, g, request
 
 from mlcycle_tui.config import NAME_RE
+from mlcycle_tui.server.bodies import invocation_frame, json_frame, read_json
 from mlcycle_tui.server.errors import ApiError
-from mlcycle_tui.server.inputs import body_frame, conform
+from mlcycle_tui.server.inputs import conform
 from mlcycle_tui.server.jsonout import json_response
 from mlcycle_tui.server.logwriter import LogBackpressure, LogEntry
 
@@ -34,53 +34,6 @@ SQLITE_MAX_INT = 2**63 - 1  # the largest integer SQLite stores; larger ones rai
 
 def _state() -> ServingState:
     return current_app.extensions["mlcycle"]
-
-
-def read_json() -> Any:
-    """The request body as JSON (NaN and Infinity literals are accepted, as Python does).
-
-    orjson parses 3 MB in about a third of the time of `json`; bodies it refuses (NaN
-    literals, integers over 64 bits, invalid JSON) get a second chance with `json`, whose
-    message is the one shown for invalid JSON. A lone UTF-16 surrogate is a 400 either way.
-    """
-    if not request.is_json:
-        raise ApiError(415, f"send JSON with `Content-Type: application/json` (got {request.mimetype or 'none'})")
-    raw = request.get_data(cache=False)  # over MAX_CONTENT_LENGTH: werkzeug raises 413
-    if not raw:
-        raise ApiError(400, "the body is empty; send a JSON object")
-    g.bool_free = b"true" not in raw and b"false" not in raw  # lets many rows of numbers take a shortcut
-    try:
-        return orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        pass
-    try:
-        body = json.loads(raw)
-    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
-        raise ApiError(400, f"the body is not valid JSON: {exc}") from None
-    if _may_hold_surrogates(raw):
-        _refuse_lone_surrogates(body)
-    return body
-
-
-def _may_hold_surrogates(raw: bytes) -> bool:
-    """Whether `json` may have read a lone UTF-16 surrogate: an escape `\\uD800`-`\\uDFFF`, the same
-    written as (invalid) UTF-8, or a UTF-16/32 body (NUL bytes). Finding bytes is quick; the check is not."""
-    return b"\\ud" in raw or b"\\uD" in raw or b"\xed" in raw or b"\x00" in raw
-
-
-def _refuse_lone_surrogates(body: Any) -> None:
-    """400 for a string holding half of a UTF-16 pair (orjson refuses those; `json` reads them).
-
-    Such a string is not text: pandas, SQLite and the log cannot encode it (a 500 otherwise).
-    """
-    try:
-        json.dumps(body, ensure_ascii=False).encode("utf-8")
-    except UnicodeEncodeError as exc:
-        bad = exc.object[exc.start:exc.end].encode("unicode_escape").decode()
-        raise ApiError(400, f"the body holds a lone UTF-16 surrogate ({bad} without its pair), which is not "
-                            "text; send valid Unicode") from None
-    except (ValueError, RecursionError) as exc:  # read by `json`, so unlikely; never a 500
-        raise ApiError(400, f"the body is not valid JSON: {exc}") from None
 
 
 def _shown(text: str, limit: int = 80) -> str:
@@ -129,12 +82,11 @@ def _served(name: str, version: str | None) -> ServedModel:
     return _state().models.get(name, version)
 
 
-def _score(served: ServedModel, body: Any) -> tuple[Any, list[Any], list[list[float]] | None, list[str], float]:
+def _score(served: ServedModel, frame: Any) -> tuple[Any, list[Any], list[list[float]] | None, list[str], float]:
+    """Check `frame` against the signature and score it: (X, predictions, probabilities, warnings, ms)."""
     t0 = time.perf_counter()
-    inputs = served.inputs
-    frame = body_frame(body, [c["name"] for c in inputs], numeric=served.numeric,
-                       bool_free=bool(g.get("bool_free", False)))
-    X, warnings = conform(frame, inputs)
+    X, warnings = conform(frame, served.inputs)
+    del frame  # the caller keeps no reference: the parsed body goes before the model runs
     g.model, g.version = served.name, served.version
     try:
         pred, proba = served.predict(X)
@@ -175,7 +127,8 @@ def list_models() -> Response:
 def predict(name: str) -> Response:
     served = _served(name, _version_arg())
     g.model = served.name
-    X, pred, proba, warnings, ms = _score(served, read_json())
+    X, pred, proba, warnings, ms = _score(served, json_frame([c["name"] for c in served.inputs],
+                                                             numeric=served.numeric))
     ids = _log(served, X, pred, proba, ms, "http")
     out: dict[str, Any] = {"model": served.name, "version": served.version, "predictions": pred,
                            "prediction_ids": ids}
@@ -189,6 +142,10 @@ def predict(name: str) -> Response:
 
 @bp.post("/invocations")
 def invocations() -> Response:
+    """MLflow's scoring protocol for the one production model: JSON, CSV or Parquet rows in,
+    `{"predictions": [...]}` out, plus `prediction_ids` (for feedback), `model` and `version`:
+    extra top-level keys, as MLflow's own `predictions_to_json` adds metadata, which MLflow's
+    clients (`PredictionsResponse.get_predictions()`) leave alone."""
     served_models = _state().models.served()
     if not served_models:
         raise ApiError(404, "no model is in production; promote one with `mlcycle models promote NAME VERSION`")
@@ -197,9 +154,10 @@ def invocations() -> Response:
         raise ApiError(400, f"several models are served ({names}); use POST /v1/models/<name>/predict")
     served = served_models[0]
     g.model = served.name
-    X, pred, proba, _, ms = _score(served, read_json())
-    _log(served, X, pred, proba, ms, "invocations")
-    return json_response({"predictions": pred})
+    X, pred, proba, _, ms = _score(served, invocation_frame(served.inputs, numeric=served.numeric))
+    ids = _log(served, X, pred, proba, ms, "invocations")
+    return json_response({"predictions": pred, "prediction_ids": ids, "model": served.name,
+                          "version": served.version})
 
 
 @bp.post("/v1/models/<name>/feedback")

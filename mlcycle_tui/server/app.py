@@ -24,16 +24,17 @@ from mlcycle_tui.server.state import ServerConfig, ServingState, check_bind
 if TYPE_CHECKING:
     from mlcycle_tui.workspace import Workspace
 
-OPEN_PATHS = frozenset({"/health"})  # answered without a token (liveness probes carry none)
+# answered without a token: liveness and readiness probes carry none (nor does MLflow's ScoringServerClient)
+OPEN_PATHS = frozenset({"/health", "/ping"})
 
 
 def create_app(workspace: Workspace, config: dict[str, Any] | ServerConfig | None = None) -> Flask:
     """A ready app serving every model of `workspace` that has a `production` alias.
 
     `config` overrides the workspace's `[server]` settings: host, token,
-    max_body_mb, batching, batch_window_ms, poll_interval (0 = no hot swap),
-    log_queue_size, log_flush_interval, log_put_timeout, log_max_defer. A non-loopback host
-    without a token raises `UserError`.
+    max_body_mb (default `config.DEFAULT_MAX_BODY_MB`), batching, batch_window_ms,
+    poll_interval (0 = no hot swap), log_queue_size, log_flush_interval, log_put_timeout,
+    log_max_defer. A non-loopback host without a token raises `UserError`.
     """
     cfg = config if isinstance(config, ServerConfig) else ServerConfig.build(workspace.settings, config)
     check_bind(cfg.host, cfg.token)

@@ -6,6 +6,10 @@ JSON's loose types. Before a row reaches a pipeline it is checked against the
 model's signature so that a client error is a clear 400/422 naming the
 column, never a 500 from deep inside scikit-learn.
 
+Shapes: `instances`/`dataframe_records`/`inputs` as a list of rows (objects, or lists in
+the signature's column order), `dataframe_split`, `inputs`/`instances` as columns
+(`{"col": [values]}`) or as one row (`{"col": value}`, as MLflow's scoring server reads it).
+
 Rules (the contract of 422 answers; the README owner may copy them to the user guide):
 - a column of the signature absent from every row -> 422 (missing columns);
   a key absent from some rows only is a missing value;
@@ -48,28 +52,37 @@ def body_frame(body: Any, columns: Sequence[str], *, numeric: bool = False, bool
     straight into one float array; `bool_free` (the JSON text holds no `true`/`false`)
     lets many rows go the same way.
     """
+    key, value = body_key(body)
+    frame = value_frame(key, value, columns, numeric=numeric, bool_free=bool_free)
+    if len(frame) == 0:
+        raise ApiError(400, f'"{key}" holds no rows; send at least one')
+    return frame
+
+
+def body_key(body: Any) -> tuple[str, Any]:
+    """The one key of `BODY_KEYS` that the body holds, and its value (ApiError 400 otherwise)."""
     if not isinstance(body, dict):
         raise ApiError(400, "the body must be a JSON object with one of: " + ", ".join(BODY_KEYS))
     keys = [k for k in BODY_KEYS if k in body]
     if len(keys) != 1:
         found = "none of them" if not keys else "several: " + ", ".join(keys)
         raise ApiError(400, f"the body needs exactly one of {', '.join(BODY_KEYS)} (found {found})")
-    key = keys[0]
-    value = body[key]
+    return keys[0], body[keys[0]]
+
+
+def value_frame(key: str, value: Any, columns: Sequence[str], *, numeric: bool = False, bool_free: bool = False,
+                first_row: int = 0) -> pd.DataFrame:
+    """The frame of `body[key]`; `first_row` numbers the rows in messages (a body read in slices)."""
     if key == "dataframe_split":
-        frame = _split_frame(value, numeric, bool_free)
-    elif isinstance(value, dict):  # columnar: {"col": [values]} (MLflow `inputs`/`instances`)
-        frame = _columnar_frame(value, key)
-    elif isinstance(value, list):
-        frame = _rows_frame(value, key, columns)
-    else:
-        raise ApiError(400, f'"{key}" must be a list of rows')
-    if len(frame) == 0:
-        raise ApiError(400, f'"{key}" holds no rows; send at least one')
-    return frame
+        return _split_frame(value, numeric, bool_free, first_row)
+    if isinstance(value, dict):  # columnar: {"col": [values]} (MLflow `inputs`/`instances`), or one row
+        return _columnar_frame(value, key)
+    if isinstance(value, list):
+        return _rows_frame(value, key, columns, first_row)
+    raise ApiError(400, f'"{key}" must be a list of rows')
 
 
-def _split_frame(value: Any, numeric: bool, bool_free: bool = False) -> pd.DataFrame:
+def _split_frame(value: Any, numeric: bool, bool_free: bool = False, first_row: int = 0) -> pd.DataFrame:
     if not isinstance(value, dict) or not isinstance(value.get("columns"), list) \
             or not isinstance(value.get("data"), list):
         raise ApiError(400, '"dataframe_split" must be {"columns": [names], "data": [[values], ...]}')
@@ -82,7 +95,8 @@ def _split_frame(value: Any, numeric: bool, bool_free: bool = False) -> pd.DataF
     width = len(cols)
     for i, row in enumerate(data):
         if not isinstance(row, list) or len(row) != width:
-            raise ApiError(400, f'"dataframe_split.data" row {i} is not a list of {width} values (one per column)')
+            raise ApiError(400, f'"dataframe_split.data" row {i + first_row} is not a list of {width} values '
+                                "(one per column)")
     if numeric and 0 < len(data) <= _SMALL and all(type(v) is float or type(v) is int for row in data for v in row):
         try:  # a few rows of plain numbers (the usual online request): no type inference needed
             return pd.DataFrame(np.array(data, dtype=float), columns=pd.Index(cols, dtype=object))
@@ -103,27 +117,33 @@ def _split_frame(value: Any, numeric: bool, bool_free: bool = False) -> pd.DataF
 
 
 def _columnar_frame(value: dict[str, Any], key: str) -> pd.DataFrame:
+    """`{"col": [values]}` (columns) or `{"col": value}` (one row, as MLflow's scoring server reads it)."""
+    if value and not any(isinstance(col, list) for col in value.values()):
+        return pd.DataFrame([value])  # a value that is an object is the schema check's to refuse (422)
     lengths = set()
     for name, col in value.items():
         if not isinstance(col, list):
-            raise ApiError(400, f'"{key}" as an object must map each column to a list of values ({name!r} does not)')
+            raise ApiError(400, f'"{key}" as an object maps every column to a list of values (columns) or every '
+                                f"column to one value (one row), not a mix: {name!r} is not a list")
         lengths.add(len(col))
     if len(lengths) > 1:
         raise ApiError(400, f'the columns of "{key}" have different lengths')
     return pd.DataFrame(value)
 
 
-def _rows_frame(rows: list[Any], key: str, columns: Sequence[str]) -> pd.DataFrame:
+def _rows_frame(rows: list[Any], key: str, columns: Sequence[str], first_row: int = 0) -> pd.DataFrame:
     if not rows:
         return pd.DataFrame()
     if all(isinstance(r, dict) for r in rows):
-        return pd.DataFrame.from_records(rows)
+        frame = pd.DataFrame.from_records(rows)
+        # rows that are all `{}` make no rows there; they are rows (whose columns are all missing)
+        return frame if len(frame) == len(rows) else pd.DataFrame(index=range(len(rows)))
     if all(isinstance(r, list) for r in rows):
         width = len(columns)
         for i, row in enumerate(rows):
             if len(row) != width:
-                raise ApiError(422, f'row {i} of "{key}" has {len(row)} values; the model reads {width} columns '
-                                    f"in this order: {', '.join(columns)}")
+                raise ApiError(422, f'row {i + first_row} of "{key}" has {len(row)} values; the model reads '
+                                    f"{width} columns in this order: {', '.join(columns)}")
         return pd.DataFrame(rows, columns=list(columns))
     raise ApiError(400, f'"{key}" must be a list of objects ({{column: value}}) or of lists, not a mix')
 

@@ -19,7 +19,8 @@ request waits for one small transaction (a fraction of a millisecond) instead
 of a flush interval.
 
 Back-pressure: `commit` waits at most `put_timeout` for room in the queue and
-for the commit together; after that it withdraws the entry and raises
+for the commit together (a large request's wait starts again each time one of its
+slices commits: the log is keeping up, only slowly); after that it withdraws the entry and raises
 `LogBackpressure`, which the server answers with 503, so a 503 is not logged
 and a 200 always is. An entry whose transaction is under way cannot be
 withdrawn: its request waits for that transaction to commit (then it is a 200)
@@ -88,6 +89,7 @@ class LogEntry:
     request_id: str | None = None
     committed: threading.Event = field(default_factory=threading.Event, init=False, repr=False)
     parts_left: int = field(default=0, init=False, repr=False)  # slices not committed yet
+    parts_done: int = field(default=0, init=False, repr=False)  # slices committed (a large entry's progress)
     writing: bool = field(default=False, init=False, repr=False)  # in a transaction that holds the write lock
     withdrawn: bool = field(default=False, init=False, repr=False)  # given up by its request: never written
     error: str | None = field(default=None, init=False, repr=False)  # could not be encoded (never expected)
@@ -240,12 +242,18 @@ class PredictionLogWriter:
         """Queue `entry` and return once its rows are committed: answer the request after this.
 
         Raises `LogBackpressure` when that did not happen within `put_timeout` seconds (waiting for
-        room in the queue included); the entry is then withdrawn: not written (a large one keeps
-        the slices already committed). An entry whose transaction is under way is waited for.
+        room in the queue included; restarted whenever one of its slices commits); the entry is then
+        withdrawn: not written (a large one keeps the slices already committed). An entry whose
+        transaction is under way is waited for.
         """
         deadline = time.monotonic() + self.put_timeout
         self.submit(entry)
+        done = 0
         while not entry.committed.wait(max(0.0, deadline - time.monotonic())):
+            if entry.parts_done > done:  # slices of it were committed meanwhile: the log moves, wait on
+                done = entry.parts_done
+                deadline = time.monotonic() + self.put_timeout
+                continue
             if self._withdraw(entry):
                 raise LogBackpressure(f"the prediction log could not be written within {self.put_timeout:g} s")
             deadline = time.monotonic() + 0.01  # its transaction is under way: wait until it commits or fails
@@ -370,6 +378,7 @@ class PredictionLogWriter:
                     entry = p.entry
                     entry.writing = False
                     entry.parts_left -= 1
+                    entry.parts_done += 1
                     if entry.parts_left <= 0:
                         entry.committed.set()
             self.written += n

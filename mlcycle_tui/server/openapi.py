@@ -18,10 +18,17 @@ _COLUMNAR = {"type": "object", "additionalProperties": {"type": "array"},
 
 _SCHEMAS: dict[str, Any] = {
     "Error": {
-        "type": "object", "required": ["error"],
-        "properties": {"error": {"type": "object", "required": ["code", "message"], "properties": {
-            "code": {"type": "string"}, "message": {"type": "string"},
-            "columns": {"type": "array", "items": {"type": "string"}}}}},
+        "type": "object", "required": ["error_code", "message", "error"],
+        "description": "MLflow's error_code and message at the top level (what MLflow's clients read); "
+                       "mlcycle's code, the same message and details in `error`",
+        "properties": {
+            "error_code": {"type": "string", "description": "an MLflow error code, e.g. BAD_REQUEST"},
+            "message": {"type": "string"},
+            "error": {"type": "object", "required": ["code", "message"], "properties": {
+                "code": {"type": "string"}, "message": {"type": "string"},
+                "columns": {"type": "array", "items": {"type": "string"}},
+                "model": {"type": "string"}, "version": {"type": "integer"},
+                "problem": {"type": "string"}, "file": {"type": "string", "nullable": True}}}},
     },
     "PredictRequest": {
         "description": "Rows to score, in one of the MLflow-style shapes.",
@@ -46,8 +53,12 @@ _SCHEMAS: dict[str, Any] = {
             "warnings": {"type": "array", "items": {"type": "string"}},
         },
     },
-    "InvocationsResponse": {"type": "object", "required": ["predictions"],
-                            "properties": {"predictions": {"type": "array"}}},
+    "InvocationsResponse": {
+        "type": "object", "required": ["predictions", "prediction_ids", "model", "version"],
+        "description": "MLflow's answer, plus the ids to send feedback for (POST /v1/models/{model}/feedback)",
+        "properties": {"predictions": {"type": "array"},
+                       "prediction_ids": {"type": "array", "items": {"type": "string"}},
+                       "model": {"type": "string"}, "version": {"type": "integer"}}},
     "FeedbackRequest": {
         "type": "object", "required": ["feedback"],
         "properties": {"feedback": {"type": "array", "minItems": 1, "items": {
@@ -77,8 +88,9 @@ def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
 
 def _errors(*codes: int) -> dict[str, Any]:
     text = {400: "malformed JSON, body shape or query parameter", 401: "missing or wrong token",
-            404: "unknown model or version", 413: "body over the size limit", 415: "not JSON",
-            422: "rows do not fit the model's signature", 503: "the prediction log is behind; retry"}
+            404: "unknown model or version", 413: "body over the size limit", 415: "a content type it does not take",
+            422: "rows do not fit the model's signature",
+            503: "the prediction log is behind, or the production model cannot be loaded; retry"}
     return {str(c): _json(_ref("Error"), text[c]) for c in codes}
 
 
@@ -88,6 +100,10 @@ _VERSION = {"name": "version", "in": "query", "required": False,
             "description": "a version number (1 to 9223372036854775807) or an alias (default: production); "
                            "given once (out of range, malformed or repeated: 400)"}
 _BODY = {"required": True, "content": {"application/json": {"schema": _ref("PredictRequest")}}}
+_INVOCATIONS_BODY = {"required": True, "content": {
+    "application/json": {"schema": _ref("PredictRequest")},
+    "text/csv": {"schema": {"type": "string", "description": "UTF-8 CSV with a header row"}},
+    "application/vnd.apache.parquet": {"schema": {"type": "string", "format": "binary"}}}}
 
 
 def openapi_document() -> dict[str, Any]:
@@ -108,8 +124,16 @@ def openapi_document() -> dict[str, Any]:
             "/v1/models/{name}/predict": {"post": {
                 "operationId": "predict", "parameters": [_NAME, _VERSION], "requestBody": _BODY,
                 "responses": {"200": _json(_ref("PredictResponse"), "predictions"), **predict_errors}}},
+            "/ping": {"get": {"operationId": "ping", "security": [],
+                              "description": "MLflow's readiness route: 200 once a model is served",
+                              "responses": {"200": {"description": "ready (the body is one newline)"},
+                                            **_errors(404, 503)}}},
+            "/version": {"get": {"operationId": "version",
+                                 "description": "the MLflow version whose protocol is served, as bare text; "
+                                                "mlcycle's version in the X-Mlcycle-Version header",
+                                 "responses": {"200": {"description": "e.g. 3.18.0"}, **_errors(401)}}},
             "/invocations": {"post": {
-                "operationId": "invocations", "requestBody": _BODY,
+                "operationId": "invocations", "requestBody": _INVOCATIONS_BODY,
                 "description": "MLflow scoring protocol, for the one production model",
                 "responses": {"200": _json(_ref("InvocationsResponse"), "predictions"), **predict_errors}}},
             "/v1/models/{name}/feedback": {"post": {

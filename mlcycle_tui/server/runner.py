@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from mlcycle_tui.workspace import Workspace
 
 log = logging.getLogger("mlcycle.server")
+IN_MEMORY_BODY = 4 * 2**20  # larger request bodies are spooled to a temporary file by waitress
 
 
 class ServerRunner:
@@ -80,13 +81,18 @@ class ServerRunner:
             self.app = create_app(self.ws, {**self.config, "host": self.host, "token": self.token})
             try:
                 body_limit = int(self.app.config["MAX_CONTENT_LENGTH"])
-                # Bodies up to the size limit stay in memory (waitress spools anything over 512 KB
-                # to a temporary file by default) and are read 256 KB at a time, not 8 KB.
+                # Bodies up to IN_MEMORY_BODY stay in memory (waitress spools anything over 512 KB to a
+                # temporary file by default) and are read 256 KB at a time, not 8 KB; larger ones go to a
+                # temporary file, so that reading one (server.bodies) holds it once, not twice. Waitress
+                # refuses bodies over its own limit with a text answer before the app sees them: that
+                # limit sits above the app's, whose 413 is JSON.
                 self._server = create_server(self.app, host=self.host, port=self.requested_port,
                                              threads=self.threads, ident="mlcycle", connection_limit=1000,
                                              channel_timeout=30, asyncore_use_poll=True,
                                              recv_bytes=262_144,
-                                             inbuf_overflow=body_limit, outbuf_overflow=4 * body_limit)
+                                             inbuf_overflow=min(body_limit, IN_MEMORY_BODY),
+                                             outbuf_overflow=4 * body_limit,
+                                             max_request_body_size=max(2**30, 2 * body_limit))
             except OSError as exc:
                 raise OperationError(f"cannot listen on {self.host}:{self.requested_port}: {exc.strerror or exc}"
                                      " (is another server using that port? try --port 0)") from None

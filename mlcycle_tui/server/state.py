@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from mlcycle_tui.common.errors import UserError
+from mlcycle_tui.config import DEFAULT_MAX_BODY_MB
 from mlcycle_tui.server.logwriter import PredictionLogWriter
 from mlcycle_tui.server.models import ModelCache
 from mlcycle_tui.server.telemetry import Telemetry
@@ -31,7 +32,7 @@ class ServerConfig:
 
     host: str = "127.0.0.1"
     token: str | None = None
-    max_body_mb: float = 16
+    max_body_mb: float = DEFAULT_MAX_BODY_MB  # 413 above it; JSON, CSV and Parquet bodies parse in ~3x of it
     batching: bool = True
     batch_window_ms: float = 2.0
     poll_interval: float = 1.0

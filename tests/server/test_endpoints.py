@@ -74,7 +74,10 @@ def test_invocations_mlflow_protocol(client, ws):
                  BODIES["instances"]):
         status, out = client.post("/invocations", body)
         assert status == 200, out
-        assert out == {"predictions": _expected(ws, [ROW, OTHER])[0]}
+        # MLflow's answer, plus the ids feedback needs (extra top-level keys, which MLflow's clients ignore)
+        assert set(out) == {"predictions", "prediction_ids", "model", "version"}
+        assert out["predictions"] == _expected(ws, [ROW, OTHER])[0]
+        assert len(set(out["prediction_ids"])) == 2 and (out["model"], out["version"]) == ("penguins", 1)
 
 
 def test_pinned_version_and_regression(client, ws):
@@ -132,8 +135,8 @@ def test_metrics_and_openapi(client):
     assert 'mlcycle_predictions_total{model="penguins",version="1"} 1.0' in text
     status, doc = client.get("/openapi.json")
     assert status == 200 and doc["openapi"].startswith("3.")
-    assert {"/health", "/v1/models", "/v1/models/{name}/predict", "/invocations", "/v1/models/{name}/feedback",
-            "/metrics", "/openapi.json"} == set(doc["paths"])
+    assert {"/health", "/ping", "/version", "/v1/models", "/v1/models/{name}/predict", "/invocations",
+            "/v1/models/{name}/feedback", "/metrics", "/openapi.json"} == set(doc["paths"])
 
 
 def test_runner_stats_for_the_tui(client, server):

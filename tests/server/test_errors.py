@@ -1,4 +1,5 @@
-"""Every error answer is JSON {"error": {"code", "message"}} with the right status, never a 500."""
+"""Every error answer is JSON {"error_code", "message", "error": {"code", "message"}} with the right status,
+never a 500 (MLflow's clients read the top level, mlcycle's the `error` object)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from urllib.parse import quote
 
 import pytest
 
+from mlcycle_tui.server.errors import MLFLOW_CODES
 from mlcycle_tui.server.runner import ServerRunner
 
 from .helpers import ROW, Client
@@ -14,8 +16,10 @@ PREDICT = "/v1/models/penguins/predict"
 
 
 def _is_error(out, status):
-    assert isinstance(out, dict) and set(out) == {"error"}, out
-    assert out["error"]["code"] and out["error"]["message"]
+    assert isinstance(out, dict) and set(out) == {"error_code", "message", "error"}, out
+    assert out["error"]["code"] and out["error"]["message"] == out["message"]
+    # MLflow's code for the status; an unknown route is ENDPOINT_NOT_FOUND (MLflow's own server says so too)
+    assert out["error_code"] in (MLFLOW_CODES[status], "ENDPOINT_NOT_FOUND" if status == 404 else None), out
     return status
 
 

@@ -183,9 +183,11 @@ def _check(app: Any, req: tuple[str, str, bytes | None, str | None]) -> None:
         return
     if resp.status_code >= 400:
         body = resp.get_json(silent=True)
-        assert resp.mimetype == "application/json" and isinstance(body, dict) and set(body) == {"error"}, \
-            (req, resp.status_code, resp.get_data(as_text=True))
+        assert resp.mimetype == "application/json" and isinstance(body, dict) \
+            and set(body) == {"error_code", "message", "error"}, (req, resp.status_code, resp.get_data(as_text=True))
+        assert isinstance(body["error_code"], str) and body["error_code"].isupper(), (req, body)
         error = body["error"]
+        assert body["message"] == error["message"], (req, body)
         assert set(error) <= set(ERROR["properties"]) and set(ERROR["required"]) <= set(error), (req, body)
         assert isinstance(error["code"], str) and error["code"] and isinstance(error["message"], str) \
             and error["message"], (req, body)
