@@ -139,6 +139,7 @@ def test_export_mlflow_loads_in_mlflow(trained, tmp_path):
 def test_bundle_serve_py_answers_over_http(trained, tmp_path):
     import socket
     import time
+    import urllib.error
     import urllib.request
 
     dest = tmp_path / "bundle"
@@ -167,6 +168,26 @@ def test_bundle_serve_py_answers_over_http(trained, tmp_path):
         with urllib.request.urlopen(req, timeout=10) as resp:
             answer = json.loads(resp.read())
         assert len(answer["predictions"]) == 3
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=2) as resp:
+            assert resp.status == 200  # MLflow's readiness route
+        one_row = json.dumps({"inputs": json.loads(rows.head(1).to_json(orient="records"))[0]}).encode()
+        req = urllib.request.Request(f"http://127.0.0.1:{port}/invocations", data=one_row,
+                                     headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            assert len(json.loads(resp.read())["predictions"]) == 1
+        csv_req = urllib.request.Request(f"http://127.0.0.1:{port}/invocations", data=rows.to_csv(index=False).encode(),
+                                         headers={"Content-Type": "text/csv"})
+        with urllib.request.urlopen(csv_req, timeout=10) as resp:
+            assert len(json.loads(resp.read())["predictions"]) == 3
+        bad = urllib.request.Request(f"http://127.0.0.1:{port}/invocations", data=b'{"instances": [{"x": 1}]}',
+                                     headers={"Content-Type": "application/json"})
+        try:
+            urllib.request.urlopen(bad, timeout=10)
+            raise AssertionError("a row without the model's columns was answered")
+        except urllib.error.HTTPError as exc:
+            doc = json.loads(exc.read())
+            assert exc.code == 422 and doc["error_code"] == "INVALID_PARAMETER_VALUE"
+            assert "missing columns" in doc["message"] and doc["error"]["code"] == "schema"
     finally:
         proc.terminate()
         proc.wait(timeout=10)
