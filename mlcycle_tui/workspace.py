@@ -26,6 +26,7 @@ from mlcycle_tui.experiments.training import Training
 from mlcycle_tui.loop.jobs import Jobs
 from mlcycle_tui.monitoring.checks import Monitoring
 from mlcycle_tui.monitoring.estimate import Estimates
+from mlcycle_tui.monitoring.reports import Reports
 from mlcycle_tui.predictions.batch import Batch
 from mlcycle_tui.predictions.log import PredictionLog
 from mlcycle_tui.predictions.scoring import Scoring
@@ -73,6 +74,9 @@ class Workspace:
         registry.registered.append(monitoring.on_register)
         self.estimates = Estimates(settings=settings, events=events, splits=splits, registry=registry,
                                    monitoring=monitoring, jobs=jobs)
+        self.reports = Reports(artifacts=artifacts, data=data, splits=splits, runs=runs, registry=registry,
+                               evaluation=self.evaluation, predictions=predictions, monitoring=monitoring,
+                               estimates=self.estimates, folder=home / "reports")
         # periodic work: one mechanism (timing, pause, lease, outcome) for every kind
         self.periodic = periodic = Periodic(db=db, settings=settings)
         self.drift_schedules = drift_schedules = DriftSchedules(db=db, events=events, periodic=periodic,

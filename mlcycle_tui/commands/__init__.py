@@ -1,5 +1,19 @@
 """Subcommands of `mlcycle`, one module per stage; each has `register(sub, common)`."""
 
-from mlcycle_tui.commands import daemon, data, demo, deploy, general, models, monitor, runs, scoring, serve, train, tui
+from mlcycle_tui.commands import (
+    daemon,
+    data,
+    demo,
+    deploy,
+    general,
+    models,
+    monitor,
+    report,
+    runs,
+    scoring,
+    serve,
+    train,
+    tui,
+)
 
-COMMAND_MODULES = [general, demo, data, train, runs, models, monitor, deploy, scoring, serve, daemon, tui]
+COMMAND_MODULES = [general, demo, data, train, runs, models, monitor, report, deploy, scoring, serve, daemon, tui]

@@ -71,6 +71,7 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
 
     p = msub.add_parser("report", parents=[common], help="one drift report with its columns")
     p.add_argument("id", metavar="ID", type=int, help="report id (see `mlcycle monitor reports`)")
+    p.add_argument("--out", metavar="FILE.html", help="also write it as a self-contained HTML report")
     p.set_defaults(handler=cmd_report)
 
     jobs = sub.add_parser("jobs", parents=[common], help="the retraining queue")
@@ -275,7 +276,13 @@ def cmd_reports(args: argparse.Namespace, ctx: CliContext) -> int:
 
 def cmd_report(args: argparse.Namespace, ctx: CliContext) -> int:
     report = ctx.ws().monitoring.drift_report(args.id)
-    ctx.emit(report, _human_report(report))
+    human = _human_report(report)
+    if args.out:
+        page = ctx.ws().reports.drift(args.id, out=args.out)
+        report = report | {"path": str(page.path)}
+        human += "\n\n" + "\n".join([f"HTML report written to {page.path} ({page.bytes / 1024:.0f} KB); open it in a "
+                                      "browser", *(f"note: {n}" for n in page.notes)])
+    ctx.emit(report, human)
     return 0
 
 
