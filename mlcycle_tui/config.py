@@ -41,6 +41,11 @@ DEFAULTS: dict[str, Any] = {
         "estimate_on_check": True,
     },
     "gates": {"max_regression": 0.01, "min": {}, "max": {}},
+    # every run measures permutation importance and partial dependence on its test rows
+    "training": {"explain": True},
+    # `PRAGMA synchronous` of the workspace database (WAL): "normal" does not flush each commit to
+    # the disk (a power cut may lose the last ones, never corrupts the file); "full" flushes each one
+    "storage": {"synchronous": "normal"},
 }
 
 

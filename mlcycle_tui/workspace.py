@@ -57,7 +57,7 @@ class Workspace:
         # experiments
         self.runs = runs = Tracking(db=db, artifacts=artifacts, events=events, data=data, splits=splits)
         self.training = training = Training(db=db, artifacts=artifacts, events=events, data=data, splits=splits,
-                                            runs=runs)
+                                            runs=runs, settings=settings)
         # registry and predictions
         self.registry = registry = Registry(db=db, artifacts=artifacts, settings=settings, events=events, data=data,
                                             splits=splits, runs=runs)

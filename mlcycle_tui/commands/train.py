@@ -101,5 +101,12 @@ def cmd_evaluate(args: argparse.Namespace, ctx: CliContext) -> int:
         for g, v in f["groups"].items():
             lines.append(f"group {g}: selection rate {v['selection_rate']}, TPR {v['tpr']}, FPR {v['fpr']}")
         lines.append(f"largest gaps: {f['gaps']}; ratios: {f['ratios']}")
+    explained = ctx.ws().evaluation.explanation(result["run_id"])
+    result["explanation"] = explained
+    if explained["importances"]:
+        lines.append(f"what it relies on: the drop of {explained['metric']} on its test rows when a column is "
+                     "shuffled (permutation importance)")
+        for row in explained["importances"][:10]:
+            lines.append(f"  {row['feature']:<24} {row['importance']:+.4f} (± {row['std']:.4f})")
     ctx.emit(result, "\n".join(lines))
     return 0

@@ -93,6 +93,38 @@ class Evaluation:
                 y_test, pred, test_df[sensitive], positive if positive_label is None else positive_label)
         return out
 
+    def explanation(self, source: str) -> dict[str, Any]:
+        """What a run's model relies on: {"run_id", "metric", "rows", "importances", "partial_dependence",
+        "stored"}. The run's own measurement (made at training); for runs older than that, measured now
+        on the run's test split (not stored)."""
+        import json
+
+        from mlcycle_tui.common.errors import NotFoundError
+        from mlcycle_tui.experiments import evaluation, explain
+        from mlcycle_tui.experiments.training import MetricScorer
+
+        run_id = self._run_for_source(source)
+        try:
+            doc = json.loads(self.runs.artifact_file(run_id, explain.EXPLANATION_ARTIFACT).read_text())
+            return {"run_id": run_id, **doc, "stored": True}
+        except NotFoundError:
+            pass
+        rec = self.runs.recipe(run_id)
+        target = rec.get("target") or self.data.dataset(rec["dataset"]).target
+        _, test_df = self.splits.frames(rec["split_id"])
+        test_df = test_df[test_df[target].notna()]
+        task, positive = rec["task"], rec.get("positive_class")
+        metric = evaluation.check_metric(task, rec.get("metric"))
+        try:
+            inputs = [c["name"] for c in json.loads(self.runs.artifact_file(run_id, "signature.json").read_text())
+                      ["inputs"]]
+        except NotFoundError:
+            inputs = None
+        doc = explain.explain(task, self.runs.load_model(run_id), test_df.drop(columns=[target]), test_df[target],
+                              MetricScorer(task, metric, positive), positive, int(rec.get("seed", 0)), metric=metric,
+                              columns=inputs)
+        return {"run_id": run_id, **doc, "stored": False}
+
     def _run_for_source(self, source: str) -> str:
         """A run id from a run id prefix or a model reference."""
         if "@" in source or not all(c in "0123456789abcdef" for c in source) or len(source) < 6:

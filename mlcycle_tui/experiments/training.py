@@ -99,7 +99,9 @@ class Training:
         data: Data,
         splits: Splits,
         runs: Tracking,
+        settings: dict[str, Any] | None = None,
     ) -> None:
+        self.settings = settings if settings is not None else {}
         self.db = db
         self.artifacts = artifacts
         self.events = events
@@ -143,7 +145,7 @@ class Training:
         recorded in the run's recipe, and the metric and positive class also as
         the tags `primary_metric` and `positive_class`.
         """
-        from mlcycle_tui.experiments import catalog, evaluation, folds, overlap, preprocess
+        from mlcycle_tui.experiments import catalog, evaluation, explain, folds, overlap, preprocess
 
         report = progress or _no_progress
         ds = self.data.dataset(ref)
@@ -232,8 +234,14 @@ class Training:
             base = evaluation.flat_metrics(result["baseline"])
             run.log_metrics(flat)
             run.log_metrics({f"baseline_{k}": v for k, v in base.items()})
+            report(0.85, "explaining (permutation importance)")
+            inputs = [c["name"] for c in preprocess.signature(ds.schema, target, include=include, drop=drop)["inputs"]]
+            explanation = self._explain(task, fitted, X_test, y_test, metric, positive, seed, inputs)
             report(0.9, "saving")
             run.log_model(fitted)
+            if explanation is not None:
+                run.log_artifact(json.dumps(explanation["importances"]).encode(), name=explain.IMPORTANCES_ARTIFACT)
+                run.log_artifact(json.dumps(explanation).encode(), name=explain.EXPLANATION_ARTIFACT)
             run.log_artifact(json.dumps(recipe, default=str).encode(), name="recipe.json")
             run.log_artifact(overlap.pack(train_df), name=overlap.TRAIN_ROWS_ARTIFACT)
             run.log_artifact(json.dumps(result, default=str).encode(), name="evaluation.json")
@@ -258,7 +266,23 @@ class Training:
             "baseline": base,
             "params": resolved | recipe.get("best_params", {}),
             "feedback_left_out": feedback_left_out,
+            "importances": (explanation or {}).get("importances", [])[:10],
         }
+
+    def _explain(self, task: str, fitted: Any, X: Any, y: Any, metric: str, positive: Any,
+                 seed: int, inputs: list[str]) -> dict[str, Any] | None:
+        """Permutation importance and partial dependence on the test rows (`[training] explain`, on by default);
+        None when switched off or when the model cannot be explained (the run is still good)."""
+        from mlcycle_tui.experiments import explain
+
+        if not self.settings.get("training", {}).get("explain", True):
+            return None
+        try:
+            return explain.explain(task, fitted, X, y, MetricScorer(task, metric, positive), positive, seed,
+                                   metric=metric, columns=inputs)
+        except (ValueError, TypeError, AttributeError) as exc:
+            self.events.log("train", "explain", f"permutation importance not computed: {exc}")
+            return None
 
     def retrain(self, recipe: Mapping[str, Any], ref: str | DatasetVersion, *, split: str | None = None,
                 extra_train: pd.DataFrame | None = None, experiment: str | None = None,

@@ -40,7 +40,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mlcycle_tui.common.errors import UserError
+from mlcycle_tui.common.errors import MlcycleError, UserError
 from mlcycle_tui.common.timeutil import now_iso
 from mlcycle_tui.config import parse_duration
 from mlcycle_tui.monitoring.policy import monitoring_policy
@@ -148,6 +148,24 @@ class Monitoring:
             return self.data.dataset_by_id(mv.dataset_version_id).target or ""
         return ""
 
+    def importances(self, mv: ModelVersion) -> dict[str, float]:
+        """{input column: permutation importance} that the version's run measured ({} for older runs)."""
+        import json
+
+        from mlcycle_tui.experiments.explain import IMPORTANCES_ARTIFACT
+
+        row = self.db.query_one(
+            "SELECT artifact_sha256, artifact_path FROM run_artifacts WHERE run_id = ? AND name = ?",
+            (mv.run_id, IMPORTANCES_ARTIFACT))
+        if row is None:
+            return {}
+        try:
+            rows = json.loads(self.artifacts.load_bytes(row["artifact_sha256"], row["artifact_path"]))
+        except (OSError, ValueError, MlcycleError):
+            return {}
+        return {str(r["feature"]): float(r["importance"]) for r in rows
+                if isinstance(r, dict) and isinstance(r.get("importance"), int | float)}
+
     def policy(self) -> dict[str, Any]:
         """The monitoring policy: settings with their defaults, checked."""
         return monitoring_policy(self.settings)
@@ -204,6 +222,12 @@ class Monitoring:
         if not_judged:
             core["share_drifted"] = None
         verdict = "drift" if data_drift or prediction_drift else "decay" if decay else "no drift"
+        weights = self.importances(mv)
+        for col in core["columns"]:
+            col["importance"] = weights.get(col["column"])
+        drifted = [c for c in core["columns"] if c["drifted"]]
+        # drift in a column the model relies on first (permutation importance of its run), then the rest
+        drifted.sort(key=lambda c: -(c["importance"] if c["importance"] is not None else float("-inf")))
         report: dict[str, Any] = {
             "report_id": None,
             "model": mv.name,
@@ -223,7 +247,7 @@ class Monitoring:
             "drift_share": core["drift_share"],
             "n_columns": core["n_columns"],
             "n_drifted": core["n_drifted"],
-            "drifted_columns": [c["column"] for c in core["columns"] if c["drifted"]],
+            "drifted_columns": [c["column"] for c in drifted],
             "columns": core["columns"],
             "prediction": pred,
             "new_categories": {c["column"]: c["new_categories"] for c in core["columns"] if c["new_categories"]},
