@@ -125,6 +125,15 @@ class Evaluation:
                               columns=inputs)
         return {"run_id": run_id, **doc, "stored": False}
 
+    def reference_values(self, mv: Any) -> dict[str, Any]:
+        """Typical training values of a model version's inputs: what per-row contributions compare with."""
+        from mlcycle_tui.experiments import explain
+
+        if mv.dataset_version_id is None:
+            return {}
+        ds = self.data.dataset_by_id(mv.dataset_version_id)
+        return explain.reference_values(ds.profile["columns"], [c["name"] for c in mv.signature.get("inputs", [])])
+
     def _run_for_source(self, source: str) -> str:
         """A run id from a run id prefix or a model reference."""
         if "@" in source or not all(c in "0123456789abcdef" for c in source) or len(source) < 6:

@@ -129,15 +129,51 @@ def predict(name: str) -> Response:
     g.model = served.name
     X, pred, proba, warnings, ms = _score(served, json_frame([c["name"] for c in served.inputs],
                                                              numeric=served.numeric))
+    explained = _explain(served, X) if _explain_asked() else None
     ids = _log(served, X, pred, proba, ms, "http")
     out: dict[str, Any] = {"model": served.name, "version": served.version, "predictions": pred,
                            "prediction_ids": ids}
     if proba is not None:
         out["probabilities"] = proba
         out["classes"] = served.classes
+    if explained is not None:
+        out["contributions"] = explained["rows"]
+        out["contributions_of"] = explained["of"]
+        out["contributions_method"] = explained["method"]
+        out["reference"] = explained["reference"]
     if warnings:
         out["warnings"] = warnings
     return json_response(out)
+
+
+_REFERENCES: dict[tuple[str, int], dict[str, Any]] = {}
+
+
+def _explain_asked() -> bool:
+    values = request.args.getlist("explain")
+    if not values:
+        return False
+    word = values[-1].strip().lower()
+    if len(values) > 1 or word not in ("true", "1", "yes", "false", "0", "no"):
+        raise ApiError(400, "explain must be given once, as true or false (e.g. ?explain=true)")
+    return word in ("true", "1", "yes")
+
+
+def _explain(served: ServedModel, X: Any) -> dict[str, Any]:
+    """Per-row contributions (experiments/explain.py: occlusion against typical training values)."""
+    from mlcycle_tui.experiments import explain
+
+    if len(X) > explain.MAX_EXPLAINED_ROWS:
+        raise ApiError(400, f"explain=true takes at most {explain.MAX_EXPLAINED_ROWS} rows per request, got "
+                            f"{len(X)}; send fewer rows or leave explain out")
+    key = (served.name, served.version)
+    if key not in _REFERENCES:
+        _REFERENCES[key] = _state().ws.evaluation.reference_values(served.mv)
+    try:
+        return explain.contributions(served.mv.task, served.fitted_pipeline(), X, _REFERENCES[key],
+                                     served.classes, served.mv.recipe.get("positive_class"))
+    except (ValueError, TypeError, KeyError) as exc:
+        raise ApiError(422, f"the contributions could not be computed for these rows: {exc}") from None
 
 
 @bp.post("/invocations")

@@ -1,0 +1,29 @@
+"""Per-row contributions of a served prediction on request (`?explain=true`, issue 16 item 2)."""
+
+from __future__ import annotations
+
+from .helpers import ROW
+
+PREDICT = "/v1/models/penguins/predict"
+
+
+def test_explain_true_answers_contributions_per_row(client) -> None:
+    small_bill = dict(ROW, bill_length_mm=36.0, flipper_length_mm=185)  # an Adelie-looking bird
+    status, out = client.post(PREDICT + "?explain=true", {"instances": [ROW, small_bill]})
+    assert status == 200, out
+    assert out["contributions_method"] == "occlusion" and out["contributions_of"] == "P(predicted class)"
+    assert len(out["contributions"]) == 2 and set(out["contributions"][0]) <= {c for c in ROW}
+    assert "bill_length_mm" in out["reference"]
+    # the same answer as without explain, plus the contributions; bill length matters to this forest
+    plain_status, plain = client.post(PREDICT, {"instances": [ROW, small_bill]})
+    assert plain_status == 200 and plain["predictions"] == out["predictions"] and "contributions" not in plain
+    assert any(abs(row["bill_length_mm"]) > 0.01 for row in out["contributions"])
+
+
+def test_explain_refuses_a_bad_value_and_too_many_rows(client) -> None:
+    status, out = client.post(PREDICT + "?explain=maybe", {"instances": [ROW]})
+    assert status == 400 and "explain must be given once, as true or false" in out["message"]
+    status, out = client.post(PREDICT + "?explain=true", {"instances": [ROW] * 101})
+    assert status == 400 and "at most 100 rows" in out["message"]
+    status, out = client.post(PREDICT + "?explain=false", {"instances": [ROW]})
+    assert status == 200 and "contributions" not in out
