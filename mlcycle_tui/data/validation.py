@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from mlcycle_tui.common.words import plural
+
 HIGH_CARDINALITY = 50
 HIGH_CARDINALITY_SHARE = 0.5
 
@@ -130,7 +132,7 @@ def _compare_with_reference(
                 warnings.append(
                     _issue(
                         "unseen_categories",
-                        f"column {name!r} has {len(unseen)} categories not in the reference: {shown}",
+                        f"column {name!r} has {plural(len(unseen), 'category')} not in the reference: {shown}",
                         name,
                     )
                 )

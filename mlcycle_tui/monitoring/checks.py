@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING, Any
 
 from mlcycle_tui.common.errors import MlcycleError, UserError
 from mlcycle_tui.common.timeutil import now_iso
+from mlcycle_tui.common.words import plural
 from mlcycle_tui.config import parse_duration
 from mlcycle_tui.monitoring.policy import monitoring_policy
 
@@ -207,7 +208,7 @@ class Monitoring:
             core = {"drift": False, "share_drifted": None, "drift_share": float(pol["drift_share"]),
                     "n_columns": 0, "n_drifted": 0, "columns": [], "prediction_drift": None}
             performance = None
-            not_judged = f"{len(frame)} rows; needs {pol['min_rows']}"
+            not_judged = f"{plural(len(frame), 'row')}; needs {pol['min_rows']}"
         else:
             core = drift.check_drift(reference, frame, method=method, drift_share=pol["drift_share"],
                                      current_predictions=predictions)
@@ -579,8 +580,13 @@ def _verdict_text(report: dict[str, Any]) -> str:
     if report["prediction_drift"]:
         parts.append("prediction drift")
     if not parts:
-        parts.append(f"no drift in {report['n_columns']} columns" if report["n_columns"]
-                     else "no prediction drift (no input column judged)")
+        if report["n_columns"] and report["n_drifted"]:  # some drifted, fewer than the policy's share
+            parts.append(f"no dataset drift: {report['n_drifted']} of {plural(report['n_columns'], 'column')} "
+                         "drifted, under the policy's share")
+        elif report["n_columns"]:
+            parts.append(f"no drift in {plural(report['n_columns'], 'column')}")
+        else:
+            parts.append("no prediction drift (no input column judged)")
     if report["decay"]:
         parts.append("decay")
     return ", ".join(parts)

@@ -68,6 +68,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from mlcycle_tui.common.words import plural
 from mlcycle_tui.monitoring import drift_stats as st
 
 if TYPE_CHECKING:
@@ -720,7 +721,7 @@ def _message(result: dict[str, Any], note: str) -> str:
         )
     if result["new_categories"]:
         shown = ", ".join(result["new_categories"][:5])
-        parts.append(f"{len(result['new_categories'])} unseen categories ({shown})")
+        parts.append(f"{plural(len(result['new_categories']), 'unseen category', 'unseen categories')} ({shown})")
     return "; ".join(parts)
 
 

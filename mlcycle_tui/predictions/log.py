@@ -222,3 +222,35 @@ class PredictionLog:
             "first": float(times.min()),
             "last": float(times.max()),
         }
+
+    def traffic(self, models: Sequence[str], since: float, recent: int = 20) -> dict[str, Any]:
+        """What the prediction log holds of `models` since `since` (epoch), for the Serve screen.
+
+        Every answered prediction is logged, whichever process served it (this app, `mlcycle serve`,
+        the daemon, batch scoring); a request of several rows is one entry. Returns {"requests",
+        "predictions", "p50_ms", "p95_ms", "last", "recent": [{"time", "model", "version", "source",
+        "rows", "latency_ms"}]} with `recent` newest first. Read-only; one indexed range per model."""
+        import numpy as np
+
+        entries: list[dict[str, Any]] = []
+        for model in models:
+            entries += self.db.query(
+                "SELECT model, version, time, source, MAX(latency_ms) AS latency_ms, COUNT(*) AS rows"
+                " FROM predictions WHERE model = ? AND time >= ?"
+                " GROUP BY model, version, time, source, request_id",
+                (model, float(since)),
+            )
+        entries.sort(key=lambda e: e["time"], reverse=True)
+        latency = np.array([e["latency_ms"] for e in entries if e["latency_ms"] is not None], dtype=float)
+
+        def p(q: float) -> float | None:
+            return float(np.percentile(latency, q)) if latency.size else None
+
+        return {
+            "requests": len(entries),
+            "predictions": int(sum(e["rows"] for e in entries)),
+            "p50_ms": p(50),
+            "p95_ms": p(95),
+            "last": float(entries[0]["time"]) if entries else None,
+            "recent": entries[:recent],
+        }

@@ -57,6 +57,9 @@ class MlcycleApp(App[None]):
     MODES: ClassVar[dict[str, Any]] = {s.STAGE_ID: s for s in STAGES}
     DEFAULT_MODE = STAGES[0].STAGE_ID
     COMMANDS = App.COMMANDS | {StageCommands}
+    HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [(0, "-narrow"), (100, "-normal"), (150, "-wide")]
+    """Screen classes by width: below 100 columns panels stack or collapse (see styles/*.tcss)."""
+    VERTICAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [(0, "-short"), (36, "-tall")]
     BINDINGS: ClassVar[list[BindingType]] = [
         *_stage_bindings(),
         Binding("question_mark", "help", "Help", key_display="?", id="app.help"),

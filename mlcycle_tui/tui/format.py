@@ -8,8 +8,19 @@ deterministic: times are shown relative, e.g. "just now", never as clocks).
 from __future__ import annotations
 
 import math
+import time
 from datetime import UTC, datetime
 from typing import Any
+
+from mlcycle_tui.common.words import plural  # noqa: F401  (re-exported for the screens)
+
+PINNED_NOW: float | None = None
+"""When set (snapshot tests), the epoch time every relative time on screen is measured from."""
+
+
+def now_s() -> float:
+    """The current epoch time for relative times on screen ("3 min ago", "in 59m")."""
+    return time.time() if PINNED_NOW is None else PINNED_NOW
 
 
 def ago(iso: str | None, now: datetime | None = None) -> str:
@@ -22,7 +33,7 @@ def ago(iso: str | None, now: datetime | None = None) -> str:
         return iso
     if then.tzinfo is None:
         then = then.replace(tzinfo=UTC)
-    seconds = ((now or datetime.now(UTC)) - then).total_seconds()
+    seconds = ((now or datetime.fromtimestamp(now_s(), UTC)) - then).total_seconds()
     if seconds < 60:
         return "just now"
     if seconds < 3600:
@@ -72,3 +83,45 @@ def column_stats(col: dict[str, Any]) -> str:
     if top:
         return ", ".join(f"{t['value']} ({t['count']})" for t in top[:3])
     return "-"
+
+
+def clip(text: str, width: int) -> str:
+    """`text` in at most `width` cells: cut ones end with "…" (the full text is shown elsewhere)."""
+    from rich.cells import cell_len, set_cell_size
+
+    if width <= 0:
+        return ""
+    if cell_len(text) <= width:
+        return text
+    return set_cell_size(text, width - 1).rstrip() + "…"
+
+
+def nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
+    """About `count` round tick values covering [low, high]: 0, 20, 40 … rather than 30.950000000000003."""
+    if not (math.isfinite(low) and math.isfinite(high)):
+        return []
+    if high < low:
+        low, high = high, low
+    if high == low:
+        return [low]
+    raw = (high - low) / max(1, count - 1)
+    magnitude = 10 ** math.floor(math.log10(raw))
+    step = min((m * magnitude for m in (1, 2, 2.5, 5, 10)), key=lambda s: abs(math.log(s / raw)))
+    first = math.ceil(low / step - 1e-9) * step
+    ticks = []
+    value = first
+    while value <= high + step * 1e-9:
+        ticks.append(round(value, 12))
+        value += step
+    return ticks
+
+
+def tick_labels(ticks: list[float]) -> list[str]:
+    """Ticks from `nice_ticks` as short text with as many decimals as their step needs ("0.25", "40")."""
+    if len(ticks) < 2:
+        return [number(t) if not float(t).is_integer() else str(int(t)) for t in ticks]
+    step = abs(ticks[1] - ticks[0])
+    if max(abs(ticks[0]), abs(ticks[-1])) >= 1e6 or step < 1e-4:
+        return [number(t) for t in ticks]
+    decimals = len(f"{step:.6f}".rstrip("0").split(".")[1])
+    return [f"{t:.{decimals}f}" for t in ticks]

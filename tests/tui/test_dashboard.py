@@ -7,11 +7,8 @@ from textual.widgets import DataTable
 from mlcycle_tui.tui.screens.dashboard import DashboardScreen
 from mlcycle_tui.workspace import Workspace
 
-from . import ops_helpers
 from .helpers import SIZE, text_of
 from .ops_helpers import make_ops_app, wait_until
-
-trained_home, trained = ops_helpers.trained_home, ops_helpers.trained  # fixtures
 
 
 async def test_empty_workspace_tiles_say_what_to_do(workspace: Workspace) -> None:

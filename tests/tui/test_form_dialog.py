@@ -31,11 +31,8 @@ from mlcycle_tui.tui.dialogs.split import SplitDialog
 from mlcycle_tui.tui.dialogs.train import TrainDialog
 from mlcycle_tui.workspace import Workspace
 
-from . import ops_helpers
 from .helpers import SIZE, text_of
 from .ops_helpers import wait_until
-
-trained_home, trained = ops_helpers.trained_home, ops_helpers.trained  # fixtures
 
 
 class Probe(FormDialog[str | None]):

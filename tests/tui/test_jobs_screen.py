@@ -8,11 +8,8 @@ from mlcycle_tui.tui.dialogs.confirm import ConfirmDialog
 from mlcycle_tui.tui.screens.jobs import JobsScreen
 from mlcycle_tui.workspace import Workspace
 
-from . import ops_helpers
 from .helpers import SIZE, text_of
 from .ops_helpers import make_ops_app, wait_until
-
-trained_home, trained = ops_helpers.trained_home, ops_helpers.trained  # fixtures
 
 
 def _statuses(app) -> list[str]:  # type: ignore[no-untyped-def]

@@ -69,7 +69,7 @@ async def test_gates_promote_force_and_rollback(workspace: Workspace, sample_dat
         assert workspace.registry.model_version("penguins@production").version == 2
         assert _cells(app, "#models-table", 2) == ["v2"]
         assert _cells(app, "#model-versions", 1) == ["production", "-"]
-        assert "production - → v2" in text_of(app, "#history-text")
+        assert "production (none) → v2" in text_of(app, "#history-text")
 
         # v1 fails the gates; promoting offers force, explicitly, and cancel changes nothing
         versions = screen.query_one("#model-versions", DataTable)

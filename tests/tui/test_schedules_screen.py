@@ -15,11 +15,8 @@ from mlcycle_tui.tui.dialogs.source import SourceDialog
 from mlcycle_tui.tui.screens.schedules import SchedulesScreen
 from mlcycle_tui.workspace import Workspace
 
-from . import ops_helpers
 from .helpers import SIZE, text_of
 from .ops_helpers import SAMPLES, make_ops_app, wait_until
-
-trained_home, trained = ops_helpers.trained_home, ops_helpers.trained  # fixtures
 
 
 def _column(app, key: str) -> list[str]:  # type: ignore[no-untyped-def]

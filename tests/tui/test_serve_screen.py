@@ -7,13 +7,11 @@ import socket
 from textual.widgets import DataTable, Input
 
 from mlcycle_tui.tui.screens.serve import ServeScreen
+from mlcycle_tui.tui.widgets.fit_table import FitTable
 from mlcycle_tui.workspace import Workspace
 
-from . import ops_helpers
 from .helpers import SIZE, text_of
 from .ops_helpers import ROW, make_ops_app, post, wait_until
-
-trained_home, trained = ops_helpers.trained_home, ops_helpers.trained  # fixtures
 
 PREDICT = "/v1/models/penguins/predict"
 
@@ -56,13 +54,17 @@ async def test_start_send_watch_stop_and_quit(trained: Workspace) -> None:
         assert status == 200 and len(out["predictions"]) == 2
         status, out = post(url + PREDICT, {"instances": [{"island": "Dream"}]})
         assert status == 422
-        await wait_until(pilot, lambda: "2" in text_of(app, "#serve-total"))
-        assert "1/0" in text_of(app, "#serve-errors")
+        await wait_until(pilot, lambda: text_of(app, "#serve-total").startswith("2 "))
+        assert text_of(app, "#serve-4xx") == "1" and text_of(app, "#serve-5xx") == "0"  # labelled tiles
+        assert (screen.query_one("#serve-4xx").border_title, screen.query_one("#serve-5xx").border_title) == (
+            "4xx", "5xx")
         assert "ms" in text_of(app, "#serve-p50")
-        recent = screen.query_one("#serve-recent", DataTable)
-        assert recent.row_count == 2
-        assert "422" in str(recent.get_row_at(0)[2]) and "POST /v1/models/penguins/predict" in str(
-            recent.get_row_at(0)[1])
+        recent = screen.query_one("#serve-recent", FitTable)
+        # the refusal (from the app's server) and the answered request (from the prediction log)
+        await wait_until(pilot, lambda: recent.row_count == 2)
+        assert "422" in str(recent.get_cell("0", "status"))
+        assert "POST /v1/models/penguins/predict" in recent.full_text("0", "source")  # the table may cut it
+        assert str(recent.get_cell("1", "status")) == "200" and str(recent.get_cell("1", "rows")) == "2"
 
         # stop: the port closes and the log is flushed
         port = app.services.server.port

@@ -57,6 +57,11 @@ class CompareDialog(ModalScreen[None]):
                 "([b]≠[/b], highlighted); [b]d[/b] shows only those",
                 classes="dialog-title", id="compare-title",
             )
+            warnings = self.comparison.get("warnings") or []
+            warning = Static("\n".join(f"⚠ {w}" for w in warnings), id="compare-warnings", classes="warning-text",
+                             markup=False)
+            warning.display = bool(warnings)
+            yield warning
             table: DataTable[Any] = DataTable(id="compare-table", zebra_stripes=True, cursor_type="row")
             table.add_column("", key="key")
             for run in runs:

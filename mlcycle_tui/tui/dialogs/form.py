@@ -26,7 +26,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.content import Content
 from textual.screen import ModalScreen
-from textual.widgets import Button, Input, ProgressBar, Static
+from textual.widgets import Button, Input, ProgressBar, Select, Static
 
 from mlcycle_tui.common.errors import MlcycleError
 
@@ -39,6 +39,14 @@ class Invalid(Exception):
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
+
+
+def title_select(select: Select[Any], title: str) -> None:
+    """Show `title` on a Select's frame, as an Input shows its `border_title` (call it once mounted:
+    the frame belongs to the Select's inner SelectCurrent, not to the Select)."""
+    from textual.widgets._select import SelectCurrent
+
+    select.query_one(SelectCurrent).border_title = title
 
 
 def failure_text(exc: BaseException) -> str:

@@ -16,7 +16,7 @@ from textual.containers import Horizontal
 from textual.content import Content
 from textual.widgets import Input, Select, Static
 
-from mlcycle_tui.tui.dialogs.form import FormDialog
+from mlcycle_tui.tui.dialogs.form import FormDialog, title_select
 
 if TYPE_CHECKING:
     from mlcycle_tui.workspace import Workspace
@@ -50,11 +50,10 @@ class ScheduleDialog(FormDialog[dict[str, Any] | None]):
             every = Input("1h", placeholder="30s, 15m, 1h, 1d", id="schedule-every")
             every.border_title = "Every"
             yield every
-            action: Select[str] = Select(ACTIONS, value="retrain", allow_blank=False, id="schedule-action")
-            action.border_title = "Then"
-            yield action
+            yield Select(ACTIONS, value="retrain", allow_blank=False, id="schedule-action")
 
     def on_mount(self) -> None:
+        title_select(self.query_one("#schedule-action", Select), "Then")
         self.query_one("#schedule-every", Input).focus()
 
     def collect(self) -> tuple[str, str]:

@@ -20,7 +20,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 from textual.widgets import Input, Select, Static
 
-from mlcycle_tui.tui.dialogs.form import FormDialog, Invalid
+from mlcycle_tui.tui.dialogs.form import FormDialog, Invalid, title_select
 from mlcycle_tui.tui.dialogs.ingest import name_from_path
 from mlcycle_tui.tui.dialogs.path_suggester import PathSuggester
 
@@ -61,9 +61,7 @@ class SourceDialog(FormDialog[dict[str, Any] | None]):
         yield Static("[b]Watch a data source[/b] — each run appends what is new as a dataset version",
                      classes="dialog-title")
         with Horizontal(classes="row"):
-            kind: Select[str] = Select(KINDS, value="folder", allow_blank=False, id="source-kind")
-            kind.border_title = "Kind"
-            yield kind
+            yield Select(KINDS, value="folder", allow_blank=False, id="source-kind")
             every = Input("10m", placeholder="30s, 10m, 1h", id="source-every")
             every.border_title = "Every"
             yield every
@@ -90,6 +88,7 @@ class SourceDialog(FormDialog[dict[str, Any] | None]):
         yield Static(KIND_HINTS["folder"], id="source-hint", classes="hint-text")
 
     def on_mount(self) -> None:
+        title_select(self.query_one("#source-kind", Select), "Kind")
         self.query_one("#source-sql").display = False
         self.query_one("#source-path", Input).focus()
 

@@ -10,16 +10,22 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, ClassVar, cast
 
+from textual import events
 from textual.app import App, ComposeResult
 from textual.screen import Screen
-from textual.widgets import Footer, Header
+from textual.widgets import Header
 
+from mlcycle_tui.tui.widgets.key_footer import KeyFooter
 from mlcycle_tui.tui.widgets.stage_bar import StageBar
 
 if TYPE_CHECKING:
     from mlcycle_tui.tui.app import MlcycleApp
     from mlcycle_tui.tui.services import Services
     from mlcycle_tui.workspace import Workspace
+
+
+NARROW = 100
+"""Below this many columns a screen is narrow: it shows fewer table columns and stacks panels."""
 
 
 def stage_key(app: App[Any], stage: type[StageScreen]) -> str:
@@ -54,7 +60,7 @@ class StageScreen(Screen[None]):
         yield Header(icon="◆")
         yield StageBar(self.STAGE_ID)
         yield from self.compose_body()
-        yield Footer()
+        yield KeyFooter()
 
     def compose_body(self) -> ComposeResult:
         """The widgets between the stage bar and the footer."""
@@ -67,3 +73,18 @@ class StageScreen(Screen[None]):
     def on_mount(self) -> None:
         label = getattr(self.app, "workspace_label", "")
         self.sub_title = f"{self.STAGE_TITLE} · {label}" if label else self.STAGE_TITLE
+
+    # -- narrow terminals ------------------------------------------------------------
+    @property
+    def narrow(self) -> bool:
+        """Whether the terminal is narrower than NARROW columns (80x24 is)."""
+        return 0 < (self.size.width or self.app.size.width) < NARROW
+
+    def on_resize(self, event: events.Resize) -> None:
+        narrow = 0 < event.size.width < NARROW
+        if narrow != getattr(self, "_was_narrow", None):
+            self._was_narrow = narrow
+            self.layout_changed()
+
+    def layout_changed(self) -> None:
+        """Called when the screen becomes narrow or wide: show the columns that fit (subclasses)."""

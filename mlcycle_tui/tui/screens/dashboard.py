@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from typing import Any, ClassVar
 
-from textual import work
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Grid, Vertical
@@ -24,8 +24,10 @@ from textual.widgets import DataTable, Static
 
 from mlcycle_tui.common.errors import MlcycleError
 from mlcycle_tui.monitoring.checks import NOT_JUDGED
-from mlcycle_tui.tui.format import ago, share
+from mlcycle_tui.tui.dialogs.text import TextDialog
+from mlcycle_tui.tui.format import ago, plural, share
 from mlcycle_tui.tui.screens.base import StageScreen
+from mlcycle_tui.tui.widgets.fit_table import FitTable
 from mlcycle_tui.tui.widgets.run_panels import metric_value
 
 EVENTS_SHOWN = 100
@@ -36,6 +38,7 @@ EMPTY_TEXT = (
     "Parquet, JSON lines or SQLite file (try sample_data/penguins.csv). Or run `mlcycle demo` "
     "to build a workspace that has been around the whole cycle once."
 )
+EVENT_COLUMNS = [("when", "when"), ("what", "what"), ("subject", "subject"), ("message", "message")]
 TILES = [
     ("datasets", "Data", "data"),
     ("runs", "Runs", "experiments"),
@@ -62,12 +65,11 @@ class DashboardScreen(StageScreen):
         "clickable in the bar at the top). On an empty workspace each tile says what to do first; "
         "`mlcycle demo` builds a workspace that has been around the cycle once.\n\n"
         "Below, the most recent events (ingests, splits, training, promotions, checks, jobs), newest "
-        "first. The tiles refresh when you come back here and when the scheduler reports something; "
-        "**r** refreshes now."
+        "first; a long message ends with … and **enter** opens it in full. The tiles refresh when you "
+        "come back here and when the scheduler reports something; **r** refreshes now."
     )
     BINDINGS: ClassVar[list[BindingType]] = [Binding("r", "reload", "Refresh", id="dashboard.refresh")]
-    HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [(0, "-narrow"), (150, "-wide")]
-    """Six tiles in one row on a wide terminal, two rows of three otherwise."""
+    # six tiles in one row on a wide terminal (the app's "-wide" class), two rows of three otherwise
 
     def compose_body(self) -> ComposeResult:
         with Vertical(id="dashboard"):
@@ -76,8 +78,8 @@ class DashboardScreen(StageScreen):
                     yield Static(id=f"tile-{key}", classes="tile")
             yield Static("Recent events", classes="section-title")
             yield Static(EMPTY_TEXT, id="dashboard-empty", classes="empty")
-            table: DataTable[str] = DataTable(id="events", cursor_type="row", zebra_stripes=True)
-            table.add_columns("when", "what", "subject", "message")
+            table = FitTable(id="events", cursor_type="row", zebra_stripes=True)
+            table.set_columns(EVENT_COLUMNS, elastic=("message",))
             yield table
 
     def on_mount(self) -> None:
@@ -105,15 +107,17 @@ class DashboardScreen(StageScreen):
         datasets = ws.data.datasets()
         if datasets:
             newest = max(datasets, key=lambda d: d.created or "")
-            self._tile("datasets", f"{len(datasets)} dataset{'s' * (len(datasets) != 1)}",
-                       f"newest {newest.ref}", f"{newest.rows:,} rows · {ago(newest.created)}")
+            self._tile("datasets", plural(len(datasets), "dataset"), f"newest {newest.ref}",
+                       f"{plural(newest.rows, 'row')}, {ago(newest.created)}")
         else:
             self._tile("datasets", "0 datasets", "press [b]d[/b], then [b]i[/b]", "to import a file")
         events = ws.events.recent(EVENTS_SHOWN)
-        table = self.query_one("#events", DataTable)
-        table.clear()
-        for event in events:
-            table.add_row(ago(event["time"]), event["kind"], short_subject(event["subject"]), event["message"])
+        table = self.query_one("#events", FitTable)
+        table.set_rows(
+            (str(event.get("id", i)), {"when": ago(event["time"]), "what": event["kind"],
+                                       "subject": short_subject(event["subject"]), "message": event["message"]})
+            for i, event in enumerate(events)
+        )
         table.display = bool(events)
         self.query_one("#dashboard-empty").display = not events
         self._server_tile()
@@ -147,7 +151,7 @@ class DashboardScreen(StageScreen):
                 where = f"on {best.get('dataset') or '-'}"
             else:
                 detail, where = "no finished run yet", ""
-            self._tile("runs", f"{runs:,} run{'s' * (runs != 1)}", detail, where)
+            self._tile("runs", plural(runs, "run"), detail, where)
         elif has_data:
             self._tile("runs", "0 runs", "press [b]e[/b], then [b]t[/b]", "to train a model")
         else:
@@ -178,7 +182,7 @@ class DashboardScreen(StageScreen):
         elif attempted:
             last = max(attempted, key=lambda s: s["newest_check"]["created"])
             self._tile("drift", f"[yellow]{NOT_JUDGED}[/]", f"{last['model']} · {ago(last['newest_check']['created'])}",
-                       f"{last['newest_check']['rows']} rows: no verdict yet")
+                       f"{plural(last['newest_check']['rows'], 'row')}: no verdict yet")
         elif production:
             self._tile("drift", "no checks yet", "serve traffic, then", "press [b]o[/b], then [b]c[/b]")
         else:
@@ -196,9 +200,18 @@ class DashboardScreen(StageScreen):
             stats = services.server_stats()
             rate = stats.get("requests_per_s")
             self._tile("server", "[b green]● running[/]", escape(str(stats.get("url", ""))),
-                       f"{stats.get('requests', 0):,} requests" + (f" · {rate:.1f}/s" if rate else ""))
+                       plural(stats.get("requests", 0), "request") + (f" · {rate:.1f}/s" if rate else ""))
         else:
             self._tile("server", "○ stopped", "press [b]s[/b], then [b]enter[/b]", "to serve models")
+
+    @on(DataTable.RowSelected, "#events")
+    def _event_chosen(self, event: DataTable.RowSelected) -> None:
+        """Enter on an event: its whole message (the table cuts long ones with …)."""
+        table = self.query_one("#events", FitTable)
+        cells = table.row_cells(str(event.row_key.value))
+        if cells:
+            title = f"{cells.get('what', '')} · {cells.get('subject', '')} · {cells.get('when', '')}"
+            self.app.push_screen(TextDialog(title, table.full_text(str(event.row_key.value), "message")))
 
     def _tile(self, key: str, value: str, detail: str, hint: str) -> None:
         text = f"[b]{value}[/b]\n{detail}"

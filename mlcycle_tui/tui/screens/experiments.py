@@ -40,6 +40,8 @@ PAGE_SIZE = 50
 DEFAULT_SORT = "-created"
 MARK = "●"
 TASK_SHORT = {"classification": "classif.", "regression": "regress."}
+NARROW_HIDDEN = ("task", "duration")
+"""Runs-table columns left out on a narrow terminal (the Run tab shows both)."""
 EMPTY_TEXT = (
     "No runs yet — press [b]t[/b] to train a model on a dataset. "
     "No dataset? Import one on the Data screen ([b]d[/b], then [b]i[/b]; try sample_data/penguins.csv)."
@@ -177,6 +179,10 @@ class ExperimentsScreen(StageScreen):
     def on_screen_resume(self) -> None:
         self.action_reload()
 
+    def layout_changed(self) -> None:
+        if self.is_mounted:
+            self.action_reload()
+
     # -- loading ---------------------------------------------------------
     def action_reload(self, select: str | None = None) -> None:
         """Re-read the current page (same filter, sort, offset); keep or move the cursor."""
@@ -211,25 +217,27 @@ class ExperimentsScreen(StageScreen):
     def _fill(self, table: RunTable, runs: list[dict[str, Any]]) -> None:
         table.clear(columns=True)
         sorted_column = next((key for key, _, keys in columns() if self.run_sort in keys), None)
-        for key, header, _ in columns():
+        shown = [c for c in columns() if not (self.narrow and c[0] in NARROW_HIDDEN)]
+        for key, header, _ in shown:
             label = f"{header} {'▼' if self.run_sort.startswith('-') else '▲'}" if key == sorted_column else header
             table.add_column(label, key=key)
+        keys = [key for key, _, _ in shown]
         for r in runs:
             status = r.get("status") or "?"
             style = {"failed": "red", "killed": "red", "running": "yellow"}.get(status, "")
-            table.add_row(
-                MARK if r["run_id"] in self.marked else " ",
-                run_panels.short_id(r["run_id"]),
-                r.get("experiment") or "-",
-                Text(status, style=style),
-                r.get("model") or "-",
-                TASK_SHORT.get(r.get("task") or "", r.get("task") or "-"),
-                Text(run_panels.run_metric(r, 0), justify="right"),
-                Text(run_panels.run_metric(r, 1), justify="right"),
-                ago(r.get("created")),
-                Text(run_panels.duration(r.get("duration")), justify="right"),
-                key=r["run_id"],
-            )
+            cells = {
+                "mark": MARK if r["run_id"] in self.marked else " ",
+                "run": run_panels.short_id(r["run_id"]),
+                "experiment": r.get("experiment") or "-",
+                "status": Text(status, style=style),
+                "model": r.get("model") or "-",
+                "task": TASK_SHORT.get(r.get("task") or "", r.get("task") or "-"),
+                "m0": Text(run_panels.run_metric(r, 0), justify="right"),
+                "m1": Text(run_panels.run_metric(r, 1), justify="right"),
+                "created": ago(r.get("created")),
+                "duration": Text(run_panels.duration(r.get("duration")), justify="right"),
+            }
+            table.add_row(*(cells[k] for k in keys), key=r["run_id"])
 
     def _update_status(self) -> None:
         if self.total_runs:

@@ -25,12 +25,15 @@ from textual.widgets import DataTable, Static
 
 from mlcycle_tui.common.errors import MlcycleError
 from mlcycle_tui.tui.dialogs.confirm import ConfirmDialog
+from mlcycle_tui.tui.dialogs.text import TextDialog
 from mlcycle_tui.tui.format import ago
 from mlcycle_tui.tui.screens.base import StageScreen
+from mlcycle_tui.tui.widgets.fit_table import FitTable, is_current
 from mlcycle_tui.tui.widgets.run_panels import metric_value
 
 JOBS_SHOWN = 200
-CELL = 48
+COLUMNS = [("id", "id"), ("model", "model"), ("status", "status"), ("reason", "reason"), ("created", "created"),
+           ("result", "result")]
 _LOG_TIME = re.compile(r"^\d{4}-\d\d-\d\dT(\d\d:\d\d:\d\d)\S*", re.MULTILINE)
 POLL_S = 2.0
 OPEN = ("queued", "running", "awaiting_approval")
@@ -48,10 +51,6 @@ STATUS_STYLE = {
 def status_text(status: str) -> Text:
     """A table cell (rich Text: DataTable sizes columns from it, not from Content)."""
     return Text(status.replace("_", " "), style=STATUS_STYLE.get(status, ""))
-
-
-def clip(text: str, width: int = CELL) -> str:
-    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def short_log(log: str) -> str:
@@ -119,7 +118,8 @@ class JobsScreen(StageScreen):
         "**o**); **w** runs the next queued job now, here. **a** approves a waiting challenger (it is "
         "promoted, after a confirmation), **n** rejects it (the champion stays), **c** cancels a queued, "
         "running or waiting job (a running one stops at its next step), **t** queues a failed, cancelled "
-        "or rejected job again. The list refreshes by itself while a job is open; **r** refreshes now."
+        "or rejected job again. **enter** shows the highlighted job and its log in full (the table cuts "
+        "long reasons with …). The list refreshes by itself while a job is open; **r** refreshes now."
     )
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("w", "run_next", "Run next", tooltip="run the oldest queued job now, in this app", id="jobs.run_next"),
@@ -142,8 +142,8 @@ class JobsScreen(StageScreen):
         yield Static(EMPTY_TEXT, id="jobs-empty", classes="empty")
         with Vertical(id="jobs-main"):
             yield Static(id="jobs-status", classes="section-title")
-            table: DataTable[Any] = DataTable(id="jobs-table", cursor_type="row", zebra_stripes=True)
-            table.add_columns("id", "model", "status", "reason", "created", "result")
+            table = FitTable(id="jobs-table", cursor_type="row", zebra_stripes=True)
+            table.set_columns(COLUMNS, elastic=("reason", "result"))
             yield table
             with Horizontal(id="jobs-bottom"):
                 with VerticalScroll(id="job-detail-panel"):
@@ -196,11 +196,10 @@ class JobsScreen(StageScreen):
         self.jobs = {j["id"]: j for j in jobs}
         self.query_one("#jobs-empty").display = not jobs
         self.query_one("#jobs-main").display = bool(jobs)
-        table = self.query_one("#jobs-table", DataTable)
-        table.clear()
-        for j in jobs:
-            table.add_row(str(j["id"]), j["model"], status_text(j["status"]), clip(j.get("reason") or "-"),
-                          ago(j.get("created")), clip(result_summary(j)), key=str(j["id"]))
+        table = self.query_one("#jobs-table", FitTable)
+        table.set_rows((str(j["id"]), {"id": str(j["id"]), "model": j["model"], "status": status_text(j["status"]),
+                                       "reason": j.get("reason") or "-", "created": ago(j.get("created")),
+                                       "result": result_summary(j)}) for j in jobs)
         counts = {s: sum(1 for j in jobs if j["status"] == s) for s in OPEN}
         self._status_line(counts)
         if detail is not None:
@@ -223,8 +222,19 @@ class JobsScreen(StageScreen):
             text = f"{escape(self.busy_with)}{(': ' + escape(self.progress)) if self.progress else ''}…"
         self.query_one("#jobs-status", Static).update(text)
 
+    @on(DataTable.RowSelected, "#jobs-table")
+    def _chosen(self, event: DataTable.RowSelected) -> None:
+        """Enter: the job's whole reason, result and log (the table cuts them with …)."""
+        job = self.selected
+        if job is not None and str(job["id"]) == str(event.row_key.value):
+            log = escape(short_log(job.get("log") or "") or "(nothing logged yet)")
+            text = f"{job_detail(job)}\n\n[b]Log[/b]\n{log}"
+            self.app.push_screen(TextDialog(f"Job {job['id']} · {job['model']}", text, markup=True))
+
     @on(DataTable.RowHighlighted, "#jobs-table")
     def _highlighted(self, event: DataTable.RowHighlighted) -> None:
+        if not is_current(event):
+            return
         job_id = int(str(event.row_key.value))
         if self.selected is None or self.selected["id"] != job_id:
             try:

@@ -26,12 +26,22 @@ from mlcycle_tui.registry.versions import PRODUCTION, ModelVersion
 from mlcycle_tui.tui.dialogs.confirm import ConfirmDialog
 from mlcycle_tui.tui.format import ago
 from mlcycle_tui.tui.screens.base import StageScreen
-from mlcycle_tui.tui.widgets.run_panels import alias_history_text, gate_text, metric_value
+from mlcycle_tui.tui.widgets.fit_table import FitTable, is_current
+from mlcycle_tui.tui.widgets.run_panels import NO_VERSION, alias_history_text, gate_text, metric_value
 
 EMPTY_TEXT = (
     "No models yet — train a run on the Experiments screen ([b]e[/b], then [b]t[/b]) "
     "and register it ([b]g[/b])."
 )
+POLL_S = 3.0
+"""How often the screen looks for aliases moved elsewhere (CLI, a retraining job, another app)."""
+
+
+def version_columns(narrow: bool) -> list[tuple[str, str]]:
+    """The versions table; a narrow terminal leaves out whether a version is compiled (`models show` says)."""
+    columns = [("version", "ver" if narrow else "version"), ("aliases", "aliases"), ("kind", "kind"),
+               ("metric", "metric"), ("dataset", "dataset"), ("created", "created")]
+    return columns if narrow else [*columns, ("compiled", "compiled")]
 
 
 def version_metric(mv: ModelVersion) -> str:
@@ -55,7 +65,9 @@ class ModelsScreen(StageScreen):
         "workspace's config.toml). **p** promotes the version to production after a confirmation "
         "that shows the verdict; if the gates refuse, you may force it, and the alias history records "
         "that it was forced. **b** rolls production back to the version it held before. Register new "
-        "versions from a run on the Experiments screen (**g**)."
+        "versions from a run on the Experiments screen (**g**). A promotion or rollback made elsewhere "
+        "(the CLI, a retraining job) shows within a few seconds, and the gates are checked again against "
+        "the new production version."
     )
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("p", "promote", "Promote", tooltip="make the highlighted version the production model",
@@ -72,6 +84,10 @@ class ModelsScreen(StageScreen):
         self.versions: dict[str, ModelVersion] = {}
         self.verdicts: dict[str, dict[str, Any]] = {}
         self.busy_with = ""
+        self._generation = 0
+        """Bumped at every reload: a gate check started before it judged against an old champion."""
+        self._state: tuple[Any, ...] | None = None
+        """What the registry looked like at the last reload (models, versions, production)."""
 
     def compose_body(self) -> ComposeResult:
         yield Static(EMPTY_TEXT, id="models-empty", classes="empty")
@@ -83,8 +99,8 @@ class ModelsScreen(StageScreen):
                 yield models
             with Vertical(id="models-right"):
                 yield Static("Versions", classes="section-title", id="versions-title")
-                versions: DataTable[str] = DataTable(id="model-versions", cursor_type="row", zebra_stripes=True)
-                versions.add_columns("version", "aliases", "kind", "metric", "dataset", "created", "compiled")
+                versions = FitTable(id="model-versions", cursor_type="row", zebra_stripes=True)
+                versions.set_columns(version_columns(False), elastic=("dataset",))
                 yield versions
                 with Horizontal(id="models-bottom"):
                     with VerticalScroll(id="gate-panel"):
@@ -97,15 +113,38 @@ class ModelsScreen(StageScreen):
     def on_mount(self) -> None:
         super().on_mount()
         self.action_reload()
+        self.set_interval(POLL_S, self._poll)
 
     def on_screen_resume(self) -> None:
         self.action_reload()
+
+    def service_event(self, kind: str) -> None:
+        """A retraining job may have promoted a challenger."""
+        if kind == "job":
+            self.action_reload()
+
+    def layout_changed(self) -> None:
+        table = self.query_one("#model-versions", FitTable)
+        table.set_columns(version_columns(self.narrow), elastic=("dataset",))
+
+    def _poll(self) -> None:
+        """Reload when an alias moved or a version came from outside this screen."""
+        if not self.is_current or self.busy_with:
+            return
+        try:
+            state = _registry_state(self.workspace.registry.models())
+        except MlcycleError:
+            return
+        if state != self._state:
+            self.action_reload()
 
     # -- loading ---------------------------------------------------------
     def action_reload(self, select: str | None = None, version: int | None = None) -> None:
         """Re-read the models; keep (or move to) the selected model and version."""
         self.verdicts.clear()  # the champion may have changed elsewhere (CLI, retraining worker)
+        self._generation += 1
         models = self.workspace.registry.models()
+        self._state = _registry_state(models)
         self.query_one("#models-empty").display = not models
         self.query_one("#models-main").display = bool(models)
         if select is None and self.selected is not None:
@@ -128,6 +167,8 @@ class ModelsScreen(StageScreen):
 
     @on(DataTable.RowHighlighted, "#models-table")
     def _model_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        if not is_current(event):
+            return
         name = str(event.row_key.value)
         if self.model_name != name:
             self._show_model(name)
@@ -137,15 +178,15 @@ class ModelsScreen(StageScreen):
         versions = self.workspace.registry.model_versions(name)
         self.versions = {str(v.version): v for v in versions}
         self.query_one("#versions-title", Static).update(Content(f"Versions of {name}"))
-        table = self.query_one("#model-versions", DataTable)
-        table.clear()
+        table = self.query_one("#model-versions", FitTable)
         compiled = self.workspace.registry.compiled_versions(name)
-        for v in versions:
-            table.add_row(
-                f"v{v.version}", ", ".join(v.aliases) or "-", v.kind or "-", version_metric(v),
-                str(v.recipe.get("dataset") or "-"), ago(v.created),
-                {True: "yes", False: "no"}.get(compiled.get(v.version), "-"), key=str(v.version),
-            )
+        table.set_rows(
+            (str(v.version), {"version": f"v{v.version}", "aliases": ", ".join(v.aliases) or "-",
+                              "kind": v.kind or "-", "metric": version_metric(v),
+                              "dataset": str(v.recipe.get("dataset") or "-"), "created": ago(v.created),
+                              "compiled": {True: "yes", False: "no"}.get(compiled.get(v.version), "-")})
+            for v in versions
+        )
         chosen = next((i for i, v in enumerate(versions) if v.version == version), 0)
         table.move_cursor(row=chosen, animate=False)
         self.query_one("#history-text", Static).update(alias_history_text(self.workspace.registry.alias_history(name)))
@@ -153,6 +194,8 @@ class ModelsScreen(StageScreen):
 
     @on(DataTable.RowHighlighted, "#model-versions")
     def _version_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        if not is_current(event):
+            return
         mv = self.versions.get(str(event.row_key.value))
         if mv is not None and (self.selected is None or self.selected.ref != mv.ref):
             self._show_version(mv)
@@ -169,16 +212,23 @@ class ModelsScreen(StageScreen):
         if verdict is None:
             self._check_gates(mv.ref, confirm=False)
 
-    @work(thread=True, group="gates")
     def _check_gates(self, ref: str, confirm: bool) -> None:
+        self._gate_worker(ref, confirm, self._generation)
+
+    @work(thread=True, group="gates")
+    def _gate_worker(self, ref: str, confirm: bool, generation: int) -> None:
         try:
             verdict = self.workspace.registry.gate_check(ref)
         except MlcycleError as exc:
             self.app.call_from_thread(self._gates_failed, ref, exc.message)
             return
-        self.app.call_from_thread(self._gates_checked, ref, verdict, confirm)
+        self.app.call_from_thread(self._gates_checked, ref, verdict, confirm, generation)
 
-    def _gates_checked(self, ref: str, verdict: dict[str, Any], confirm: bool) -> None:
+    def _gates_checked(self, ref: str, verdict: dict[str, Any], confirm: bool, generation: int) -> None:
+        if generation != self._generation:  # judged against the production version before a reload
+            if confirm or (self.selected is not None and self.selected.ref == ref and ref not in self.verdicts):
+                self._check_gates(ref, confirm)
+            return
         self.verdicts[ref] = verdict
         if self.selected is not None and self.selected.ref == ref:
             self.query_one("#gate-text", Static).update(gate_text(verdict, ref))
@@ -236,7 +286,7 @@ class ModelsScreen(StageScreen):
 
     def _moved(self, result: dict[str, Any], title: str) -> None:
         self._set_busy("")
-        previous = f"v{result['previous']}" if result.get("previous") is not None else "nothing"
+        previous = f"v{result['previous']}" if result.get("previous") is not None else NO_VERSION
         forced = " (forced past the gates, recorded)" if result.get("forced") and title == "Promoted" else ""
         self.notify(f"{result['name']} production: {previous} → v{result['version']}{forced}", title=title)
         self.action_reload(select=result["name"], version=result["version"])
@@ -290,3 +340,8 @@ class ModelsScreen(StageScreen):
         if action in ("promote", "rollback") and (self.selected is None or self.busy_with):
             return None
         return True
+
+
+def _registry_state(models: list[dict[str, Any]]) -> tuple[Any, ...]:
+    """What decides the screen's content: each model's number of versions and production version."""
+    return tuple((m["name"], m.get("versions"), m.get("production")) for m in models)

@@ -27,9 +27,10 @@ from mlcycle_tui.common.errors import MlcycleError
 from mlcycle_tui.monitoring.checks import NOT_JUDGED
 from mlcycle_tui.tui.dialogs.confirm import ConfirmDialog
 from mlcycle_tui.tui.dialogs.schedule import ScheduleDialog
-from mlcycle_tui.tui.format import ago, number, share
+from mlcycle_tui.tui.format import ago, now_s, number, plural, share
 from mlcycle_tui.tui.screens.base import StageScreen
 from mlcycle_tui.tui.widgets.drift_plots import DriftHistogram, DriftTimeline
+from mlcycle_tui.tui.widgets.fit_table import FitTable, is_current
 
 REPORTS_SHOWN = 30
 DAY_S = 86400.0
@@ -38,6 +39,37 @@ EMPTY_TEXT = (
     "([b]s[/b]) so predictions are logged, then check it here. Or run `mlcycle demo` for a workspace "
     "with traffic, drift and a retraining job."
 )
+
+
+def report_columns(narrow: bool) -> list[tuple[str, str]]:
+    """The drift report's table; a narrow terminal leaves out the kind (the method tells it) and shortens
+    headers, so the statistic, its threshold and the verdict always show."""
+    if narrow:
+        return [("column", "column"), ("method", "method"), ("statistic", "stat"), ("threshold", "thresh"),
+                ("verdict", "verdict")]
+    return [("column", "column"), ("kind", "kind"), ("method", "method"), ("statistic", "statistic"),
+            ("threshold", "threshold"), ("verdict", "verdict")]
+
+
+def model_columns(narrow: bool) -> list[tuple[str, str]]:
+    """The production models on the left; a narrow terminal leaves the version to the summary."""
+    return [("model", "model"), ("check", "last check")] if narrow else [
+        ("model", "model"), ("prod", "prod"), ("check", "last check")]
+
+
+def schedule_columns(narrow: bool) -> list[tuple[str, str]]:
+    """The drift schedules on the left; a narrow terminal shows which and how often (Schedules, k, has all)."""
+    if narrow:
+        return [("id", "id"), ("every", "every"), ("then", "then")]
+    return [("id", "id"), ("model", "model"), ("every", "every"), ("then", "then"), ("last", "last")]
+
+
+def job_state(report: dict[str, Any], job: dict[str, Any] | None) -> str:
+    """The report's retraining job as it stands now (asked of the queue), not as it stood at the check."""
+    if job is None:
+        return f"retraining job {report['job_id']} (no longer in the queue)"
+    status = str(job.get("status") or "").replace("_", " ")
+    return f"retraining job {job['id']} {status}"
 
 
 # Table cells are rich Text: DataTable sizes its columns from them (it does not measure Content).
@@ -71,8 +103,10 @@ def not_judged_text(newest: dict[str, Any] | None, report: dict[str, Any] | None
 
 
 def summary_text(model: str, production: int | None, report: dict[str, Any] | None,
-                 open_job: dict[str, Any] | None, newest: dict[str, Any] | None = None) -> str:
-    """The summary of the last check that judged (`report`), and of a newer one that could not (`newest`)."""
+                 open_job: dict[str, Any] | None, newest: dict[str, Any] | None = None,
+                 report_job: dict[str, Any] | None = None) -> str:
+    """The summary of the last check that judged (`report`), and of a newer one that could not (`newest`);
+    `report_job` is the report's retraining job as the queue has it now."""
     head = f"[b]{escape(model)}[/b] · production v{production}" if production is not None else f"[b]{escape(model)}[/b]"
     pending = not_judged_text(newest, report)
     if report is None and pending:
@@ -81,7 +115,7 @@ def summary_text(model: str, production: int | None, report: dict[str, Any] | No
         return f"{head} · no checks yet: [b]c[/b] checks the last 24 h of logged predictions now"
     verdict = "[b red]DRIFT[/]" if report.get("drift") else "[b green]no drift[/]"
     line = (f"{head} · last check {ago(report.get('created'))} of v{report['version']} on "
-            f"{report.get('rows', 0)} rows ({escape(str(report.get('source', '')))}): {verdict}, "
+            f"{plural(report.get('rows', 0), 'row')} ({escape(str(report.get('source', '')))}): {verdict}, "
             f"{report.get('n_drifted', 0)}/{report.get('n_columns', 0)} columns "
             f"(share {share(report.get('share_drifted'))}, threshold {share(report.get('drift_share'))})")
     extra = []
@@ -95,10 +129,10 @@ def summary_text(model: str, production: int | None, report: dict[str, Any] | No
     if report.get("decay"):
         extra.append("[b red]decay[/]")
     if report.get("job_id"):
-        extra.append(f"retraining job {report['job_id']}" + (" queued" if report.get("job_queued") else ""))
+        extra.append(job_state(report, report_job))
     elif report.get("alarm") and report.get("action") == "alert":
         extra.append("alarm (alert only)")
-    if open_job:
+    if open_job and open_job.get("id") != report.get("job_id"):
         extra.append(f"open job {open_job['id']} ({open_job['status'].replace('_', ' ')}) on Jobs ([b]j[/b])")
     return line + ("\n" + " · ".join(extra) if extra else "") + (f"\n{pending}" if pending else "")
 
@@ -109,7 +143,7 @@ def health_text(ops: dict[str, Any], report: dict[str, Any] | None) -> str:
         lines.append("no predictions logged in the last 24 h: start the server on Serve ([b]s[/b]) and send "
                      "requests")
     else:
-        lines.append(f"predictions {ops['predictions']:,} · {number(float(ops['per_second']))}/s while active · "
+        lines.append(f"{plural(ops['predictions'], 'prediction')} · {number(float(ops['per_second']))}/s active · "
                      f"latency p50 {number(ops.get('p50_ms'))} ms · p95 {number(ops.get('p95_ms'))} ms · "
                      f"p99 {number(ops.get('p99_ms'))} ms · newest {_since(ops.get('last'))}")
     lines.append("")
@@ -133,7 +167,7 @@ def health_text(ops: dict[str, Any], report: dict[str, Any] | None) -> str:
 def _since(t: float | None) -> str:
     if t is None:
         return "-"
-    gap = time.time() - float(t)
+    gap = now_s() - float(t)
     return "just now" if gap < 60 else (f"{gap / 60:.0f} min ago" if gap < 3600 else f"{gap / 3600:.1f} h ago")
 
 
@@ -144,7 +178,7 @@ def histogram_window(report: dict[str, Any]) -> dict[str, Any] | None:
     if window.get("last"):
         return {"last": int(window["last"])}
     if window.get("since"):
-        return {"window": f"{max(1, int(time.time() - float(window['since'])) + 1)}s"}
+        return {"window": f"{max(1, int(time.time() - float(window['since'])) + 1)}s"}  # real time: a query
     if source.startswith("dataset "):
         return {"current": source.removeprefix("dataset ")}
     if source.startswith("file "):
@@ -199,12 +233,12 @@ class MonitorScreen(StageScreen):
         with Horizontal(id="mon-main"):
             with Vertical(id="mon-left"):
                 yield Static("Production models", classes="section-title")
-                models: DataTable[Any] = DataTable(id="mon-models", cursor_type="row")
-                models.add_columns("model", "prod", "last check")
+                models = FitTable(id="mon-models", cursor_type="row")
+                models.set_columns(model_columns(False), elastic=("model",))
                 yield models
                 yield Static("Schedules", classes="section-title")
-                scheds: DataTable[Any] = DataTable(id="mon-schedules", cursor_type="row")
-                scheds.add_columns("id", "model", "every", "then", "last")
+                scheds = FitTable(id="mon-schedules", cursor_type="row")
+                scheds.set_columns(schedule_columns(False), elastic=("then", "last"))
                 yield scheds
                 yield Static("none: n schedules checks", id="mon-no-schedules", classes="empty")
             with Vertical(id="mon-right"):
@@ -212,9 +246,8 @@ class MonitorScreen(StageScreen):
                     yield Static(id="mon-summary")
                 with TabbedContent(id="mon-tabs"):
                     with TabPane("Report", id="mon-tab-report"), Horizontal(id="mon-report"):
-                        columns: DataTable[Any] = DataTable(id="mon-columns", cursor_type="row",
-                                                            zebra_stripes=True)
-                        columns.add_columns("column", "kind", "method", "statistic", "threshold", "verdict")
+                        columns = FitTable(id="mon-columns", cursor_type="row", zebra_stripes=True)
+                        columns.set_columns(report_columns(False), elastic=("column",))
                         yield columns
                         yield DriftHistogram(id="mon-histogram")
                     with TabPane("Timeline", id="mon-tab-timeline"):
@@ -232,6 +265,11 @@ class MonitorScreen(StageScreen):
 
     def on_screen_resume(self) -> None:
         self.action_reload()
+
+    def layout_changed(self) -> None:
+        self.query_one("#mon-columns", FitTable).set_columns(report_columns(self.narrow), elastic=("column",))
+        self.query_one("#mon-models", FitTable).set_columns(model_columns(self.narrow), elastic=("model",))
+        self.query_one("#mon-schedules", FitTable).set_columns(schedule_columns(self.narrow), elastic=("then", "last"))
 
     def service_event(self, kind: str) -> None:
         self.action_reload()
@@ -253,22 +291,33 @@ class MonitorScreen(StageScreen):
             ops = ws.predictions.operational_stats(name, since=time.time() - DAY_S) if name else {}
             schedules = ws.drift_schedules.list()
             threshold = float(ws.monitoring.policy()["drift_share"])
+            job = self._report_job(latest)
         except MlcycleError as exc:
             self.app.call_from_thread(self.notify, exc.message, title="Monitor", severity="error")
             return
-        self.app.call_from_thread(self._show, status, name, reports, latest, ops, schedules, threshold)
+        self.app.call_from_thread(self._show, status, name, reports, latest, ops, schedules, threshold, job)
+
+    def _report_job(self, report: dict[str, Any] | None) -> dict[str, Any] | None:
+        """The report's retraining job as the queue has it now (None if it has none or it is gone)."""
+        from mlcycle_tui.common.errors import NotFoundError
+
+        if not report or not report.get("job_id"):
+            return None
+        try:
+            return self.workspace.jobs.get(report["job_id"])
+        except NotFoundError:
+            return None
 
     def _show(self, status: list[dict[str, Any]], name: str | None, reports: list[dict[str, Any]],
               latest: dict[str, Any] | None, ops: dict[str, Any], schedules: list[dict[str, Any]],
-              threshold: float) -> None:
+              threshold: float, job: dict[str, Any] | None = None) -> None:
         self.status = {s["model"]: s for s in status}
         self.model, self.reports, self.schedules = name, reports, schedules
         self.query_one("#mon-empty").display = not status
         self.query_one("#mon-main").display = bool(status)
-        models = self.query_one("#mon-models", DataTable)
-        models.clear()
-        for s in status:
-            models.add_row(s["model"], f"v{s['production']}", check_verdict(s), key=s["model"])
+        models = self.query_one("#mon-models", FitTable)
+        models.set_rows((s["model"], {"model": s["model"], "prod": f"v{s['production']}", "check": check_verdict(s)})
+                        for s in status)
         if name is not None:
             models.move_cursor(row=list(self.status).index(name), animate=False)
         self._show_schedules()
@@ -278,7 +327,7 @@ class MonitorScreen(StageScreen):
             return
         row = self.status[name]
         self.query_one("#mon-summary", Static).update(
-            summary_text(name, row["production"], latest, row.get("open_job"), row.get("newest_check")))
+            summary_text(name, row["production"], latest, row.get("open_job"), row.get("newest_check"), job))
         self.query_one("#mon-timeline", DriftTimeline).show(reports, threshold)
         self.query_one("#mon-health", Static).update(health_text(ops, latest))
         changed = (self.report or {}).get("report_id") != (latest or {}).get("report_id")
@@ -289,18 +338,17 @@ class MonitorScreen(StageScreen):
             models.focus()
 
     def _show_schedules(self) -> None:
-        table = self.query_one("#mon-schedules", DataTable)
-        table.clear()
-        for s in self.schedules:
-            last = s.get("last_status") or "-"
-            table.add_row(str(s["schedule_id"]), s["model"], s["every"], s["action"], last,
-                          key=str(s["schedule_id"]))
+        table = self.query_one("#mon-schedules", FitTable)
+        table.set_rows((str(s["schedule_id"]), {
+            "id": str(s["schedule_id"]), "model": s["model"], "every": s["every"],
+            "then": s["action"] + (" (paused)" if s.get("paused") else ""), "last": s.get("last_status") or "-"})
+            for s in self.schedules)
         table.display = bool(self.schedules)
         self.query_one("#mon-no-schedules").display = not self.schedules
 
     def _show_columns(self, report: dict[str, Any] | None) -> None:
-        table = self.query_one("#mon-columns", DataTable)
-        table.clear()
+        table = self.query_one("#mon-columns", FitTable)
+        table.set_rows([])
         histogram = self.query_one("#mon-histogram", DriftHistogram)
         self.column = None
         if report is None:
@@ -311,12 +359,15 @@ class MonitorScreen(StageScreen):
             rows.append(report["prediction"])
         # drifted first, then by how far past the threshold
         rows.sort(key=lambda r: (not r.get("drifted"), r.get("method") == "skipped", str(r["column"])))
-        for r in rows:
-            skipped = r.get("method") == "skipped"
-            name = Text(str(r["column"]), style="bold red" if r.get("drifted") else "")
-            table.add_row(name, r.get("kind", "-"), r.get("method", "-"),
-                          "-" if skipped else number(r.get("statistic")),
-                          "-" if skipped else number(r.get("threshold")), verdict_text(r), key=str(r["column"]))
+        table.set_rows(
+            (str(r["column"]), {
+                "column": Text(str(r["column"]), style="bold red" if r.get("drifted") else ""),
+                "kind": r.get("kind", "-"), "method": r.get("method", "-"),
+                "statistic": "-" if r.get("method") == "skipped" else number(r.get("statistic")),
+                "threshold": "-" if r.get("method") == "skipped" else number(r.get("threshold")),
+                "verdict": verdict_text(r)})
+            for r in rows
+        )
         checkable = [r for r in rows if r.get("method") != "skipped"]
         if checkable:
             table.move_cursor(row=rows.index(checkable[0]), animate=False)
@@ -326,6 +377,8 @@ class MonitorScreen(StageScreen):
 
     @on(DataTable.RowHighlighted, "#mon-models")
     def _model_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        if not is_current(event):
+            return
         name = str(event.row_key.value)
         if name != self.model:
             self.model = name
@@ -334,6 +387,8 @@ class MonitorScreen(StageScreen):
 
     @on(DataTable.RowHighlighted, "#mon-columns")
     def _column_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        if not is_current(event):
+            return
         column = str(event.row_key.value)
         if column != self.column:
             self._select_column(column)
@@ -396,7 +451,8 @@ class MonitorScreen(StageScreen):
                         title="Drift check", severity="warning")
             self.action_reload(report["model"])
             return
-        what = f"drift in {report['n_drifted']}/{report['n_columns']} columns" if report["drift"] else "no drift"
+        what = (f"drift in {report['n_drifted']}/{plural(report['n_columns'], 'column')}" if report["drift"]
+                else "no drift")
         if report.get("decay"):
             what += ", decay"
         job = f"; retraining job {report['job_id']} queued" if report.get("job_queued") else ""
@@ -430,7 +486,8 @@ class MonitorScreen(StageScreen):
             return
         sched = self.schedules[table.cursor_row]
         body = (f"Stop checking [b]{escape(sched['model'])}[/b] every {escape(sched['every'])} "
-                f"(schedule {sched['schedule_id']}, {sched['runs']} runs so far). Stored reports stay.")
+                f"(schedule {sched['schedule_id']}, {plural(sched['runs'] or 0, 'run')} so far). "
+                "Stored reports stay.")
 
         def chosen(value: str | None) -> None:
             if value is not None:
@@ -482,7 +539,7 @@ class MonitorScreen(StageScreen):
         if self.scheduler_busy:
             text = "Scheduler: [b]…[/b]"
         elif self.services.scheduler_running:
-            text = (f"Scheduler [b green]● running[/]: {len(self.schedules)} schedule(s), job worker on "
+            text = (f"Scheduler [b green]● running[/]: {plural(len(self.schedules), 'drift schedule')}, job worker on "
                     "[dim]· S stops it[/dim]")
         else:
             text = "Scheduler [b]○ off[/b]: scheduled checks and the job queue wait [dim]· S starts it[/dim]"

@@ -31,7 +31,10 @@ from mlcycle_tui.common.errors import MlcycleError
 from mlcycle_tui.tui.dialogs.confirm import ConfirmDialog
 from mlcycle_tui.tui.dialogs.scoring import ScoringDialog
 from mlcycle_tui.tui.dialogs.source import SourceDialog
+from mlcycle_tui.tui.dialogs.text import TextDialog
+from mlcycle_tui.tui.format import plural
 from mlcycle_tui.tui.screens.base import StageScreen
+from mlcycle_tui.tui.widgets.fit_table import FitTable, is_current
 from mlcycle_tui.tui.widgets.schedule_cells import last_result, last_run, next_run
 
 REFRESH_S = 3.0
@@ -39,6 +42,7 @@ DETAIL_FILES = 5
 KIND_STYLES = {"drift": "magenta", "source": "cyan", "scoring": "blue"}
 COLUMNS = [("kind", "kind"), ("id", "id"), ("target", "target"), ("every", "every"), ("next", "next run"),
            ("last", "last run"), ("result", "last result"), ("what", "what")]
+ELASTIC = ("result", "what")
 EMPTY_TEXT = (
     "No schedules yet. Everything that runs on its own shows here with its next run and last result.\n\n"
     "[b]a[/b]  watch a folder, a SQLite query or a JSON-lines file for new data\n"
@@ -65,19 +69,33 @@ def shorten(text: str, width: int = 36) -> str:
     return text if len(text) <= width else "…" + text[-(width - 1):]
 
 
-def cells(row: dict[str, Any], running: bool = False) -> list[Text | str]:
-    """The table cells of one `all_schedules()` row."""
+def cells(row: dict[str, Any], running: bool = False) -> dict[str, Text | str]:
+    """The table cells of one `all_schedules()` row (the table cuts the long ones to its width)."""
     shown = dict(row, running=row.get("running") or running)
-    return [
-        Text(row["kind"], style=KIND_STYLES.get(row["kind"], "")),
-        str(row["id"]),
-        str(row["target"]),
-        str(row["every"]),
-        next_run(shown),
-        last_run(row.get("last_run")),
-        last_result(row.get("last_status"), row.get("last_error"), width=40),
-        shorten(str(row["detail"])),
-    ]
+    return {
+        "kind": Text(row["kind"], style=KIND_STYLES.get(row["kind"], "")),
+        "id": str(row["id"]),
+        "target": str(row["target"]),
+        "every": str(row["every"]),
+        "next": next_run(shown),
+        "last": last_run(row.get("last_run")),
+        "result": last_result(row.get("last_status"), row.get("last_error"), width=200),
+        "what": shorten(str(row["detail"])),
+    }
+
+
+def counts_text(total: int, paused: int, scheduler_running: bool) -> str:
+    """How many schedules run on their own, with the paused ones counted apart, in words that agree."""
+    active = total - paused
+    apart = f" · {paused} paused" if paused else ""
+    if not scheduler_running:
+        return (f"{plural(total, 'schedule')} {'waits' if total == 1 else 'wait'}" + apart) if total else "no schedules"
+    if not total:
+        return "no schedules yet"
+    if not active:
+        return f"{plural(paused, 'paused schedule')}: none runs on its own"
+    own = "runs on its own" if active == 1 else "run on their own"
+    return f"{plural(active, 'schedule')} {own}{apart}"
 
 
 def files_text(kind: str, files: list[dict[str, Any]]) -> str:
@@ -109,7 +127,8 @@ def detail_text(row: dict[str, Any], files: list[dict[str, Any]] | None) -> str:
     """The highlighted schedule in full: what, when, the last result with its whole error, its files."""
     paused = " · [yellow]paused[/yellow]" if row.get("paused") else ""
     lines = [f"[b]{escape(row['kind'])} {row['id']}[/b] · {escape(str(row['target']))} · "
-             f"{escape(str(row['detail']))} · every {escape(str(row['every']))} · {row.get('runs') or 0} runs{paused}"]
+             f"{escape(str(row['detail']))} · every {escape(str(row['every']))} · "
+             f"{plural(row.get('runs') or 0, 'run')}{paused}"]
     when = last_run(row.get("last_run")).plain
     status = row.get("last_status")
     lines.append(f"last run {when}: {escape(str(status))}" if status else "not run yet: [b]g[/b] runs it now")
@@ -134,8 +153,9 @@ class SchedulesScreen(StageScreen):
         "version) and batch **scoring** of new files in a folder. Each row shows when it runs next, when it "
         "last ran and how that went (errors in red); the panel below shows the highlighted one in full, with "
         "the files it processed.\n\n"
-        "**g** runs the highlighted schedule now (also when paused), **p** pauses or resumes it, **x** removes "
-        "it after asking. **a** adds a source, **n** a scoring schedule; drift checks are scheduled on the "
+        "**g** runs the highlighted schedule now (also when paused), **p** pauses it (or resumes a paused one), "
+        "**x** removes it after asking; **enter** shows its last result in full. **a** adds a source, **n** a "
+        "scoring schedule; drift checks are scheduled on the "
         "Monitor screen. The list is re-read every few seconds.\n\n"
         "Schedules run while the app's scheduler is on (it starts with the app unless `[scheduler] in_tui = "
         "false`; **S** on Monitor toggles it) or while `mlcycle daemon` runs. The same from a shell: "
@@ -143,8 +163,9 @@ class SchedulesScreen(StageScreen):
     )
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("g", "run_now", "Run now", tooltip="run the highlighted schedule now", id="schedules.run_now"),
-        Binding("p", "toggle_pause", "Pause", tooltip="pause or resume the highlighted schedule",
+        Binding("p", "pause", "Pause", tooltip="pause the highlighted schedule (g still runs it)",
                 id="schedules.pause"),
+        Binding("p", "resume", "Resume", tooltip="resume the highlighted paused schedule", id="schedules.resume"),
         Binding("x", "remove", "Remove", tooltip="remove the highlighted schedule (asks first)",
                 id="schedules.remove"),
         Binding("a", "add_source", "Add source", tooltip="watch a folder, SQLite query or JSON-lines file",
@@ -160,6 +181,8 @@ class SchedulesScreen(StageScreen):
         self.selected: str | None = None
         self.running: set[str] = set()
         """Keys of the schedules this screen is running now (run now)."""
+        self._detail = ""
+        """Markup of the highlighted schedule's detail panel (Enter opens it in a dialog)."""
         self._loading = False
 
 
@@ -167,9 +190,8 @@ class SchedulesScreen(StageScreen):
         yield Static(id="sched-status", classes="section-title")
         yield Static(EMPTY_TEXT, id="sched-empty", classes="empty")
         with Vertical(id="sched-main"):
-            table: DataTable[Any] = DataTable(id="sched-table", cursor_type="row", zebra_stripes=True)
-            for key, label in COLUMNS:
-                table.add_column(label, key=key)
+            table = FitTable(id="sched-table", cursor_type="row", zebra_stripes=True)
+            table.set_columns(COLUMNS, elastic=ELASTIC)
             yield table
             with VerticalScroll(id="sched-detail-panel"):
                 yield Static(id="sched-detail")
@@ -231,26 +253,19 @@ class SchedulesScreen(StageScreen):
 
     def _show(self, rows: list[dict[str, Any]], chosen: str | None, files: list[dict[str, Any]] | None) -> None:
         self._loading = False
-        old_keys = [row_key(r) for r in self.rows]
         self.rows = rows
         self.query_one("#sched-empty").display = not rows
         self.query_one("#sched-main").display = bool(rows)
-        table = self.query_one("#sched-table", DataTable)
+        table = self.query_one("#sched-table", FitTable)
         keys = [row_key(r) for r in rows]
-        if keys == old_keys and table.row_count == len(rows):
-            for r in rows:  # same schedules: update in place (the cursor and scroll stay)
-                for (column, _), value in zip(COLUMNS, cells(r, row_key(r) in self.running), strict=True):
-                    table.update_cell(row_key(r), column, value, update_width=True)
-        else:
-            table.clear()
-            for r in rows:
-                table.add_row(*cells(r, row_key(r) in self.running), key=row_key(r))
+        table.set_rows((row_key(r), cells(r, row_key(r) in self.running)) for r in rows)  # the cursor stays
         if chosen is not None and chosen in keys:
             self.selected = chosen
             if table.cursor_row != keys.index(chosen):
                 table.move_cursor(row=keys.index(chosen), animate=False)
             row = rows[keys.index(chosen)]
-            self.query_one("#sched-detail", Static).update(Content.from_markup(detail_text(row, files)))
+            self._detail = detail_text(row, files)
+            self.query_one("#sched-detail", Static).update(Content.from_markup(self._detail))
         else:
             self.selected = None
             self.query_one("#sched-detail", Static).update("")
@@ -261,29 +276,45 @@ class SchedulesScreen(StageScreen):
 
     @on(DataTable.RowHighlighted, "#sched-table")
     def _highlighted(self, event: DataTable.RowHighlighted) -> None:
+        if not is_current(event):
+            return
         key = str(event.row_key.value)
         if key != self.selected:
             self.selected = key
             self.refresh_bindings()
             self.action_reload()
 
+    @on(DataTable.RowSelected, "#sched-table")
+    def _chosen(self, event: DataTable.RowSelected) -> None:
+        """Enter: the schedule's last result (the table cuts it with …) and what it did, in full."""
+        row = next((r for r in self.rows if row_key(r) == str(event.row_key.value)), None)
+        if row is not None and row_key(row) == self.selected and self._detail:
+            self.app.push_screen(TextDialog(f"{row['kind']} {row['id']} · {row['target']}", self._detail,
+                                            markup=True))
+
     def current(self) -> dict[str, Any] | None:
         return next((r for r in self.rows if row_key(r) == self.selected), None)
 
     def _status_line(self) -> None:
         paused = sum(1 for r in self.rows if r.get("paused"))
-        counts = f"{len(self.rows)} schedule(s)" + (f", {paused} paused" if paused else "")
-        if self.services.scheduler_running:
-            text = f"Scheduler [b green]● running[/]: {counts} run on their own · re-read every {REFRESH_S:.0f}s"
+        running = self.services.scheduler_running
+        counts = counts_text(len(self.rows), paused, running)
+        if running:
+            text = f"Scheduler [b green]● running[/]: {counts} · re-read every {REFRESH_S:.0f}s"
         else:
-            text = f"Scheduler [b]○ off[/b]: {counts} wait · [b]g[/b] runs one now · [b]S[/b] on Monitor starts it"
+            text = f"Scheduler [b]○ off[/b]: {counts} · [b]g[/b] runs one now · [b]S[/b] on Monitor starts it"
         if self.running:
             text += f"  [b]running {len(self.running)}…[/b]"
         self.query_one("#sched-status", Static).update(text)
 
     # -- actions -----------------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action in ("run_now", "toggle_pause", "remove") and self.current() is None:
+        row = self.current()
+        if action == "resume":  # shown instead of Pause (same key) on a paused schedule
+            return bool(row is not None and row.get("paused"))
+        if action == "pause" and row is not None and row.get("paused"):
+            return False
+        if action in ("run_now", "pause", "remove") and row is None:
             return None
         return True
 
@@ -297,7 +328,8 @@ class SchedulesScreen(StageScreen):
             return
         self.running.add(key)
         self._status_line()
-        self.query_one("#sched-table", DataTable).update_cell(key, "next", next_run({"running": True}))
+        table = self.query_one("#sched-table", FitTable)
+        table.set_rows((row_key(r), cells(r, row_key(r) in self.running)) for r in self.rows)
         self._run(row["kind"], int(row["id"]), str(row["target"]))
 
     @work(thread=True, group="schedules-run")
@@ -319,10 +351,15 @@ class SchedulesScreen(StageScreen):
                     timeout=10 if severity == "error" else 6)
         self.action_reload()
 
-    def action_toggle_pause(self) -> None:
+    def action_pause(self) -> None:
         row = self.current()
-        if row is not None:
-            self._pause(row["kind"], int(row["id"]), not row.get("paused"))
+        if row is not None and not row.get("paused"):
+            self._pause(row["kind"], int(row["id"]), True)
+
+    def action_resume(self) -> None:
+        row = self.current()
+        if row is not None and row.get("paused"):
+            self._pause(row["kind"], int(row["id"]), False)
 
     @work(thread=True, group="schedules-act")
     def _pause(self, kind: str, sid: int, pause: bool) -> None:
@@ -344,8 +381,8 @@ class SchedulesScreen(StageScreen):
         if row is None:
             return
         body = (f"Stop running [b]{escape(row['kind'])} {row['id']}[/b] ({escape(str(row['target']))}: "
-                f"{escape(str(row['detail']))}, every {escape(str(row['every']))}, {row.get('runs') or 0} runs so "
-                f"far). {REMOVE_KEEPS.get(row['kind'], '')}")
+                f"{escape(str(row['detail']))}, every {escape(str(row['every']))}, "
+                f"{plural(row.get('runs') or 0, 'run')} so far). {REMOVE_KEEPS.get(row['kind'], '')}")
 
         def chosen(value: str | None) -> None:
             if value is not None:
@@ -411,7 +448,8 @@ def run_message(kind: str, target: str, result: dict[str, Any]) -> tuple[str, st
         report = result.get("report") or {}
         if report.get("drift"):
             job = f"; retraining job {report['job_id']} queued" if report.get("job_queued") else ""
-            return (f"{target}: drift in {report.get('n_drifted')}/{report.get('n_columns')} columns{job}",
+            return (f"{target}: drift in {report.get('n_drifted')}/{plural(report.get('n_columns') or 0, 'column')}"
+                    f"{job}",
                     "warning")
         if report and not report.get("judged", True):
             return f"{target}: {report.get('verdict_text') or 'not enough data'}; the last verdict stands", "warning"

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from textual.markup import escape
 
-from mlcycle_tui.tui.format import ago, share
+from mlcycle_tui.tui.format import ago, plural, share
 
 if TYPE_CHECKING:
     from mlcycle_tui.data.splits import Split
@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 def version_facts(ds: DatasetVersion) -> str:
     """One or two lines: ref, size, target, time column, source file, duplicates."""
-    parts = [f"[b]{escape(ds.ref)}[/b]", f"{ds.rows:,} rows × {ds.columns} columns"]
+    parts = [f"[b]{escape(ds.ref)}[/b]", f"{plural(ds.rows, 'row')} × {plural(ds.columns, 'column')}"]
     parts.append(f"target [b]{escape(ds.target)}[/b]" if ds.target else "[dim]no target[/dim]")
     if ds.time_column:
         parts.append(f"time [b]{escape(ds.time_column)}[/b]")
@@ -29,7 +29,7 @@ def version_facts(ds: DatasetVersion) -> str:
     parts.append(f"from {escape(source)}")
     dupes = ds.profile.get("duplicate_rows", 0)
     if dupes:
-        parts.append(f"[$warning]{dupes} duplicate rows[/]")
+        parts.append(f"[$warning]{plural(dupes, 'duplicate row')}[/]")
     return " · ".join(parts)
 
 
@@ -40,11 +40,11 @@ def validation_text(result: dict[str, Any]) -> str:
     if result["ok"] and not warnings:
         head = f"[$success]✔ {escape(result['dataset'])} passed every check{against}.[/]"
     elif result["ok"]:
-        head = f"[$success]✔ {escape(result['dataset'])} passed{against}[/] with {len(warnings)} warning(s)."
+        head = f"[$success]✔ {escape(result['dataset'])} passed{against}[/] with {plural(len(warnings), 'warning')}."
     else:
         head = (
             f"[$error]✘ {escape(result['dataset'])} failed{against}:[/] "
-            f"{len(errors)} error(s), {len(warnings)} warning(s)."
+            f"{plural(len(errors), 'error')}, {plural(len(warnings), 'warning')}."
         )
     lines = [head]
     for issue in errors:
@@ -76,4 +76,28 @@ def splits_text(ref: str, splits: list[Split]) -> str:
             f"[b]{sp.split_id}[/b]  {sp.train_rows:,} train / {sp.test_rows:,} test "
             f"({share(sp.test_size)} test, {detail}) [dim]{ago(sp.created)}[/dim]"
         )
+    return "\n".join(lines)
+
+
+def column_text(col: dict[str, Any]) -> str:
+    """One profiled column in full (Enter on the profile table): kind, missing, range, quantiles, top values."""
+    from mlcycle_tui.tui.format import number
+
+    name, kind, dtype = (escape(str(col.get(k))) for k in ("name", "kind", "dtype"))
+    lines = [f"[b]{name}[/b] · {kind} · dtype {dtype}",
+             f"missing {col.get('missing', 0):,} ({share(col.get('missing_share'))}) · "
+             f"unique {number(col.get('unique'))}"]
+    if col.get("mean") is not None:
+        lines.append(f"min {number(col.get('min'))} · max {number(col.get('max'))} · mean {number(col.get('mean'))}"
+                     f" · std {number(col.get('std'))}")
+        quantiles = col.get("quantiles") or {}
+        if quantiles:
+            lines.append("quantiles " + " · ".join(f"{escape(k)} {number(v)}" for k, v in quantiles.items()))
+    elif col.get("kind") == "datetime":
+        lines.append(f"from {escape(str(col.get('min')))} to {escape(str(col.get('max')))}")
+    top = col.get("top") or []
+    if top:
+        lines.append("")
+        lines.append("[b]Most frequent values[/b]")
+        lines.extend(f"  {escape(str(t['value']))}  {t['count']:,}" for t in top)
     return "\n".join(lines)

@@ -12,9 +12,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from rich.console import RenderableType
 from textual_plotext import PlotextPlot
 
-from mlcycle_tui.tui.format import number
+from mlcycle_tui.tui.format import nice_ticks, number, tick_labels
+from mlcycle_tui.tui.widgets.plot_ticks import thin, x_slots, y_slots
 
 MAX_LABEL = 10
 MAX_BARS = 12
@@ -51,6 +53,8 @@ class DriftHistogram(PlotextPlot):
         plt = self.plt
         plt.clear_data()
         plt.clear_figure()
+        self._xticks: tuple[list[float], list[str]] = ([], [])
+        self._yticks: tuple[list[float], list[str]] = ([], [])
         self.column = str(hist.get("column"))
         ref, cur = list(hist.get("reference") or []), list(hist.get("current") or [])
         if "edges" in hist:
@@ -63,13 +67,30 @@ class DriftHistogram(PlotextPlot):
         if labels:
             plt.multiple_bar(labels, [[100 * v for v in ref], [100 * v for v in cur]],
                              labels=["reference %", "current %"])
+            top = 100 * max([*ref, *cur, 0.0])
+            yticks = nice_ticks(0, top, 4)
+            if yticks:  # a fixed range and ticks: the same picture every time, whatever plotext would pick
+                plt.ylim(0, max(top, yticks[-1]))
+                self._yticks = (yticks, tick_labels(yticks))
+            self._xticks = (list(range(1, len(labels) + 1)), labels)
         plt.title(f"{self.column}: reference vs current{note}")
         self.refresh()
+
+    def render(self) -> RenderableType:
+        """Draw with as many ticks as this size has room for (see `plot_ticks`)."""
+        xs, xlabels = getattr(self, "_xticks", ([], []))
+        if xs:
+            self.plt.xticks(*thin(xs, xlabels, x_slots(self.size.width, xlabels)))
+        ys, ylabels = getattr(self, "_yticks", ([], []))
+        if ys:
+            self.plt.yticks(*thin(ys, ylabels, y_slots(self.size.height)))
+        return super().render()
 
     def message(self, text: str) -> None:
         plt = self.plt
         plt.clear_data()
         plt.clear_figure()
+        self._xticks, self._yticks = ([], []), ([], [])
         self.column = None
         self.chart_kind = "empty"
         plt.title(text)

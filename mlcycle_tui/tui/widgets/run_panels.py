@@ -20,6 +20,8 @@ from mlcycle_tui.tui.format import ago, number
 # run's primary metric, which the core decides (evaluation.primary_metric_of)
 SECOND_METRIC: tuple[str, str] = ("accuracy", "r2")
 BASELINE_PREFIX = "baseline_"
+NO_VERSION = "(none)"
+"""What an alias pointed at before its first move, as the registry's own events say it."""
 
 
 def short_id(run_id: str) -> str:
@@ -51,8 +53,11 @@ def run_metric(run: dict[str, Any], column: int) -> str:
     from mlcycle_tui.experiments import evaluation  # numpy and pandas: not when the TUI starts
 
     metrics = run.get("metrics") or {}
-    if column == 0:
-        return metric_value(metrics.get(evaluation.primary_metric_of(run)))
+    if column == 0:  # the run's primary metric: named when the run chose another than its task's default
+        metric = evaluation.primary_metric_of(run)
+        task = evaluation.task_of(run)
+        shown = metric_value(metrics.get(metric))
+        return shown if task is None or metric == evaluation.primary_metric(task) else f"{shown} {metric}"
     cls_key, reg_key = SECOND_METRIC
     if evaluation.task_of(run) == "regression" or (cls_key not in metrics and reg_key in metrics):
         return metric_value(metrics.get(reg_key))
@@ -141,7 +146,7 @@ def alias_history_text(history: list[dict[str, Any]]) -> str:
         return "[dim]No alias has moved yet — promote a version with p.[/dim]"
     lines = []
     for h in history:
-        before = f"v{h['previous']}" if h.get("previous") is not None else "-"
+        before = f"v{h['previous']}" if h.get("previous") is not None else NO_VERSION
         after = f"v{h['version']}" if h.get("version") is not None else "removed"
         forced = "  [red]forced past the gates[/red]" if h.get("forced") else ""
         actor = f" by {escape(str(h['actor']))}" if h.get("actor") else ""

@@ -8,10 +8,11 @@ from them.
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from rich.text import Text
+
+from mlcycle_tui.tui.format import now_s
 
 
 def duration(seconds: float) -> str:
@@ -33,9 +34,10 @@ def next_run(row: dict[str, Any]) -> Text:
         return Text("running…", style="bold")
     if row.get("paused"):
         return Text("paused", style="yellow")
-    seconds = row.get("next_in_s")
-    if seconds is None:
-        seconds = max(0.0, float(row.get("next_due") or 0) - time.time())
+    if row.get("next_due") is not None:
+        seconds = max(0.0, float(row["next_due"]) - now_s())
+    else:
+        seconds = float(row.get("next_in_s") or 0.0)
     return Text("due" if seconds < 1 else f"in {duration(seconds)}")
 
 
@@ -43,7 +45,7 @@ def last_run(epoch: float | None, now: float | None = None) -> Text:
     """A stored epoch time as "never", "12s ago", "3h ago"."""
     if not epoch:
         return Text("never", style="dim")
-    return Text(f"{duration((now or time.time()) - float(epoch))} ago")
+    return Text(f"{duration((now or now_s()) - float(epoch))} ago")
 
 
 def last_result(status: str | None, error: str | None, width: int = 48) -> Text:
