@@ -30,6 +30,8 @@ SEARCH_MODES = ("grid", "random")
 BACKENDS = ("joblib", "dask")
 # How long a search on Dask waits for the scheduler to have at least one worker.
 DASK_WORKER_WAIT_S = 10.0
+# How long each worker has to open its own client to the scheduler before the search.
+DASK_CONNECT_WAIT_S = 60.0
 
 
 def _no_progress(_f: float, _m: str) -> None:
@@ -484,6 +486,15 @@ def _connect_worker_clients(client: Any) -> None:
     workers = list(client.scheduler_info().get("workers", {}))
     futures = [client.submit(_worker_client_id, workers=[address], allow_other_workers=False, pure=False)
                for address in workers]
+    from distributed import wait
+
+    try:  # a worker that died meanwhile would leave gather waiting for ever
+        wait(futures, timeout=DASK_CONNECT_WAIT_S)
+    except TimeoutError:
+        raise UserError(
+            f"the Dask workers of {client.scheduler.address} did not answer within {DASK_CONNECT_WAIT_S:g} s; "
+            "check that they are alive (`dask worker` logs) and train again"
+        ) from None
     client.gather(futures)
 
 
