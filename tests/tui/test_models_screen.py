@@ -102,3 +102,20 @@ async def test_gates_promote_force_and_rollback(workspace: Workspace, sample_dat
         assert workspace.registry.model_version("penguins@production").version == 2
         assert _cells(app, "#models-table", 2) == ["v2"]
         assert "by rollback" in text_of(app, "#history-text")
+
+
+async def test_w_writes_the_model_card(workspace: Workspace, sample_data: Path) -> None:
+    workspace.data.ingest(sample_data / "penguins.csv", name="penguins", target="species")
+    run = workspace.training.train("penguins", "logistic")
+    workspace.registry.register(run["run_id"], "penguins")
+    app = make_app(workspace)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("m")
+        await _settle(app, pilot)
+        await pilot.press("w")
+        await _settle(app, pilot)
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+    (card,) = (workspace.home / "reports").glob("*.html")
+    html = card.read_text()
+    assert "penguins@1" in html and "<svg" in html

@@ -74,6 +74,8 @@ class ModelsScreen(StageScreen):
                 id="models.promote"),
         Binding("b", "rollback", "Roll back", tooltip="move production back to the version before",
                 id="models.rollback"),
+        Binding("w", "write_card", "Model card", tooltip="write the highlighted version's model card as HTML",
+                id="models.card"),
         Binding("r", "reload", "Refresh", id="models.refresh"),
     ]
 
@@ -336,8 +338,27 @@ class ModelsScreen(StageScreen):
         self.notify(message, title=title, severity="error", timeout=10)
         self.action_reload()
 
+    def action_write_card(self) -> None:
+        if self.selected is None:
+            return
+        self.notify(f"writing the model card of {self.selected.ref}…", title="Model card")
+        self._write_card(self.selected.ref)
+
+    @work(thread=True, group="models-card")
+    def _write_card(self, ref: str) -> None:
+        reports = self.workspace.reports
+        try:
+            rep = reports.model(ref, out=reports.default_path("model", ref))
+        except MlcycleError as exc:
+            self.app.call_from_thread(self.notify, exc.message, title="Model card", severity="error", timeout=10)
+            return
+        self.app.call_from_thread(self.notify, f"wrote {rep.path}; open it in a browser or send it",
+                                  title="Model card", timeout=10)
+
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action in ("promote", "rollback") and (self.selected is None or self.busy_with):
+            return None
+        if action == "write_card" and self.selected is None:
             return None
         return True
 

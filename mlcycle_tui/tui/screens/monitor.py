@@ -5,9 +5,12 @@ production model this screen shows the stored drift checks over time, the
 latest report column by column (statistic against its size-aware threshold,
 drifted rows highlighted), the reference vs current distribution of the
 highlighted column, the operational health from the prediction log and the
-real metrics from feedback (decay). From here a user runs a check now,
-schedules checks, removes schedules and starts or stops the app's scheduler.
-Everything is read in thread workers; a check runs in one too.
+real metrics from feedback (decay), and the performance estimated without
+labels per chunk of traffic (CBPE/DLE) with its band, the threshold and the
+realized values where labels came back. From here a user runs a check now,
+estimates, writes the drift report as HTML, schedules checks, removes
+schedules and starts or stops the app's scheduler. Everything is read in
+thread workers; a check runs in one too.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from mlcycle_tui.tui.format import ago, now_s, number, plural, share
 from mlcycle_tui.tui.screens.base import StageScreen
 from mlcycle_tui.tui.widgets.drift_plots import DriftHistogram, DriftTimeline
 from mlcycle_tui.tui.widgets.fit_table import FitTable, is_current
+from mlcycle_tui.tui.widgets.line_plot import LinePlot
 
 REPORTS_SHOWN = 30
 DAY_S = 86400.0
@@ -171,6 +175,53 @@ def _since(t: float | None) -> str:
     return "just now" if gap < 60 else (f"{gap / 60:.0f} min ago" if gap < 3600 else f"{gap / 3600:.1f} h ago")
 
 
+def estimate_text(doc: dict[str, Any]) -> Text:
+    """The estimate's verdict, threshold and caveat in a few lines (the plot shows the chunks)."""
+    metric = doc.get("metric")
+    chunks = doc.get("chunks") or []
+    threshold = (doc.get("thresholds") or {}).get(metric) or {}
+    alerts = [c["index"] for c in chunks if c.get("alert")]
+    out = Text()
+    out.append(f"{doc.get('method', 'estimate')} · {metric} over {plural(len(chunks), 'chunk')} of "
+               f"{doc.get('chunk_size')} rows · ", style="bold")
+    if alerts:
+        out.append(f"alert in {plural(len(alerts), 'chunk')}", style="bold red")
+    else:
+        out.append("no alert", style="bold green")
+    if threshold.get("text"):
+        out.append(f"\nthreshold: {threshold['text']}")
+    last = chunks[-1] if chunks else {}
+    if last:
+        out.append(f"\nlast chunk: estimated {number(last.get('estimated'))} "
+                   f"[{number(last.get('lower'))}, {number(last.get('upper'))}]")
+        if last.get("realized") is not None:
+            out.append(f", realized {number(last.get('realized'))}")
+    if doc.get("job_queued"):
+        out.append(f"\nretraining job {doc.get('job_id')} queued")
+    out.append(f"\n{doc.get('caveat') or 'the estimate assumes P(y|x) holds'}", style="dim")
+    return out
+
+
+def estimate_series(doc: dict[str, Any]) -> tuple[str, list[tuple[str, list[float], list[float]]]]:
+    """(title, series) for the plot: estimate, its band, realized where labels came back, the threshold."""
+    chunks = doc.get("chunks") or []
+    xs = [float(c["index"]) for c in chunks]
+
+    def values(key: str) -> tuple[list[float], list[float]]:
+        pairs = [(float(c["index"]), float(c[key])) for c in chunks if c.get(key) is not None]
+        return [p[0] for p in pairs], [p[1] for p in pairs]
+
+    series: list[tuple[str, list[float], list[float]]] = [("estimated", *values("estimated")),
+                                                          ("lower", *values("lower")), ("upper", *values("upper"))]
+    realized = values("realized")
+    if realized[0]:
+        series.append(("realized", *realized))
+    threshold = ((doc.get("thresholds") or {}).get(doc.get("metric")) or {}).get("value")
+    if threshold is not None and xs:
+        series.append(("threshold", [xs[0], xs[-1]], [float(threshold)] * 2))
+    return f"estimated {doc.get('metric')} per chunk (band: ±3 standard errors)", series
+
+
 def histogram_window(report: dict[str, Any]) -> dict[str, Any] | None:
     """Arguments of `drift_histogram` that select the current data of `report` (None: not re-readable)."""
     window = report.get("window") or {}
@@ -212,6 +263,10 @@ class MonitorScreen(StageScreen):
         Binding("u", "unschedule", "Unschedule", tooltip="remove the highlighted schedule", id="monitor.unschedule"),
         Binding("S", "toggle_scheduler", "Scheduler", tooltip="start or stop the app's scheduler",
                 id="monitor.scheduler"),
+        Binding("p", "estimate", "Estimate", tooltip="estimate performance without labels, per chunk of traffic",
+                id="monitor.estimate"),
+        Binding("w", "write_report", "Report", tooltip="write the latest check as a self-contained HTML file",
+                id="monitor.report"),
         Binding("r", "reload", "Refresh", id="monitor.refresh"),
     ]
 
@@ -254,6 +309,10 @@ class MonitorScreen(StageScreen):
                         yield DriftTimeline(id="mon-timeline")
                     with TabPane("Health", id="mon-tab-health"), VerticalScroll():
                         yield Static(id="mon-health")
+                    with TabPane("Estimate", id="mon-tab-estimate"), Vertical():
+                        yield Static("p estimates the production model's performance without labels, per chunk "
+                                     "of its logged traffic", id="mon-estimate-text")
+                        yield LinePlot(id="mon-estimate-plot")
 
     def on_mount(self) -> None:
         super().on_mount()
@@ -552,8 +611,63 @@ class MonitorScreen(StageScreen):
         self._scheduler_line()
         self.refresh_bindings()
 
+    # -- estimate and report ---------------------------------------------------------------
+    def action_estimate(self) -> None:
+        if self.model is None or self.busy_with:
+            return
+        self._set_busy(f"estimating {self.model}")
+        self.query_one("#mon-tabs", TabbedContent).active = "mon-tab-estimate"
+        self._estimate(self.model)
+
+    @work(thread=True, exclusive=True, group="monitor-estimate")
+    def _estimate(self, model: str) -> None:
+        try:
+            doc = self.workspace.estimates.estimate(model, window="24h")
+        except MlcycleError as exc:
+            self.app.call_from_thread(self._estimated, None, exc.message)
+            return
+        self.app.call_from_thread(self._estimated, doc, "")
+
+    def _estimated(self, doc: dict[str, Any] | None, error: str) -> None:
+        self._set_busy("")
+        text = self.query_one("#mon-estimate-text", Static)
+        plot = self.query_one("#mon-estimate-plot", LinePlot)
+        if doc is None or not doc.get("judged"):
+            why = error or (doc or {}).get("reason") or "cannot estimate"
+            text.update(Text(f"Cannot estimate: {why}", style="yellow"))
+            plot.message("cannot estimate")
+            return
+        text.update(estimate_text(doc))
+        plot.show(*estimate_series(doc), xlabel="chunk", ylabel=str(doc.get("metric")))
+
+    def action_write_report(self) -> None:
+        if self.report is None or self.busy_with:
+            return
+        self._set_busy("writing the report")
+        self._write_report(self.report)
+
+    @work(thread=True, exclusive=True, group="monitor-report")
+    def _write_report(self, report: dict[str, Any]) -> None:
+        reports = self.workspace.reports
+        try:
+            subject = f"{report['model']}-{report['version']}-check{report['report_id']}"
+            rep = reports.drift(report["report_id"], out=reports.default_path("drift", subject), estimate=True)
+        except MlcycleError as exc:
+            self.app.call_from_thread(self._report_written, "", exc.message)
+            return
+        self.app.call_from_thread(self._report_written, str(rep.path), "")
+
+    def _report_written(self, path: str, error: str) -> None:
+        self._set_busy("")
+        if error:
+            self.notify(error, title="Report", severity="error", timeout=10)
+        else:
+            self.notify(f"wrote {path}; open it in a browser or send it", title="Report", timeout=10)
+
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action in ("check", "schedule") and (self.model is None or self.busy_with):
+        if action in ("check", "schedule", "estimate") and (self.model is None or self.busy_with):
+            return None
+        if action == "write_report" and (self.report is None or self.busy_with):
             return None
         if action == "unschedule" and not self.schedules:
             return None
