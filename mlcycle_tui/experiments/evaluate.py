@@ -80,6 +80,8 @@ class Evaluation:
             "metrics": result["model"],
             "baseline": result["baseline"],
             "slices": {},
+            "slice_column": slice_column,
+            "sensitive": sensitive,
         }
         pred, proba, classes = evaluation.predictions(task, model, X_test)
         if slice_column:

@@ -114,6 +114,8 @@ class ExperimentsScreen(StageScreen):
         Binding("c", "compare", "Compare", tooltip="compare the marked runs side by side", id="experiments.compare"),
         Binding("x", "evaluate", "Evaluate", tooltip="confusion matrix and curves, or residuals",
                 id="experiments.evaluate"),
+        Binding("X", "evaluate_groups", "By group", tooltip="metrics per slice, fairness per group, importances",
+                id="experiments.groups"),
         Binding("r", "reproduce", "Reproduce", tooltip="train the run again from its record",
                 id="experiments.reproduce"),
         Binding("g", "register", "Register", tooltip="register the run as a model version",
@@ -167,6 +169,9 @@ class ExperimentsScreen(StageScreen):
                         yield LinePlot(id="pr-plot", classes="curve")
                     with VerticalScroll(id="eval-regression"):
                         yield Static(id="residuals")
+                with TabPane("Groups & why", id="tab-groups"), VerticalScroll():
+                    yield Static("X evaluates the run per slice and per group, with what it relies on",
+                                 id="groups-text")
 
     def on_mount(self) -> None:
         super().on_mount()
@@ -539,6 +544,44 @@ class ExperimentsScreen(StageScreen):
         else:
             pr_plot.message("no PR curve (no probabilities)")
 
+    def action_evaluate_groups(self) -> None:
+        if self.current_run is None:
+            return
+        from mlcycle_tui.tui.dialogs.groups import GroupsDialog
+
+        run = self.current_run
+        try:
+            rec = self.workspace.runs.recipe(run["run_id"])
+            ds = self.workspace.data.dataset(rec["dataset"])
+        except MlcycleError as exc:
+            self.notify(exc.message, title="By group", severity="error")
+            return
+        target = rec.get("target") or ds.target
+        columns = [c["name"] for c in ds.schema if c["name"] != target]
+
+        def chosen(args: dict[str, Any] | None) -> None:
+            if args is None:
+                return
+            self.query_one("#exp-details", TabbedContent).active = "tab-groups"
+            self.query_one("#groups-text", Static).update(Content(f"Evaluating run {run_panels.short_id(run['run_id'])}"
+                                                                  " by slice and group…"))
+            self._evaluate_groups(run["run_id"], args)
+
+        self.app.push_screen(GroupsDialog(run_panels.short_id(run["run_id"]), columns,
+                                          rec.get("task") == "classification"), chosen)
+
+    @work(thread=True, exclusive=True, group="evaluate-groups")
+    def _evaluate_groups(self, run_id: str, args: dict[str, Any]) -> None:
+        try:
+            result = self.workspace.evaluation.evaluate(run_id, **args)
+            explained = self.workspace.evaluation.explanation(run_id)
+        except MlcycleError as exc:
+            self.app.call_from_thread(self.query_one("#groups-text", Static).update, Text(f"✘ {exc.message}",
+                                                                                          style="red"))
+            return
+        self.app.call_from_thread(self.query_one("#groups-text", Static).update,
+                                  run_panels.groups_text(result, explained))
+
     def _confusion(self, cm: dict[str, Any]) -> None:
         table = self.query_one("#confusion", DataTable)
         table.clear(columns=True)
@@ -568,7 +611,7 @@ class ExperimentsScreen(StageScreen):
         self.notify(message, title=title, severity="error", timeout=10)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action in ("reproduce", "register", "evaluate", "mark") and self.current_run is None:
+        if action in ("reproduce", "register", "evaluate", "evaluate_groups", "mark") and self.current_run is None:
             return None
         if action == "reproduce" and self.busy_with:
             return None

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from rich.text import Text
 from textual.markup import escape
 
 from mlcycle_tui.tui.format import ago, number
@@ -182,3 +183,63 @@ def compare_value(value: Any) -> str:
     if isinstance(value, dict | list):
         return json.dumps(value, default=str)
     return str(value)
+
+
+BAR_WIDTH = 28
+
+
+def _bar(value: float | None, top: float) -> str:
+    if value is None or top <= 0:
+        return ""
+    cells = max(0.0, min(1.0, value / top)) * BAR_WIDTH
+    return "█" * int(cells) + ("▌" if cells - int(cells) >= 0.5 else "")
+
+
+def bar_chart(title: str, items: list[tuple[str, float | None, str]]) -> Text:
+    """A horizontal bar per (label, value, note), scaled to the largest value: a chart that fits a terminal."""
+    out = Text(title + "\n", style="bold")
+    top = max((abs(v) for _, v, _ in items if v is not None), default=0.0)
+    width = min(24, max((len(label) for label, _, _ in items), default=4))
+    for label, value, note in items:
+        shown = label if len(label) <= width else label[: width - 1] + "…"
+        out.append(f"  {shown:<{width}} ")
+        out.append(_bar(abs(value) if value is not None else None, top).ljust(BAR_WIDTH), style="cyan")
+        out.append(f" {metric_value(value) if value is not None else '-'}")
+        if note:
+            out.append(f"  {note}", style="dim")
+        out.append("\n")
+    return out
+
+
+def groups_text(result: dict[str, Any], explained: dict[str, Any]) -> Text:
+    """Per-slice metrics, fairness per group and permutation importances of one run, as bar charts."""
+    from mlcycle_tui.experiments.evaluation import primary_metric_of  # numpy and pandas: not at startup
+
+    out = Text()
+    metric = result.get("primary_metric") or primary_metric_of(result)
+    importances = explained.get("importances") or []
+    if importances:
+        out.append(bar_chart(f"What it relies on: the drop of {explained.get('metric')} when a column is shuffled",
+                             [(r["feature"], r["importance"], f"± {number(r['std'])}") for r in importances[:10]]))
+        out.append("\n")
+    slices = result.get("slices") or {}
+    if slices:
+        out.append(bar_chart(f"{metric} per slice of {result.get('slice_column') or 'the column'}",
+                             [(str(k), v.get(metric), f"{v.get('rows')} rows") for k, v in slices.items()]))
+        out.append("\n")
+    fair = result.get("fairness")
+    if fair:
+        groups = fair.get("groups") or {}
+        for rate in ("selection_rate", "tpr", "fpr"):
+            out.append(bar_chart(f"{rate} per group (positive: {fair.get('positive_label')})",
+                                 [(str(g), v.get(rate), f"{v.get('rows')} rows") for g, v in groups.items()]))
+        gaps, ratios = fair.get("gaps") or {}, fair.get("ratios") or {}
+        out.append("gaps (max - min): " + ", ".join(f"{k} {number(v)}" for k, v in gaps.items()) + "\n")
+        ratio = ratios.get("selection_rate")
+        if ratio is not None:
+            verdict = "below the four-fifths bar" if ratio < 0.8 else "meets the four-fifths bar"
+            out.append(f"selection-rate ratio {number(ratio)}: {verdict}\n",
+                       style="red" if ratio < 0.8 else "green")
+    if not (importances or slices or fair):
+        out.append("nothing to show: choose a slice or a sensitive column (X)")
+    return out
