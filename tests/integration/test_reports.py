@@ -137,6 +137,7 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("reports")
     ws = Workspace.open(root / "ws")
     ws.data.ingest(SAMPLES / "penguins.csv", name="penguins", target="sex")
+    ws.training.settings["training"] = {"explain": False}  # no importances: the tests record their own
     run = ws.training.train("penguins", "rf", params=["n_estimators=10"])
     ws.registry.register(run["run_id"], "penguins")
     ws.registry.promote("penguins", 1)
@@ -178,6 +179,7 @@ def wide(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     wide_frame(1000, 2, shift=0.8).to_csv(root / "current.csv", index=False)
     with Workspace.open(root / "ws") as ws:
         ws.data.ingest(root / "train.csv", name="wide", target="label")
+        ws.training.settings["training"] = {"explain": False}  # cards in the order of their statistics
         run = ws.training.train("wide", "logistic")
         ws.registry.register(run["run_id"], "wide")
         ws.registry.promote("wide", 1)
