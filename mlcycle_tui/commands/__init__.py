@@ -6,6 +6,7 @@ from mlcycle_tui.commands import (
     demo,
     deploy,
     general,
+    importing,
     models,
     monitor,
     report,
@@ -16,4 +17,5 @@ from mlcycle_tui.commands import (
     tui,
 )
 
-COMMAND_MODULES = [general, demo, data, train, runs, models, monitor, report, deploy, scoring, serve, daemon, tui]
+COMMAND_MODULES = [general, demo, data, train, runs, models, monitor, report, importing, deploy, scoring,
+                   serve, daemon, tui]

@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 from mlcycle_tui.common.errors import NotFoundError, UserError
 from mlcycle_tui.common.timeutil import now_iso, parse_iso
-from mlcycle_tui.config import check_name
+from mlcycle_tui.config import NAME_RE, check_name
 from mlcycle_tui.experiments.search_expr import (
     ATTRIBUTES,
     SortKey,
@@ -413,6 +413,108 @@ class Run:
             )
         self.status = status
 
+    # -- what a run logged from elsewhere records (the MLflow tracking API, an import) ----------
+    def log_metric_values(self, rows: Iterable[Sequence[Any]], skip_existing: bool = False) -> int:
+        """Metric values as (key, value, step, timestamp in epoch seconds): one transaction.
+
+        For values that carry their own step and time (MLflow sends both with every value;
+        an imported history keeps them). With `skip_existing`, a value already recorded with the
+        same key, step and time is not stored again (as MLflow's stores do). Returns how many
+        values were stored."""
+        metric_rows = []
+        for key, value, step, timestamp in rows:
+            if isinstance(step, bool) or not isinstance(step, int):
+                try:
+                    step = int(step)
+                except (TypeError, ValueError):
+                    raise UserError(f"step of metric {key!r} must be an integer, got {step!r}") from None
+            metric_rows.append((self.id, _key(key, "metric"), _number(key, value), step, float(timestamp)))
+        if skip_existing and metric_rows:
+            keys = sorted({r[1] for r in metric_rows})
+            seen = {(r[0], r[1], r[2], r[3]) for r in self.tracking.db.connection().execute(
+                f"SELECT key, value, step, timestamp FROM metrics WHERE run_id = ? AND key IN "
+                f"({','.join('?' * len(keys))}) AND step IN ({','.join('?' * len({r[3] for r in metric_rows}))})",
+                [self.id, *keys, *sorted({r[3] for r in metric_rows})])}
+            metric_rows = [r for r in metric_rows if (r[1], r[2], r[3], r[4]) not in seen]
+        latest: dict[str, tuple[Any, ...]] = {}
+        for row in metric_rows:
+            if row[1] not in latest or (row[3], row[4]) >= (latest[row[1]][3], latest[row[1]][4]):
+                latest[row[1]] = row
+        if metric_rows:
+            with self.tracking.db.transaction() as conn:
+                conn.executemany(_INSERT_METRIC, metric_rows)
+                conn.executemany(_UPSERT_LATEST, latest.values())
+        return len(metric_rows)
+
+    def delete_tag(self, key: str) -> bool:
+        """Remove a tag; False when the run had no such tag."""
+        return self.tracking.db.execute("DELETE FROM tags WHERE run_id = ? AND key = ?", (self.id, key)).rowcount > 0
+
+    def log_file(self, path: str, source: bytes | Any, kind: str = "file") -> dict[str, Any]:
+        """Store bytes or a readable binary stream as the artifact at relative `path` (`model/MLmodel`).
+
+        Each part of the path is checked like a name (letters, digits, `_ . -` and spaces; no `..`),
+        so a path never reaches outside the run; a new file at the same path replaces the old one."""
+        check_artifact_path(path)
+        suffix = Path(path).suffix if re.fullmatch(r"\.[A-Za-z0-9]{1,10}", Path(path).suffix) else ""
+        if isinstance(source, bytes | bytearray | memoryview):
+            sha, rel = self.tracking.artifacts.put_bytes(bytes(source), suffix)
+        else:
+            def copy(target: Path) -> None:
+                with open(target, "wb") as out:
+                    shutil.copyfileobj(source, out, 1 << 20)
+
+            sha, rel = self.tracking.artifacts.put_with(copy, suffix, appends_only=True)
+        return self._record_artifact(path, kind, sha, rel)
+
+    def touch(self) -> None:
+        """A sign of life from a run logged by another process (an MLflow client over HTTP): its
+        heartbeat moves `grace` seconds ahead, and a run reaped while it was quiet runs again."""
+        self.tracking.db.execute(
+            "UPDATE runs SET heartbeat = ?, status = 'running', ended = NULL, duration = NULL, error = NULL "
+            "WHERE id = ? AND (status = 'running' OR error LIKE 'reaped:%')",
+            (time.time() + REMOTE_GRACE_S - STALE_AFTER_S, self.id),
+        )
+
+    def close_at(self, status: str, ended: str | None = None, error: str | None = None) -> None:
+        """Close a run opened elsewhere with its own end time (ISO; now when None); `running` reopens it."""
+        if status not in STATUSES:
+            raise UserError(f"a run's status is one of {', '.join(STATUSES)}, not {status!r}")
+        if status == "running":
+            self.tracking.db.execute(
+                "UPDATE runs SET status = 'running', ended = NULL, duration = NULL, error = NULL WHERE id = ?",
+                (self.id,))
+            self.touch()
+            self.status = status
+            return
+        ended = ended or now_iso()
+        created = self.tracking.db.scalar("SELECT created FROM runs WHERE id = ?", (self.id,))
+        duration = max(0.0, (parse_iso(ended) - parse_iso(created)).total_seconds()) if created else None
+        with self.tracking.db.transaction():
+            self.tracking.db.execute(
+                "UPDATE runs SET status = ?, ended = ?, duration = ?, error = ?, heartbeat = ? WHERE id = ?",
+                (status, ended, duration, error, time.time(), self.id),
+            )
+            self.tracking.events.log("run", self.id, f"run {self.id[:8]} {status} in {self.experiment}"
+                                     + (f" after {duration:.1f}s" if duration is not None else ""))
+        self.status = status
+
+
+# A run logged by another process over HTTP (the MLflow tracking API) has no heartbeat thread here: each
+# of its calls is its sign of life, and it is reaped as killed only after this long without one.
+REMOTE_GRACE_S = 24 * 3600.0
+MAX_ARTIFACT_PATH = 1000
+
+
+def check_artifact_path(path: Any) -> str:
+    """A relative artifact path such as `model/MLmodel`: parts of printable text, no `.`, `..` or empty part."""
+    parts = path.split("/") if isinstance(path, str) else []
+    if (not parts or len(path) > MAX_ARTIFACT_PATH or any(p in ("", ".", "..") or len(p) > 255 for p in parts)
+            or any(ord(ch) < 32 or ch == "\\" for ch in path)):
+        raise UserError(f"invalid artifact path {path!r}: give a relative path such as 'plots/loss.png' "
+                        f"(parts separated by '/', none empty, '.' or '..'; at most {MAX_ARTIFACT_PATH} characters)")
+    return path
+
 
 # -- the Workspace side --------------------------------------------------------
 class Tracking:
@@ -708,6 +810,150 @@ class Tracking:
             value = self.db.scalar("SELECT value FROM metrics_latest WHERE run_id = ? AND key = ?", (run_id, key))
             docs[run_id]["metrics"][key] = math.nan if value is None else value
         return [docs[i] for i in ids if i in docs]
+
+
+    # -- runs made elsewhere (the MLflow tracking API, `mlcycle import mlflow`) --------------------
+    def record_run(
+        self,
+        experiment: str,
+        *,
+        run_id: str | None = None,
+        name: str | None = None,
+        status: str = "running",
+        created: str | None = None,
+        ended: str | None = None,
+        tags: Mapping[str, Any] | None = None,
+        params: Mapping[str, Any] | None = None,
+        commit: str | None = None,
+    ) -> Run:
+        """A run made by another program (no heartbeat thread, pid or host of this process).
+
+        With `run_id` (32 hex digits) the run keeps the id it had elsewhere; an id already
+        recorded is a UserError. `name` is kept when it is a valid run name (free-text names
+        stay in the caller's tags). `created` and `ended` are ISO times (now by default)."""
+        check_name(experiment, "experiment name")
+        if status not in STATUSES:
+            raise UserError(f"a run's status is one of {', '.join(STATUSES)}, not {status!r}")
+        run_id = run_id.lower() if run_id else uuid.uuid4().hex
+        if not re.fullmatch(r"[0-9a-f]{32}", run_id):
+            raise UserError(f"run id {run_id!r} is not 32 hex characters")
+        if name is not None and (not isinstance(name, str) or not NAME_RE.match(name) or ".." in name):
+            name = None
+        created = created or now_iso()
+        duration = max(0.0, (parse_iso(ended) - parse_iso(created)).total_seconds()) if ended else None
+        beat = time.time() + (REMOTE_GRACE_S - STALE_AFTER_S if status == "running" else 0.0)
+        with self.db.transaction() as conn:
+            if conn.execute("SELECT 1 FROM runs WHERE id = ?", (run_id,)).fetchone() is not None:
+                raise UserError(f"a run with id {run_id} is already recorded")
+            conn.execute(
+                "INSERT INTO experiments(name, created) VALUES (?, ?) ON CONFLICT(name) DO NOTHING",
+                (experiment, created),
+            )
+            exp_id = conn.execute("SELECT id FROM experiments WHERE name = ?", (experiment,)).fetchone()[0]
+            conn.execute(
+                "INSERT INTO runs(id, experiment_id, name, status, created, ended, duration, git_commit, heartbeat) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (run_id, exp_id, name, status, created, ended if status != "running" else None,
+                 duration if status != "running" else None, commit, beat),
+            )
+            run = Run(self, run_id, experiment)
+            run.status = status
+            if params or tags:
+                run.log_batch(params=params, tags=tags)
+        return run
+
+    def open_run(self, run_ref: str) -> Run:
+        """A handle on a recorded run, to log into it (from another request or process)."""
+        run_id = self.resolve_id(run_ref)
+        row = self.db.query_one(
+            "SELECT e.name AS experiment, r.status FROM runs r JOIN experiments e ON e.id = r.experiment_id "
+            "WHERE r.id = ?", (run_id,))
+        if row is None:
+            raise NotFoundError(f"no run {run_ref!r}; list runs with `mlcycle runs list`")
+        run = Run(self, run_id, row["experiment"])
+        run.status = row["status"]
+        return run
+
+    def create_experiment(self, name: str) -> tuple[int, bool]:
+        """(id, created) of the experiment `name`, made now unless it exists."""
+        check_name(name, "experiment name")
+        with self.db.transaction() as conn:
+            cur = conn.execute("INSERT INTO experiments(name, created) VALUES (?, ?) ON CONFLICT(name) DO NOTHING",
+                               (name, now_iso()))
+            exp_id = conn.execute("SELECT id FROM experiments WHERE name = ?", (name,)).fetchone()[0]
+        return int(exp_id), cur.rowcount > 0
+
+    def experiment_rows(self, *, name: str | None = None, exp_id: int | None = None) -> list[dict[str, Any]]:
+        """Experiments as {"id", "name", "created", "last_run"}: all, or the one of this name or id."""
+        return self.db.query(
+            "SELECT e.id, e.name, e.created, max(r.created) AS last_run FROM experiments e "
+            "LEFT JOIN runs r ON r.experiment_id = e.id WHERE (? IS NULL OR e.name = ?) AND (? IS NULL OR e.id = ?) "
+            "GROUP BY e.id ORDER BY e.id", (name, name, exp_id, exp_id))
+
+    def delete(self, run_ref: str) -> str:
+        """Delete a run and what it logged (its artifact files stay until `mlcycle doctor --fix`);
+        refused while a model version was registered from it. Returns its id."""
+        run_id = self.resolve_id(run_ref)
+        used = self.db.query("SELECT name, version FROM model_versions WHERE run_id = ? ORDER BY name, version",
+                             (run_id,))
+        if used:
+            refs = ", ".join(f"{u['name']}@{u['version']}" for u in used)
+            raise UserError(f"run {run_id[:12]} is the source of model version {refs}: it is kept so that the "
+                            "version keeps its lineage")
+        _HEARTBEAT.remove(run_id)
+        with self.db.transaction() as conn:
+            for table in ("metrics", "metrics_latest", "params", "tags", "run_artifacts"):
+                conn.execute(f"DELETE FROM {table} WHERE run_id = ?", (run_id,))
+            conn.execute("DELETE FROM runs WHERE id = ?", (run_id,))
+            self.events.log("run", run_id, f"run {run_id[:8]} deleted")
+        return run_id
+
+    def latest_metric_rows(self, run_ids: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
+        """Per run, the latest value of each metric with its step and time: [{"key","value","step","timestamp"}]."""
+        out: dict[str, list[dict[str, Any]]] = {i: [] for i in run_ids}
+        for start in range(0, len(run_ids), _SQL_CHUNK):
+            chunk = list(run_ids[start : start + _SQL_CHUNK])
+            marks = ",".join("?" * len(chunk))
+            for r in self.db.query(
+                f"SELECT run_id, key, value, step, timestamp FROM metrics_latest WHERE run_id IN ({marks}) "
+                "ORDER BY run_id, key", chunk,
+            ):
+                out[r.pop("run_id")].append(r)
+        return out
+
+    def artifact_rows(self, run_ids: Sequence[str] | None = None, *, kinds: Sequence[str] | None = None,
+                      name: str | None = None) -> list[dict[str, Any]]:
+        """Artifact records {"run_id","name","kind","sha256","path","size","created"} of these runs (all runs
+        when None), of these kinds, of this name."""
+        where, params = ["1"], []
+        if run_ids is not None:
+            if not run_ids:
+                return []
+            where.append(f"run_id IN ({','.join('?' * len(run_ids))})")
+            params += list(run_ids)
+        if kinds is not None:
+            where.append(f"kind IN ({','.join('?' * len(kinds))})")
+            params += list(kinds)
+        if name is not None:
+            where.append("name = ?")
+            params.append(name)
+        return self.db.query(
+            "SELECT run_id, name, kind, artifact_sha256 AS sha256, artifact_path AS path, size, created "
+            f"FROM run_artifacts WHERE {' AND '.join(where)} ORDER BY run_id, name", params)
+
+    def artifact_file(self, run_ref: str, name: str) -> Path:
+        """The stored file of a run's artifact, once its sha256 matches the record."""
+        run_id = self.resolve_id(run_ref)
+        row = self.db.query_one(
+            "SELECT artifact_sha256, artifact_path FROM run_artifacts WHERE run_id = ? AND name = ?", (run_id, name))
+        if row is None:
+            raise NotFoundError(f"run {run_id[:12]} has no artifact {name!r}")
+        return self.artifacts.verify(row["artifact_sha256"], row["artifact_path"])
+
+
+    def summaries(self, run_ids: Sequence[str]) -> list[dict[str, Any]]:
+        """Run summaries (as `search` returns them) of these ids, in their order; unknown ids are left out."""
+        return self._hydrate(list(run_ids))
 
 
 # What the runs.metrics_json triggers (storage/schema_tracking.py, migration 2) write for a value

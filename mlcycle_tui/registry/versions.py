@@ -433,6 +433,96 @@ class Registry:
             )
 
 
+    # -- versions made elsewhere (the MLflow tracking API, `mlcycle import mlflow`) ------------------
+    def create_model(self, name: str, description: str = "") -> bool:
+        """Record the model `name` before it has a version (MLflow's create_registered_model);
+        False when it exists already."""
+        check_name(name, "model name")
+        cur = self.db.execute("INSERT OR IGNORE INTO models(name, created, description) VALUES (?, ?, ?)",
+                              (name, now_iso(), description or ""))
+        return cur.rowcount > 0
+
+    def register_pipeline(
+        self,
+        name: str,
+        run_id: str,
+        pipeline: Any,
+        *,
+        task: str,
+        signature: dict[str, Any],
+        metrics: dict[str, Any] | None = None,
+        kind: str | None = None,
+        recipe: dict[str, Any] | None = None,
+        created: str | None = None,
+    ) -> ModelVersion:
+        """A new version of `name` from a fitted pipeline trained elsewhere (an MLflow client).
+
+        The pipeline is stored in the workspace (joblib, sha256) like a trained one, so it is
+        promoted, served and compiled the same way. It has no test split: its drift reference
+        needs training data (`attach_training_data`), and the champion comparison needs one too."""
+        check_name(name, "model name")
+        if task not in ("classification", "regression"):
+            raise UserError(f"a model version's task is classification or regression, not {task!r}")
+        if not signature.get("inputs"):
+            raise UserError("a model version needs the input columns it reads (its signature)")
+        run = self.runs.get(run_id)
+        sha, rel = self.artifacts.put_joblib(pipeline)
+        from mlcycle_tui.experiments.evaluation import flat_metrics
+
+        flat = flat_metrics(dict(metrics if metrics is not None else run["metrics"]))
+        with self.db.transaction() as conn:
+            now = created or now_iso()
+            conn.execute("INSERT OR IGNORE INTO models(name, created) VALUES (?, ?)", (name, now))
+            version = 1 + conn.execute(
+                "SELECT COALESCE(MAX(version), 0) FROM model_versions WHERE name = ?", (name,)
+            ).fetchone()[0]
+            conn.execute(
+                "INSERT INTO model_versions(name, version, run_id, kind, task, artifact_sha256, artifact_path,"
+                " signature_json, metrics_json, recipe_json, dataset_version_id, split_id, created)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,NULL,NULL,?)",
+                (name, version, run["run_id"], kind, task, sha, rel, json.dumps(signature), json.dumps(flat),
+                 json.dumps(recipe or {}), now),
+            )
+            self.events.log("register", f"{name}@{version}", f"from run {run['run_id'][:12]} ({kind}), logged "
+                            "outside mlcycle")
+        mv = self.model_version(f"{name}@{version}")
+        self.compile_model(mv, pipeline)
+        for listener in self.registered:
+            listener(mv)
+        return mv
+
+    def attach_training_data(self, ref: str | ModelVersion, dataset: Any, *, target: str | None = None,
+                             test_size: float = 0.2, seed: int = 42) -> ModelVersion:
+        """Give a version trained elsewhere the data it was trained on, so that it can be monitored.
+
+        `dataset` is a dataset reference (ingest the training file first with `mlcycle data ingest`).
+        A split of it is recorded as the version's: its train rows are the drift reference and its
+        test rows what the champion comparison scores. The registry's listeners run again
+        (monitoring prepares the drift reference now)."""
+        mv = self.model_version(ref)
+        dv = self.data.dataset(dataset)
+        target = target or mv.recipe.get("target") or dv.target
+        columns = {c["name"] for c in dv.schema}
+        missing = [c["name"] for c in mv.signature.get("inputs", []) if c["name"] not in columns]
+        if missing:
+            raise UserError(f"{dv.ref} lacks columns {mv.ref} reads: {', '.join(missing)}; give the data the model "
+                            "was trained on")
+        if not target or target not in columns:
+            raise UserError(f"which column of {dv.ref} is the target of {mv.ref}? give target=COLUMN "
+                            "(or ingest the data with --target COLUMN)")
+        split = self.splits.create(dv, test_size=test_size, seed=seed)
+        recipe = dict(mv.recipe) | {"target": target, "dataset": dv.ref, "split_id": split.split_id}
+        self.db.execute(
+            "UPDATE model_versions SET dataset_version_id = ?, split_id = ?, recipe_json = ? WHERE id = ?",
+            (dv.id, split.split_id, json.dumps(recipe), mv.id),
+        )
+        self.events.log("register", mv.ref, f"training data {dv.ref} attached (split {split.split_id})")
+        mv = self.model_version(mv.ref)
+        for listener in self.registered:
+            listener(mv)
+        return mv
+
+
 def _min_rows(rules: dict[str, Any]) -> int:
     from mlcycle_tui.registry.gates import DEFAULT_MIN_UNSEEN_ROWS
 

@@ -4,8 +4,9 @@ Why this exists: the server has three users (the `mlcycle serve` command, the
 TUI's Serve screen and the daemon) and a test suite; all of them build the app
 here, the way Flask's tutorial does, and run it with `server.runner`. The
 factory wires the blueprints (`api`: predictions, feedback, models; `ops`:
-health, metrics, OpenAPI), the token check, the per-request accounting and the
-JSON error handlers, and starts the served-model cache and the log writer.
+health, metrics, OpenAPI; `mlflow_tracking`: MLflow's tracking REST API), the
+token check, the per-request accounting and the JSON error handlers, and starts
+the served-model cache and the log writer.
 Call `app.extensions["mlcycle"].close()` (the runner does) to flush the log.
 """
 
@@ -49,10 +50,12 @@ def create_app(workspace: Workspace, config: dict[str, Any] | ServerConfig | Non
     app.extensions["mlcycle"] = state
 
     from mlcycle_tui.server.api import bp as api_bp
+    from mlcycle_tui.server.mlflow_tracking import bp as mlflow_bp
     from mlcycle_tui.server.ops import bp as ops_bp
 
     app.register_blueprint(ops_bp)
     app.register_blueprint(api_bp)
+    app.register_blueprint(mlflow_bp)  # MLflow's tracking REST API (MLFLOW_TRACKING_URI may point here)
     register_error_handlers(app)
     _install_hooks(app, state)
     state.start()
