@@ -119,7 +119,7 @@ def cmd_show(args: argparse.Namespace, ctx: CliContext) -> int:
         + (f"{run['duration']:.2f}s" if run["duration"] is not None else "-"),
         f"  dataset     {run['dataset'] or '-'}   split {run['split_id'] or '-'}   seed {_num(run['seed'])}",
         f"  model       {run['model'] or '-'}   task {run['task'] or '-'}",
-        f"  git commit  {run['git_commit'] or '-'}   host {run['hostname']} pid {run['pid']}",
+        f"  git commit  {run['git_commit'] or '-'}   host {run['hostname'] or '-'} pid {run['pid'] or '-'}",
         "  versions    " + " ".join(f"{k} {v}" for k, v in run["versions"].items() if v),
     ]
     for section in ("params", "metrics", "tags"):

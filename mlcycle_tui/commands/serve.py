@@ -72,7 +72,8 @@ def _serve(args: argparse.Namespace, ctx: CliContext) -> int:
     gc.freeze()
     models = [f"{m['name']}@{m['version']}" for m in runner.stats()["models"]]
     ctx.emit({"url": runner.url, "port": runner.port, "models": models},
-             f"serving {len(models)} model(s) ({', '.join(models) or 'none in production yet'}) on {runner.url}")
+             f"serving {len(models)} model(s) ({', '.join(models) or 'none in production yet'}) on {runner.url}\n"
+             f"MLflow tracking URI: {runner.url} (MLFLOW_TRACKING_URI={runner.url} python train.py logs here)")
     ctx.info("Ctrl+C to stop; promotions are picked up while running")
     sys.stdout.flush()
     runner.serve_forever()

@@ -277,6 +277,9 @@ class Jobs:
         name = job["model"]
         champion = self.registry.model_version(name)  # production, else the latest version
         rec = champion.recipe
+        if rec.get("source") == "mlflow" or "dataset" not in rec:
+            raise UserError(f"{champion.ref} was trained outside mlcycle (logged with MLflow): retrain it with its "
+                            "own script, or train an mlcycle run on its data and register that")
         latest = self.data.dataset(rec.get("dataset_name") or rec["dataset"].split("@")[0])
         feedback = self.feedback_training_rows(champion, latest)
         step(f"champion {champion.ref} ({rec['model']}, trained on {rec['dataset']}); newest data {latest.ref} "
