@@ -1,23 +1,29 @@
-"""Serving benchmark: mlcycle's server against `mlflow models serve --env-manager local`.
+"""Serving benchmark: mlcycle's server against `mlflow models serve --env-manager local`, same models.
 
 Why this exists: the server's promise is MLflow's protocol, faster, with every
-prediction logged. This measures, in one run on one machine, for a
-RandomForestClassifier(n_estimators=50) on scikit-learn's breast_cancer data:
-cold start to the first healthy answer, sequential one-row latency (and the
-model's own predict time), throughput and p99 with 8 concurrent clients (each
-a separate process), one 10,000-row request, and the cost of logging.
+prediction logged. This measures, in one run on one machine, two models that
+mlcycle trains, registers and serves, each exported with `mlcycle export
+--format mlflow` for MLflow to serve the very same fitted pipeline:
+- the headline, a mixed-type model: `mlcycle train` of a random forest
+  regressor with its default parameters on a generated table of 20 columns
+  (13 numeric, 5 categorical, 2 dates) and 5,000 rows;
+- beside it, the compiled numeric forest: a RandomForestClassifier(n_estimators=50)
+  on scikit-learn's breast_cancer data (30 numeric columns), which mlcycle
+  serves in its compiled form (NumPy only).
+For each: cold start to the first healthy answer, sequential one-row latency,
+throughput and p50/p99 with 8 concurrent clients (each a separate process),
+one 10,000-row request; and the floor, the model's own `predict` in this
+process (one row, 10,000 rows; as registered and with n_jobs=1). Every server
+runs `--repeat` times in alternating order; medians are printed.
 
 Run by hand (not in CI):
-    .venv/bin/python bench/bench_serve.py [--seconds 8] [--no-mlflow] [--before DIR [--compare-only]]
+    .venv/bin/python bench/bench_serve.py [--seconds 5] [--repeat 3] [--no-mlflow] [--before DIR [--compare-only]]
 `--before DIR` also compares `mlcycle serve` with an earlier copy of the code (DIR holds its
 `mlcycle_tui/` package, e.g. `git worktree add DIR COMMIT`): both servers run at once over the
 same workspace and are measured in alternating turns (one-row requests one by one, 8 clients,
 one 10,000-row request, each after a second of quiet), so a change in the machine's load hits
-both alike.
-`--compare-only` skips everything else.
-MLflow comes from the throwaway venv bench/.venv-mlflow (mlflow>=3,<4),
-created when missing; the MLflow model is saved with mlflow.sklearn.save_model
-inside that venv from the same data and the same estimator settings.
+both alike. `--compare-only` skips everything else.
+MLflow comes from the throwaway venv bench/.venv-mlflow (mlflow>=3,<4), created when missing.
 """
 
 from __future__ import annotations
@@ -40,15 +46,6 @@ HERE = Path(__file__).resolve().parent
 MLFLOW_VENV = HERE / ".venv-mlflow"
 MLFLOW_PY = MLFLOW_VENV / "bin" / "python"
 
-SAVE_MLFLOW_MODEL = """
-import sys, mlflow.sklearn, pandas as pd
-from sklearn.datasets import load_breast_cancer
-from sklearn.ensemble import RandomForestClassifier
-X, y = load_breast_cancer(return_X_y=True, as_frame=True)
-model = RandomForestClassifier(n_estimators=50, random_state=42).fit(X, y)
-mlflow.sklearn.save_model(model, sys.argv[1], input_example=X.head(2),
-                          skops_trusted_types=['sklearn.tree._tree.Tree'])
-"""
 
 
 def free_port() -> int:
@@ -82,7 +79,7 @@ def wait_healthy(port: int, path: str, started: float, proc: subprocess.Popen, t
     raise RuntimeError("server did not become healthy")
 
 
-def sequential(port: int, path: str, body: bytes, n: int = 400) -> list[float]:
+def sequential(port: int, path: str, body: bytes, n: int = 200) -> list[float]:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     for _ in range(20):
         request(conn, path, body)
@@ -132,19 +129,11 @@ def big_request(port: int, path: str, body: bytes, n: int = 5) -> float:
     return statistics.median(times)
 
 
-def split_body(frame, rows: int) -> bytes:
-    sample = frame.sample(rows, replace=rows > len(frame), random_state=0)
-    return json.dumps({"dataframe_split": {"columns": list(sample.columns),
-                                           "data": sample.to_numpy().tolist()}}).encode()
-
-
-def own_predict_ms(model, row) -> float:
-    for _ in range(20):
-        model.predict(row)
-    t = time.perf_counter()
-    for _ in range(200):
-        model.predict(row)
-    return (time.perf_counter() - t) / 200 * 1000
+def split_body(frame, rows: int) -> bytes:  # type: ignore[no-untyped-def]
+    """`rows` rows of `frame` as an MLflow `dataframe_split` body (missing values as null)."""
+    sample = frame if len(frame) == rows else frame.sample(rows, replace=rows > len(frame), random_state=0)
+    data = sample.astype(object).where(sample.notna(), None).to_numpy().tolist()
+    return json.dumps({"dataframe_split": {"columns": list(sample.columns), "data": data}}, allow_nan=False).encode()
 
 
 def measure(name: str, cmd: list[str], port: int, health: str, path: str, bodies: dict[str, bytes],
@@ -250,9 +239,134 @@ def ensure_mlflow() -> bool:
     return subprocess.run([str(MLFLOW_PY), "-c", "import mlflow"], capture_output=True).returncode == 0
 
 
+def mixed_table(n: int = 5000, seed: int = 0):  # type: ignore[no-untyped-def]
+    """20 columns (13 numeric with a few missing values, 5 categorical, 2 dates as ISO text) and a
+    numeric target that depends on all three kinds."""
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    cols: dict[str, object] = {}
+    y = rng.normal(scale=0.5, size=n)
+    for i in range(13):
+        x = rng.normal(size=n) if i % 3 else rng.lognormal(size=n)
+        y += (i % 4 - 1.5) * 0.3 * np.nan_to_num(x)
+        if i % 4 == 0:
+            x[rng.random(n) < 0.03] = np.nan
+        cols[f"x{i}"] = x
+    for i, levels in enumerate((4, 12, 30, 3, 50)):
+        codes = rng.integers(0, levels, n)
+        y += np.sin(codes * (i + 1))
+        labels = np.array([f"{chr(97 + i)}{k}" for k in range(levels)], dtype=object)[codes]
+        labels[rng.random(n) < 0.02] = None
+        cols[f"c{i}"] = labels
+    day = pd.Timestamp("2021-01-01") + pd.to_timedelta(rng.integers(0, 1200, n), unit="D")
+    when = pd.Timestamp("2023-01-01") + pd.to_timedelta(rng.integers(0, 365 * 24 * 3600, n), unit="s")
+    y += np.cos(day.month.to_numpy() / 2) + (when.hour.to_numpy() > 17)
+    cols["d0"] = day.strftime("%Y-%m-%d")
+    cols["d1"] = when.strftime("%Y-%m-%d %H:%M:%S")
+    frame = pd.DataFrame(cols)
+    frame["target"] = y
+    return frame
+
+
+def own_predict(pipeline, frame) -> float:  # type: ignore[no-untyped-def]
+    """Median ms of `pipeline.predict(frame)` (after two warm-up calls)."""
+    for _ in range(2):
+        pipeline.predict(frame)
+    times = []
+    for _ in range(7 if len(frame) > 1 else 50):
+        t = time.perf_counter()
+        pipeline.predict(frame)
+        times.append((time.perf_counter() - t) * 1000)
+    return statistics.median(times)
+
+
+def prepare(tmp: Path, name: str, frame, params: list[str], task: str) -> dict:  # type: ignore[no-untyped-def]
+    """Train and register `frame` in a workspace of its own; the floor; an MLflow export."""
+    import copy
+
+    import pandas as pd
+
+    from mlcycle_tui.predictions.predicting import single_threaded
+    from mlcycle_tui.workspace import Workspace
+
+    csv = tmp / f"{name}.csv"
+    frame.to_csv(csv, index=False)
+    home = tmp / f"ws-{name}"
+    ws = Workspace.open(home)
+    ws.data.ingest(csv, name=name, target="target")
+    t = time.perf_counter()
+    run = ws.training.train(name, "rf", params=params, task=task)
+    trained_s = time.perf_counter() - t
+    ws.registry.register(run["run_id"], name)
+    ws.registry.promote(name, 1)
+    _, pipeline = ws.registry.load_model(name)
+    compiled = ws.registry.compiled_versions(name).get(1, False)
+    as_read = pd.read_csv(csv).drop(columns=["target"])  # what a client sends: the dates as text
+    one, big = as_read.dropna().head(1), as_read.sample(10_000, replace=True, random_state=0)
+    floor = {"one_ms": own_predict(pipeline, one), "big_ms": own_predict(pipeline, big)}
+    fast = copy.deepcopy(pipeline)
+    single_threaded(fast)
+    floor |= {"one_ms_1job": own_predict(fast, one), "big_ms_1job": own_predict(fast, big)}
+    export = tmp / f"mlflow-{name}"
+    ws.exports.export(f"{name}@1", export, "mlflow")
+    ws.close()
+    print(f"{name}: trained in {trained_s:.1f} s ({params or 'default parameters'}); served "
+          f"{'compiled (NumPy)' if compiled else 'by the scikit-learn pipeline'}; the pipeline's own predict: "
+          f"1 row {floor['one_ms']:.2f} ms as registered, {floor['one_ms_1job']:.2f} ms with n_jobs=1; "
+          f"10,000 rows {floor['big_ms']:.1f} / {floor['big_ms_1job']:.1f} ms", flush=True)
+    return {"home": home, "export": export, "compiled": compiled, "floor": floor,
+            "bodies": {"one": split_body(one, 1), "big": split_body(big, 10_000)},
+            "path": f"/v1/models/{name}/predict", "columns": len(as_read.columns)}
+
+
+def serve_mlcycle(model: dict, seconds: float) -> dict[str, float]:
+    port = free_port()
+    return measure("mlcycle serve", [sys.executable, "-m", "mlcycle_tui", "serve", "-w", str(model["home"]),
+                                     "--port", str(port)], port, "/health", model["path"], model["bodies"], seconds)
+
+
+def serve_mlflow(model: dict, seconds: float, tmp: Path) -> dict[str, float]:
+    port = free_port()
+    env = {**os.environ, "MLFLOW_TRACKING_URI": f"file://{tmp / 'mlruns'}",
+           "PATH": f"{MLFLOW_VENV / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}"}  # mlflow execs uvicorn
+    return measure("mlflow models serve", [str(MLFLOW_VENV / "bin" / "mlflow"), "models", "serve",
+                                           "-m", str(model["export"]), "--env-manager", "local",
+                                           "-h", "127.0.0.1", "-p", str(port)],
+                   port, "/ping", "/invocations", model["bodies"], seconds, env)
+
+
+ROWS = (("cold_start_s", "cold start to the first answer", "s"), ("seq_p50_ms", "1 row, sequential, p50", "ms"),
+        ("seq_p99_ms", "1 row, sequential, p99", "ms"), ("c8_rps", "8 clients, requests/s", "rps"),
+        ("c8_p99_ms", "8 clients, p99", "ms"), ("rows10k_ms", "one 10,000-row request", "ms"))
+
+
+def report(name: str, model: dict, ours: list[dict], theirs: list[dict]) -> None:
+    floor = model["floor"]
+    path = "compiled (NumPy only)" if model["compiled"] else "by its scikit-learn pipeline"
+    print(f"\n{name} ({model['columns']} input columns; mlcycle serves it {path}), medians of {len(ours)}:")
+    print(f"  {'':<32}{'mlcycle':>10}{'MLflow':>10}{'ratio':>8}   floor (the pipeline's own predict)")
+    for key, label, unit in ROWS:
+        m = statistics.median(r[key] for r in ours)
+        t = statistics.median(r[key] for r in theirs) if theirs else None
+        # the median of each round's ratio (the two servers of a round ran one after the other)
+        ratios = [a[key] / b[key] if unit == "rps" else b[key] / a[key] for a, b in zip(ours, theirs, strict=False)]
+        ratio = f"{statistics.median(ratios):.1f}x" if ratios else "-"
+        fl = {"seq_p50_ms": f"1 row {floor['one_ms']:.2f} ms ({floor['one_ms_1job']:.2f} ms with n_jobs=1)",
+              "rows10k_ms": f"{floor['big_ms']:.1f} ms ({floor['big_ms_1job']:.1f} ms with n_jobs=1)"}.get(key, "")
+        print(f"  {label:<32}{_fmt(m, unit):>10}{_fmt(t, unit):>10}{ratio:>8}   {fl}")
+
+
+def _fmt(value: float | None, unit: str) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.2f} s" if unit == "s" else f"{value:.0f}" if unit == "rps" else f"{value:.1f} ms"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--seconds", type=float, default=8.0, help="duration of the concurrent phase")
+    parser.add_argument("--seconds", type=float, default=5.0, help="duration of the concurrent phase")
+    parser.add_argument("--repeat", type=int, default=3, help="runs of every server (medians are printed)")
     parser.add_argument("--no-mlflow", action="store_true")
     parser.add_argument("--before", type=Path, default=None,
                         help="a folder holding an earlier mlcycle_tui/ package to compare with")
@@ -264,93 +378,40 @@ def main() -> None:
         parser.error("--compare-only needs --before DIR")
 
     from sklearn.datasets import load_breast_cancer
-    from sklearn.ensemble import RandomForestClassifier
 
-    from mlcycle_tui.predictions.predicting import single_threaded
-    from mlcycle_tui.server.models import ServedModel
-    from mlcycle_tui.workspace import Workspace
-
+    load = " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, load average {load}", flush=True)
     tmp = Path(tempfile.mkdtemp(prefix="bench-serve-"))
     X, y = load_breast_cancer(return_X_y=True, as_frame=True)
-    data = X.assign(target=y.map({0: "malignant", 1: "benign"}))
-    data.to_csv(tmp / "breast_cancer.csv", index=False)
-    ws = Workspace.open(tmp / "ws")
-    ws.data.ingest(tmp / "breast_cancer.csv", name="cancer", target="target")
-    run = ws.training.train("cancer", "rf", params=["n_estimators=50"])
-    ws.registry.register(run["run_id"], "cancer")
-    ws.registry.promote("cancer", 1)
-    mv, pipeline = ws.registry.load_model("cancer")
-    single_threaded(pipeline)
-    row = X.head(1)
-    plain = RandomForestClassifier(n_estimators=50, random_state=42).fit(X, y)
-    served = ServedModel(mv, pipeline, batching=False)
-    print(f"model's own predict, 1 row: mlcycle pipeline {own_predict_ms(pipeline, row):.2f} ms "
-          f"(predict_proba {own_predict_ms(type('P', (), {'predict': pipeline.predict_proba})(), row):.2f} ms; "
-          f"the server's scoring call, labels and probabilities in one pass, "
-          f"{own_predict_ms(type('S', (), {'predict': served.predict_frame})(), row):.2f} ms), "
-          f"plain RandomForestClassifier {own_predict_ms(plain, row):.2f} ms", flush=True)
-    ws.close()
-
-    bodies = {"one": split_body(X, 1), "big": split_body(X, 10_000)}
-    results = {}
+    models = {"mixed": prepare(tmp, "mixed", mixed_table(), [], "regression")}
     if args.before is not None:
-        results["compare"] = compare_with_before(args.before, tmp / "ws", "/v1/models/cancer/predict", bodies)
+        m = models["mixed"]
+        results = {"compare": compare_with_before(args.before, m["home"], m["path"], m["bodies"])}
         if args.compare_only:
             print(json.dumps(results, indent=1))
             return
-    env = dict(os.environ)
-    port = free_port()
-    results["mlcycle"] = measure("mlcycle serve", [sys.executable, "-m", "mlcycle_tui", "serve", "-w",
-                                                   str(tmp / "ws"), "--port", str(port)],
-                                 port, "/health", "/v1/models/cancer/predict", bodies, args.seconds, env)
-    port = no_log_port = free_port()
-    no_log = ("import sys; from mlcycle_tui.server.runner import ServerRunner; "
-              f"ServerRunner(sys.argv[1], '127.0.0.1', {port}, config={{'log_predictions': False}}).serve_forever()")
-    results["mlcycle_nolog"] = measure("mlcycle serve (no logging)", [sys.executable, "-c", no_log, str(tmp / "ws")],
-                                       port, "/health", "/v1/models/cancer/predict", bodies, args.seconds, env)
-    port = free_port()
-    results["mlcycle_nobatch"] = measure("mlcycle serve --no-batching",
-                                         [sys.executable, "-m", "mlcycle_tui", "serve", "-w", str(tmp / "ws"),
-                                          "--port", str(port), "--no-batching"],
-                                         port, "/health", "/v1/models/cancer/predict", bodies, args.seconds, env)
-    ws = Workspace.open(tmp / "ws")
-    print(f"rows in the prediction log after the logged runs: {ws.predictions.count('cancer')}")
-    ws.close()
-    if not args.no_mlflow and ensure_mlflow():
-        model_dir = tmp / "mlflow-model"
-        subprocess.run([str(MLFLOW_PY), "-c", SAVE_MLFLOW_MODEL, str(model_dir)], check=True, capture_output=True)
-        port = free_port()
-        menv = {**env, "MLFLOW_TRACKING_URI": f"file://{tmp / 'mlruns'}",
-                "PATH": f"{MLFLOW_VENV / 'bin'}{os.pathsep}{env.get('PATH', '')}"}  # mlflow execs uvicorn
-        results["mlflow"] = measure("mlflow models serve", [str(MLFLOW_VENV / "bin" / "mlflow"), "models", "serve",
-                                                            "-m", str(model_dir), "--env-manager", "local",
-                                                            "-h", "127.0.0.1", "-p", str(port)],
-                                    port, "/ping", "/invocations", bodies, args.seconds, menv)
-    elif not args.no_mlflow:
+    models["cancer"] = prepare(tmp, "cancer", X.assign(target=y.map({0: "malignant", 1: "benign"})),
+                               ["n_estimators=50"], "classification")
+    with_mlflow = not args.no_mlflow and ensure_mlflow()
+    if not args.no_mlflow and not with_mlflow:
         print("MLflow could not be installed: mlcycle figures only")
-    ours, nolog = results["mlcycle"], results["mlcycle_nolog"]
-    # throughput moves by several percent from one 8-second run to the next on a shared machine:
-    # logged and unlogged servers are measured once more, in the other order, and the means compared
-    port = free_port()
-    again_nolog = measure("mlcycle serve (no logging) #2", [sys.executable, "-c", no_log.replace(
-        f"{no_log_port}", str(port)), str(tmp / "ws")], port, "/health", "/v1/models/cancer/predict", bodies,
-        args.seconds, env)
-    port = free_port()
-    again = measure("mlcycle serve #2", [sys.executable, "-m", "mlcycle_tui", "serve", "-w", str(tmp / "ws"),
-                                         "--port", str(port)], port, "/health", "/v1/models/cancer/predict",
-                    bodies, args.seconds, env)
-    logged_rps = (ours["c8_rps"] + again["c8_rps"]) / 2
-    plain_rps = (nolog["c8_rps"] + again_nolog["c8_rps"]) / 2
-    print(f"logging cost: {100 * (1 - logged_rps / plain_rps):.1f}% of 8-client throughput "
-          f"(means of two runs each: {logged_rps:.0f} vs {plain_rps:.0f} requests/s; "
-          f"single runs {100 * (1 - ours['c8_rps'] / nolog['c8_rps']):.1f}% and "
-          f"{100 * (1 - again['c8_rps'] / again_nolog['c8_rps']):.1f}%)")
-    if "mlflow" in results:
-        m = results["mlflow"]
-        print(f"8-client throughput: {ours['c8_rps'] / m['c8_rps']:.1f}x MLflow; "
-              f"cold start {ours['cold_start_s']:.2f}s vs {m['cold_start_s']:.2f}s; "
-              f"10k rows {ours['rows10k_ms']:.0f} ms vs {m['rows10k_ms']:.0f} ms")
-    print(json.dumps(results, indent=1))
+    runs: dict[str, dict[str, list[dict[str, float]]]] = {n: {"mlcycle": [], "mlflow": []} for n in models}
+    for r in range(args.repeat):
+        for name, model in models.items():
+            sides = ["mlcycle", "mlflow"] if with_mlflow else ["mlcycle"]
+            for side in sides if r % 2 == 0 else sides[::-1]:
+                print(f"[round {r + 1}, {name}] ", end="")
+                out = serve_mlcycle(model, args.seconds) if side == "mlcycle" else serve_mlflow(model, args.seconds,
+                                                                                                tmp)
+                runs[name][side].append(out)
+    for name, model in models.items():
+        report({"mixed": "mixed-type random forest regressor (the headline)",
+                "cancer": "numeric random forest classifier, 50 trees"}[name], model, runs[name]["mlcycle"],
+               runs[name]["mlflow"])
+    load = " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    print(f"\nload average at the end {load}")
+    print(json.dumps({n: {"floor": m["floor"], "compiled": m["compiled"], **runs[n]} for n, m in models.items()},
+                     indent=1))
 
 
 if __name__ == "__main__":

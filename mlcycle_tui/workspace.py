@@ -47,9 +47,11 @@ class Workspace:
 
     def __init__(self, home: Path) -> None:
         self.home = home
-        self.db = db = Database(home / DB_FILE)
-        self.artifacts = artifacts = ArtifactStore(home / "artifacts")
         self.settings: dict[str, Any] = (settings := load_settings(home))
+        storage = settings.get("storage")  # [storage] synchronous: how durable each commit is
+        self.db = db = Database(home / DB_FILE, synchronous=storage.get("synchronous", "normal")
+                                if isinstance(storage, dict) else storage)
+        self.artifacts = artifacts = ArtifactStore(home / "artifacts")
         self.events = events = Events(db)
         # data
         self.data = data = Data(db=db, artifacts=artifacts, events=events)

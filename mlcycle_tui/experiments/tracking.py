@@ -67,6 +67,11 @@ _UPSERT_LATEST = (
     "timestamp = excluded.timestamp WHERE excluded.step >= metrics_latest.step"
 )
 _INSERT_METRIC = "INSERT INTO metrics(run_id, key, value, step, timestamp) VALUES (?, ?, ?, ?, ?)"
+# the latest value of a key already logged (nearly every call of log_metric): one search of the
+# primary key, where the upsert first tries an insert; the same row as _UPSERT_LATEST's
+_UPDATE_LATEST = (
+    "UPDATE metrics_latest SET value = ?3, step = ?4, timestamp = ?5 WHERE run_id = ?1 AND key = ?2 AND step <= ?4"
+)
 _UPSERT_PARAM = (
     "INSERT INTO params(run_id, key, value) VALUES (?, ?, ?) "
     "ON CONFLICT(run_id, key) DO UPDATE SET value = excluded.value"
@@ -311,9 +316,10 @@ class Run:
     def log_metric(self, key: str, value: Any, step: int | None = None) -> None:
         """Record one value; without `step`, the step after this key's last one (from 0)."""
         row = (self.id, _key(key, "metric"), _number(key, value), self._step(key, step), time.time())
-        with self.tracking.db.transaction() as conn:
+        with self.tracking.db.transaction() as conn:  # committed (durable) before this returns
             conn.execute(_INSERT_METRIC, row)
-            conn.execute(_UPSERT_LATEST, row)
+            if not conn.execute(_UPDATE_LATEST, row).rowcount:  # a new key, or an older step than the latest
+                conn.execute(_UPSERT_LATEST, row)
 
     def log_metrics(self, metrics: Mapping[str, Any], step: int | None = None) -> None:
         self.log_batch(metrics=[(k, v, step) for k, v in metrics.items()])

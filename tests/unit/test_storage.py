@@ -160,3 +160,35 @@ def test_file_hashed_while_it_is_written_matches_its_sha256(tmp_path):
     with pytest.raises(RuntimeError, match="disk full"):
         store.put_with(failing, ".bin", appends_only=True)
     assert list(store.tmp.iterdir()) == []
+
+
+@pytest.mark.parametrize(("setting", "pragma"), [(None, 1), ('"normal"', 1), ('"full"', 2), ('"FULL"', 2)])
+def test_storage_synchronous_setting_reaches_every_connection(tmp_path, setting, pragma):
+    """`[storage] synchronous` in config.toml is what SQLite runs at (NORMAL = 1, FULL = 2), on
+    the opening thread's connection and on any other thread's; the default is normal."""
+    from mlcycle_tui.workspace import Workspace
+
+    home = tmp_path / "ws"
+    home.mkdir()
+    if setting is not None:
+        (home / "config.toml").write_text(f"[storage]\nsynchronous = {setting}\n")
+    with Workspace.open(home) as ws:
+        assert ws.db.scalar("PRAGMA synchronous") == pragma
+        assert ws.db.scalar("PRAGMA journal_mode") == "wal"
+        seen: list[int] = []
+        t = threading.Thread(target=lambda: seen.append(ws.db.connection().execute("PRAGMA synchronous").fetchone()[0]))
+        t.start()
+        t.join()
+        assert seen == [pragma]
+
+
+@pytest.mark.parametrize("setting", ['"off"', "2", '""'])
+def test_storage_synchronous_refuses_other_values(tmp_path, setting):
+    from mlcycle_tui.common.errors import UserError
+    from mlcycle_tui.workspace import Workspace
+
+    home = tmp_path / "ws"
+    home.mkdir()
+    (home / "config.toml").write_text(f"[storage]\nsynchronous = {setting}\n")
+    with pytest.raises(UserError, match=r"\[storage\] synchronous must be \"normal\" or \"full\""):
+        Workspace.open(home)

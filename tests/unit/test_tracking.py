@@ -310,3 +310,47 @@ def test_runs_logged_before_the_json_columns_are_backfilled(tmp_path: Path) -> N
     doc = ws.runs.search("old")[0]
     assert doc["params"] == {"p": "x"} and doc["metrics"]["f1"] == 0.1 and math.isnan(doc["metrics"]["gone"])
     ws.close()
+
+
+def test_each_log_metric_is_committed_with_its_latest_value(workspace: Workspace, tmp_path: Path) -> None:
+    """Every value is in the database when log_metric returns, seen from another connection (another
+    process would see the same): the history row, metrics_latest, the run's summary that searches read."""
+    import sqlite3
+
+    other = sqlite3.connect(workspace.db.path)
+    seen = Workspace.open(workspace.home)
+    try:
+        with workspace.runs.start("live") as run:
+            expected: list[tuple[int, float | None]] = []
+            # without a step, the one after the key's highest so far: 0, 1, (7, 7, 2 given), 8, 9
+            for step, value, stored_step in [(None, 0.9, 0), (None, 0.5, 1), (7, 0.4, 7), (7, 0.35, 7), (2, 0.8, 2),
+                                             (None, float("nan"), 8), (None, 0.2, 9)]:
+                run.log_metric("loss", value, step=step)
+                expected.append((stored_step, None if math.isnan(value) else value))
+                rows = other.execute("SELECT step, value FROM metrics WHERE run_id = ? ORDER BY rowid",
+                                     (run.id,)).fetchall()
+                assert rows == expected
+                newest = max(expected, key=lambda e: e[0])  # the highest step; the later one of equal steps
+                newest = [e for e in expected if e[0] == newest[0]][-1]
+                assert other.execute("SELECT step, value FROM metrics_latest WHERE run_id = ? AND key = 'loss'",
+                                     (run.id,)).fetchone() == newest
+                found = seen.runs.search("live")[0]["metrics"]["loss"]
+                assert (math.isnan(found) if newest[1] is None else found == newest[1])
+            run.log_metric("acc", 0.5)  # a second key starts at step 0, beside the first
+            assert other.execute("SELECT key, step, value FROM metrics_latest WHERE run_id = ? ORDER BY key",
+                                 (run.id,)).fetchall() == [("acc", 0, 0.5), ("loss", 9, 0.2)]
+    finally:
+        other.close()
+        seen.close()
+
+
+def test_log_metric_inside_a_transaction_joins_it(workspace: Workspace) -> None:
+    """Called inside `db.transaction()`, log_metric writes in that transaction: a rollback takes it back."""
+    with workspace.runs.start() as run:
+        run.log_metric("loss", 1.0)
+        with pytest.raises(RuntimeError), workspace.db.transaction():
+            run.log_metric("loss", 0.5)
+            raise RuntimeError("boom")
+        assert workspace.db.query("SELECT step, value FROM metrics_latest WHERE run_id = ?", (run.id,)) == [
+            {"step": 0, "value": 1.0}]
+        assert workspace.db.scalar("SELECT count(*) FROM metrics WHERE run_id = ?", (run.id,)) == 1
