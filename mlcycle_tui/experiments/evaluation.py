@@ -468,6 +468,57 @@ def evaluate(task: str, y_true: Any, y_pred: Any, proba: Any = None,
     return json_safe(_classification(y, pred, proba, classes, curves, positive))
 
 
+_QUICK_LABEL_METRICS = frozenset({"accuracy", "balanced_accuracy", "f1", "precision", "recall", "f1_macro",
+                                  "precision_macro", "recall_macro", "f1_weighted"})
+_QUICK_REGRESSION_METRICS = frozenset({"rmse", "mae", "mse", "r2", "median_ae", "max_error"})
+
+
+def quick_metric(task: str, metric: str, y_true: Any, y_pred: Any, positive: Any = None) -> float | None:
+    """One metric of `evaluate(task, y_true, y_pred, positive=positive)`, computed alone.
+
+    The search's scorer and permutation importance call it dozens of times per run, where
+    `evaluate` (every metric, per class, the confusion matrix) costs 30-40 ms a call. Same
+    conventions as `evaluate`: rows without a true label left out, the positive class of a
+    binary target, macro averages over the labels that occur. Metrics that need
+    probabilities are not computed here: None.
+    """
+    from sklearn import metrics as skm
+
+    if task == "regression":
+        if metric not in _QUICK_REGRESSION_METRICS:
+            return None
+        y, pred = _numbers(y_true), _numbers(y_pred)
+        keep = ~np.isnan(y) & ~np.isnan(pred)
+        y, pred = y[keep], pred[keep]
+        if len(y) == 0 or (metric == "r2" and len(y) < 2):
+            return None
+        mse = float(np.mean((y - pred) ** 2))
+        value = {"rmse": lambda: math.sqrt(mse), "mse": lambda: mse, "mae": lambda: float(np.mean(np.abs(y - pred))),
+                 "r2": lambda: _safe(skm.r2_score, y, pred), "median_ae": lambda: float(np.median(np.abs(y - pred))),
+                 "max_error": lambda: float(np.max(np.abs(y - pred)))}[metric]()
+        return value if value is None or math.isfinite(value) else None
+    if metric not in _QUICK_LABEL_METRICS:
+        return None
+    y, pred, _ = _label_arrays(y_true, y_pred, [])
+    keep = ~pd.isna(y)
+    y, pred = _typed(y[keep]), _typed(pred[keep])
+    if len(y) == 0:
+        return None
+    if metric == "accuracy":
+        return float(np.mean(y == pred))
+    if metric == "balanced_accuracy":
+        return _safe(skm.balanced_accuracy_score, y, pred)
+    labels = _sorted_labels(np.concatenate([y, pred]))
+    name, _, avg = metric.partition("_")
+    fn = {"f1": skm.f1_score, "precision": skm.precision_score, "recall": skm.recall_score}[name]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if not avg and len(labels) == 2:
+            pos = labels[_positive_index(labels, positive)]
+            return float(fn(y, pred, labels=labels, pos_label=pos, average="binary", zero_division=0))
+        return float(fn(y, pred, labels=labels, average=avg or "macro", zero_division=0))
+
+
 def predictions(task: str, model: Any, X: Any) -> tuple[np.ndarray, Any, list[Any] | None]:
     """(predictions, probabilities or None, classes or None) of a fitted model."""
     pred = np.asarray(model.predict(X))

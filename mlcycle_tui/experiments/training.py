@@ -64,10 +64,11 @@ class MetricScorer:
 
         if self.task == "classification" and self.metric in self._NEEDS_PROBA:
             pred, proba, classes = evaluation.predictions(self.task, estimator, X)
-        else:
-            pred, proba, classes = np.asarray(estimator.predict(X)), None, None
-        value = evaluation.evaluate(self.task, y, pred, proba, classes, curves=False,
-                                    positive=self.positive).get(self.metric)
+            value = evaluation.evaluate(self.task, y, pred, proba, classes, curves=False,
+                                        positive=self.positive).get(self.metric)
+        else:  # the one metric alone: this runs for every fold and every shuffled column
+            value = evaluation.quick_metric(self.task, self.metric, y, np.asarray(estimator.predict(X)),
+                                            self.positive)
         if not isinstance(value, int | float) or not math.isfinite(value):
             return math.nan
         return float(value) if evaluation.higher_is_better(self.metric) else -float(value)

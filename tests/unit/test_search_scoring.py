@@ -92,3 +92,20 @@ def test_search_on_yes_no_target_finishes(tmp_path, search: str) -> None:  # typ
         assert ws.runs.count(filter='status = "failed"') == 0
     finally:
         ws.close()
+
+
+@pytest.mark.parametrize("labels", [["no", "yes"], [1, 2], [False, True], ["a", "b", "c"], ["A", "B"]])
+def test_quick_metric_is_evaluates_number(labels: list) -> None:
+    """The scorer's one-metric path gives exactly what `evaluate` reports, missing labels and all."""
+    rng = np.random.default_rng(len(labels))
+    for trial in range(15):
+        n = int(rng.integers(3, 60))
+        y, pred = list(rng.choice(labels, n)), list(rng.choice(labels, n))
+        if trial % 4 == 0:
+            y[0] = None
+        for positive in (None, labels[0]):
+            full = evaluation.evaluate("classification", y, pred, positive=positive)
+            for metric in ("accuracy", "balanced_accuracy", "f1", "precision", "recall", "f1_macro", "f1_weighted"):
+                assert evaluation.quick_metric("classification", metric, y, pred, positive) == pytest.approx(
+                    full[metric], abs=1e-12), (metric, y, pred, positive)
+    assert evaluation.quick_metric("classification", "roc_auc", ["a"], ["a"]) is None  # needs probabilities
