@@ -132,8 +132,14 @@ def test_export_mlflow_loads_in_mlflow(trained, tmp_path):
     mlflow = pytest.importorskip("mlflow")
     dest = tmp_path / "mlf"
     Workspace.open(trained).exports.export("penguins", dest, "mlflow")
-    model = mlflow.pyfunc.load_model(str(dest))
-    assert len(model.predict(pd.read_csv(SAMPLES / "penguins.csv").head(5))) == 5
+    # pyfunc puts the export's code/ folder (a partial copy of mlcycle_tui) on sys.path; processes
+    # spawned later in this pytest process (loky, Dask workers) would import that copy: put it back
+    saved = list(sys.path)
+    try:
+        model = mlflow.pyfunc.load_model(str(dest))
+        assert len(model.predict(pd.read_csv(SAMPLES / "penguins.csv").head(5))) == 5
+    finally:
+        sys.path[:] = saved
 
 
 def test_bundle_serve_py_answers_over_http(trained, tmp_path):
