@@ -90,6 +90,23 @@ class CliContext:
         return status
 
 
+DRIFT_METHODS = ("auto", "ks", "psi", "wasserstein", "js", "chi2", "evidently")  # monitoring.drift.METHODS
+
+
+def model_and_current(p: Any) -> None:
+    """MODELREF plus what to check it on: --current REF|PATH, or --window DURATION / --last N of the log."""
+    p.add_argument("model", metavar="MODELREF", help="NAME (production), NAME@VERSION or NAME@ALIAS")
+    p.add_argument("--current", metavar="REF|PATH", help="a dataset reference or a file (default: logged inputs)")
+    window = p.add_mutually_exclusive_group()
+    window.add_argument("--window", metavar="DURATION", help="logged predictions of the last DURATION (default 24h)")
+    window.add_argument("--last", metavar="N", type=int, help="the last N logged predictions")
+
+
+def drift_method(p: Any) -> None:
+    p.add_argument("--method", default="auto", choices=DRIFT_METHODS,
+                   help="the drift statistic (auto: by column kind)")
+
+
 def table(rows: list[dict[str, Any]], columns: list[str], empty: str = "nothing yet",
           keep_case: set[str] | None = None) -> str:
     """A plain aligned text table for people; headers in capitals except those in `keep_case` (ids)."""

@@ -7,7 +7,7 @@ import argparse
 import time
 from typing import Any
 
-from mlcycle_tui.commands.base import CliContext, CliExit, table
+from mlcycle_tui.commands.base import CliContext, CliExit, drift_method, model_and_current, table
 
 EXIT_DRIFT = 1  # --fail-on-drift: drift or decay found
 EXIT_NOT_JUDGED = 3  # --fail-on-drift: the check could not judge (not enough data), so it did not pass;
@@ -19,13 +19,8 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     msub = monitor.add_subparsers(dest="monitor_command", metavar="ACTION", required=True)
 
     p = msub.add_parser("check", parents=[common], help="check a model's current inputs against its training data")
-    p.add_argument("model", metavar="MODELREF", help="NAME (production), NAME@VERSION or NAME@ALIAS")
-    p.add_argument("--current", metavar="REF|PATH", help="a dataset reference or a file (default: logged inputs)")
-    window = p.add_mutually_exclusive_group()
-    window.add_argument("--window", metavar="DURATION", help="logged predictions of the last DURATION (default 24h)")
-    window.add_argument("--last", metavar="N", type=int, help="the last N logged predictions")
-    p.add_argument("--method", default="auto", help="the drift statistic (auto: by column kind)",
-                   choices=["auto", "ks", "psi", "wasserstein", "js", "chi2", "evidently"])
+    model_and_current(p)
+    drift_method(p)
     p.add_argument("--action", default="retrain", choices=["retrain", "alert"],
                    help="retrain (default): queue a retraining job when the policy says so; alert: only record")
     p.add_argument("--fail-on-drift", action="store_true",
@@ -34,11 +29,7 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
 
     p = msub.add_parser("estimate", parents=[common],
                         help="estimate a model's performance without labels (CBPE / DLE), per chunk")
-    p.add_argument("model", metavar="MODELREF", help="NAME (production), NAME@VERSION or NAME@ALIAS")
-    p.add_argument("--current", metavar="REF|PATH", help="a dataset reference or a file (default: logged inputs)")
-    window = p.add_mutually_exclusive_group()
-    window.add_argument("--window", metavar="DURATION", help="logged predictions of the last DURATION (default 24h)")
-    window.add_argument("--last", metavar="N", type=int, help="the last N logged predictions")
+    model_and_current(p)
     p.add_argument("--chunk", metavar="N", type=int, default=None,
                    help="rows per chunk (default 1000; a remainder under half a chunk joins the one before)")
     p.add_argument("--metric", default=None, choices=["accuracy", "roc_auc", "f1", "precision", "recall", "mae",

@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from mlcycle_tui.commands.base import CliContext
+from mlcycle_tui.commands.base import CliContext, drift_method, model_and_current
 
 
 def register(sub: Any, common: argparse.ArgumentParser) -> None:
@@ -21,13 +21,8 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
 
     p = rsub.add_parser("drift", parents=[common],
                         help="check a model's current data now (recorded, nothing queued) and write the drift report")
-    p.add_argument("model", metavar="MODELREF", help="NAME (production), NAME@VERSION or NAME@ALIAS")
-    p.add_argument("--current", metavar="REF|PATH", help="a dataset reference or a file (default: logged inputs)")
-    window = p.add_mutually_exclusive_group()
-    window.add_argument("--window", metavar="DURATION", help="logged predictions of the last DURATION (default 24h)")
-    window.add_argument("--last", metavar="N", type=int, help="the last N logged predictions")
-    p.add_argument("--method", default="auto", help="the drift statistic (auto: by column kind)",
-                   choices=["auto", "ks", "psi", "wasserstein", "js", "chi2", "evidently"])
+    model_and_current(p)
+    drift_method(p)
     p.add_argument("--estimate", action="store_true",
                    help="add the estimated performance per chunk of the same rows (CBPE / DLE, with its band)")
     p.add_argument("--chunk", metavar="N", type=int, default=None, help="rows per chunk for --estimate (default 1000)")

@@ -146,9 +146,6 @@ def predict(name: str) -> Response:
     return json_response(out)
 
 
-_REFERENCES: dict[tuple[str, int], dict[str, Any]] = {}
-
-
 def _explain_asked() -> bool:
     values = request.args.getlist("explain")
     if not values:
@@ -166,11 +163,10 @@ def _explain(served: ServedModel, X: Any) -> dict[str, Any]:
     if len(X) > explain.MAX_EXPLAINED_ROWS:
         raise ApiError(400, f"explain=true takes at most {explain.MAX_EXPLAINED_ROWS} rows per request, got "
                             f"{len(X)}; send fewer rows or leave explain out")
-    key = (served.name, served.version)
-    if key not in _REFERENCES:
-        _REFERENCES[key] = _state().ws.evaluation.reference_values(served.mv)
+    if served.reference is None:  # typical training values, read once per loaded version
+        served.reference = _state().ws.evaluation.reference_values(served.mv)
     try:
-        return explain.contributions(served.mv.task, served.fitted_pipeline(), X, _REFERENCES[key],
+        return explain.contributions(served.mv.task, served.fitted_pipeline(), X, served.reference,
                                      served.classes, served.mv.recipe.get("positive_class"))
     except (ValueError, TypeError, KeyError) as exc:
         raise ApiError(422, f"the contributions could not be computed for these rows: {exc}") from None

@@ -56,6 +56,7 @@ class ServedModel:
     classes: list[Any] | None = None
     compiled: Any = None  # a core.compiled.CompiledModel: NumPy only, same answers
     load_pipeline: Callable[[], Any] | None = field(default=None, repr=False)
+    reference: dict[str, Any] | None = field(default=None, repr=False)  # for ?explain=true
 
     def __post_init__(self) -> None:
         self._pipeline_lock = threading.Lock()

@@ -74,3 +74,10 @@ def test_prose_is_not_a_one_by_one_dataset(tmp_path):
     names = tmp_path / "names.csv"
     names.write_text("first name\nalice\nbob\n")
     assert mlcycle(tmp_path / "ws", "data", "ingest", str(names), "--name", "names").returncode == 0
+
+
+def test_the_cli_offers_exactly_the_drift_methods_the_core_has():
+    from mlcycle_tui.commands.base import DRIFT_METHODS  # a literal: `mlcycle --help` must not import numpy
+    from mlcycle_tui.monitoring import drift
+
+    assert tuple(drift.METHODS) == DRIFT_METHODS
