@@ -16,6 +16,7 @@ Usage from the TUI::
 
 from __future__ import annotations
 
+import faulthandler
 import logging
 import os
 import signal
@@ -50,6 +51,7 @@ class ServerRunner:
         self.threads = threads
         self.config = dict(config or {})
         self.drain_timeout = drain_timeout
+        self.stop_watchdog = drain_timeout + 20.0  # serve_forever prints every stack if stopping takes longer
         self.ws: Workspace | None = None
         self.app: Flask | None = None
         self._owns_ws = False
@@ -156,6 +158,8 @@ class ServerRunner:
         done = threading.Event()
 
         def _on_signal(signum: int, frame: Any) -> None:
+            if done.is_set():  # a second Ctrl+C/SIGTERM while stopping: stop now. Nothing answered is lost:
+                os._exit(128 + signum)  # an answer is sent only once its prediction's row is committed
             done.set()
 
         previous = {s: signal.signal(s, _on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
@@ -163,7 +167,12 @@ class ServerRunner:
             while not done.wait(0.5) and self.running:
                 pass
         finally:
-            self.stop()
+            watchdog = _arm_stop_watchdog(self.stop_watchdog)
+            try:
+                self.stop()
+            finally:
+                if watchdog:
+                    faulthandler.cancel_dump_traceback_later()
             for s, handler in previous.items():
                 signal.signal(s, handler)
 
@@ -191,6 +200,17 @@ class ServerRunner:
                 except Exception:
                     pass
             self._stopped.set()
+
+
+def _arm_stop_watchdog(seconds: float) -> bool:
+    """If stopping takes longer than `seconds`, print every thread's stack to stderr (where it hangs)."""
+    try:
+        import sys
+
+        faulthandler.dump_traceback_later(seconds, exit=False, file=sys.stderr)
+        return True
+    except (AttributeError, OSError, ValueError):  # stderr without a file descriptor (a TUI, a test)
+        return False
 
 
 def _busy_channels(socket_map: dict[int, Any], server: Any) -> bool:

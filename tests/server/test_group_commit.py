@@ -43,7 +43,7 @@ def _logged(home: Path) -> set[str]:
 
 @pytest.fixture
 def writer(ws: Workspace) -> Iterator[PredictionLogWriter]:
-    w = PredictionLogWriter(ws, flush_interval=0.2, put_timeout=5.0)
+    w = PredictionLogWriter(ws, flush_interval=1.0, put_timeout=5.0)
     w.start()
     yield w
     w.close()
@@ -54,13 +54,13 @@ def test_commit_returns_once_the_row_is_committed_without_waiting_an_interval(ws
     writer.commit(_entry("first"))
     took = time.monotonic() - started
     assert "first" in _logged(ws.home)  # committed: visible to any other connection
-    assert took < 0.1  # no fixed wait (flush_interval is 0.2 s here): the writer starts at once
+    assert took < 0.5  # no fixed wait (flush_interval is 1 s here): the writer starts at once
     times = []
     for i in range(20):
         t = time.perf_counter()
         writer.commit(_entry(f"seq{i}"))
         times.append(time.perf_counter() - t)
-    assert sorted(times)[10] < 0.02, times  # one small transaction each
+    assert sorted(times)[10] < 0.05, times  # one small transaction each
     assert {f"seq{i}" for i in range(20)} <= _logged(ws.home)
 
 

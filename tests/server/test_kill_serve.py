@@ -41,7 +41,25 @@ def _serve(home: Path) -> tuple[subprocess.Popen[str], int]:
     if not line:
         proc.kill()
         raise AssertionError(f"the server did not start: {proc.communicate(timeout=10)[1][-2000:]}")
+    # read both pipes all along: a server blocked on a full pipe would look like a server that hangs
+    out: list[str] = []
+    for pipe in (proc.stdout, proc.stderr):
+        threading.Thread(target=lambda p=pipe: out.extend(p), daemon=True).start()
+    proc.output = out  # type: ignore[attr-defined]
     return proc, int(json.loads(line)["port"])
+
+
+def _wait(proc: subprocess.Popen[str], timeout: float) -> int:
+    """The exit code; a server still running after `timeout` fails the test with what it printed
+    (the server prints every thread's stack when stopping takes over 25 s)."""
+    try:
+        return proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(10)
+        time.sleep(0.5)
+        raise AssertionError(f"the server did not stop within {timeout:g} s of the signal:\n"
+                             + "".join(proc.output)[-6000:]) from None  # type: ignore[attr-defined]
 
 
 def _load_then(proc: subprocess.Popen[str], port: int, sig: signal.Signals,
@@ -85,12 +103,12 @@ def _load_then(proc: subprocess.Popen[str], port: int, sig: signal.Signals,
         # half a second of that is the interesting part
         time.sleep(0.5)
         stop.set()
-    code = proc.wait(timeout=30)
+    code = _wait(proc, 30)
     for t in threads:
         t.join(30)
     assert not any(t.is_alive() for t in threads)
     if sig == signal.SIGTERM:
-        assert code == 0, proc.stderr.read() if proc.stderr else ""
+        assert code == 0, "".join(proc.output)[-3000:]  # type: ignore[attr-defined]
     else:
         assert code == -signal.SIGKILL
     with lock:
@@ -116,10 +134,6 @@ def _kill_rounds(home: Path, sig: signal.Signals) -> None:
             if proc.poll() is None:
                 proc.kill()
                 proc.wait(10)
-            if proc.stdout:
-                proc.stdout.close()
-            if proc.stderr:
-                proc.stderr.close()
         assert others == 0
         lost_now = len(set(ids) - _logged(home))
         per_round.append((len(ids), lost_now))

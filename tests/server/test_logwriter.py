@@ -84,7 +84,7 @@ def test_writer_no_longer_defers_large_requests(trained_home, tmp_path, monkeypa
     try:
         started = time.monotonic()
         writer.commit(_entry(frame, [1, 2, 3, 4, 5], None))  # three slices, three transactions
-        assert time.monotonic() - started < 0.3
+        assert time.monotonic() - started < 0.5  # not deferred by max_defer (0.6 s)
         assert ws.predictions.count("m") == 5 and writer.commits == 3
         assert asked == []  # nobody waited for a quiet moment
     finally:
