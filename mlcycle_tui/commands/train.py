@@ -46,6 +46,17 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--positive", help="the positive class for fairness figures")
     p.set_defaults(handler=cmd_evaluate)
 
+    p = sub.add_parser("explain", parents=[common],
+                       help="why a model answers given rows: per column contributions (exact for trees, linear)")
+    p.add_argument("model", help="model NAME[@VERSION|@ALIAS] (default: production)")
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--input", "-i", help="rows to explain (.csv, .parquet, .jsonl): the first --rows of them")
+    source.add_argument("--logged", action="store_true",
+                        help="explain the model's last --rows logged requests (whichever version answered them)")
+    p.add_argument("--rows", type=int, default=5, help="how many rows (default 5, at most 100)")
+    p.add_argument("--top", type=int, default=5, help="columns shown per row, largest first (default 5)")
+    p.set_defaults(handler=cmd_explain)
+
 
 def _metric_lines(metrics: dict[str, Any], baseline: dict[str, Any] | None = None) -> str:
     rows = []
@@ -71,6 +82,38 @@ def cmd_train(args: argparse.Namespace, ctx: CliContext) -> int:
             + "\n")
     ctx.emit(result, head + _metric_lines(result["metrics"], result["baseline"])
              + f"\nregister it: mlcycle models register {result['run_id'][:8]} --name NAME")
+    return 0
+
+
+def cmd_explain(args: argparse.Namespace, ctx: CliContext) -> int:
+    from mlcycle_tui.common.errors import NotFoundError, UserError
+    from mlcycle_tui.experiments.explain import contribution_lines
+
+    if args.rows < 1 or args.top < 1:
+        raise UserError("--rows and --top must be at least 1")
+    ws = ctx.ws()
+    if args.logged:
+        mv = ws.registry.model_version(args.model)
+        frame = ws.predictions.frame(mv.name, last=args.rows)  # the model's last requests, whichever version
+        if frame.empty:
+            raise NotFoundError(f"no predictions of {mv.name} are logged yet; serve it and send some, "
+                                "or explain rows from a file with --input FILE")
+        ref = f"{mv.name}@{mv.version}"
+    else:
+        from pathlib import Path
+
+        from mlcycle_tui.predictions.batch import iter_chunks
+
+        path = Path(args.input)
+        if not path.exists():
+            raise NotFoundError(f"no such file: {path}; check the path and try again")
+        frame = next(iter(iter_chunks(path, args.rows)), (None, 0))[0]
+        if frame is None:
+            raise UserError(f"{path} has no rows to explain")
+        frame = frame.head(args.rows)
+        ref = args.model
+    result = ws.evaluation.explain_rows(ref, frame)
+    ctx.emit(result, "\n".join(contribution_lines(result, args.top)))
     return 0
 
 

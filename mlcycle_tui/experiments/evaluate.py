@@ -136,6 +136,35 @@ class Evaluation:
         ds = self.data.dataset_by_id(mv.dataset_version_id)
         return explain.reference_values(ds.profile["columns"], [c["name"] for c in mv.signature.get("inputs", [])])
 
+    def explain_rows(self, ref: str, frame: Any) -> dict[str, Any]:
+        """Why a model version gives each of these rows its answer: per input column contributions
+        (experiments/explain.contributions: exact for trees and linear models, else occlusion), with the
+        predictions. At most explain.MAX_EXPLAINED_ROWS rows; columns the model does not read are ignored."""
+        from mlcycle_tui.experiments import explain
+        from mlcycle_tui.predictions.predicting import predict_with_proba
+
+        mv, pipeline = self.registry.load_model(ref)
+        inputs = [c["name"] for c in mv.signature.get("inputs", [])]
+        missing = [c for c in inputs if c not in frame.columns]
+        if missing:
+            raise UserError(f"the rows lack {len(missing)} of {mv.name}@{mv.version}'s input columns: "
+                            f"{', '.join(missing[:10])}; give rows with every input column")
+        if len(frame) == 0:
+            raise UserError("there are no rows to explain; give at least one")
+        if len(frame) > explain.MAX_EXPLAINED_ROWS:
+            raise UserError(f"at most {explain.MAX_EXPLAINED_ROWS} rows are explained at a time, got {len(frame)}; "
+                            "give fewer rows")
+        X = frame[inputs].reset_index(drop=True)
+        try:
+            pred, _ = predict_with_proba(mv.task, pipeline, X)
+            doc = explain.contributions(mv.task, pipeline, X, self.reference_values(mv),
+                                        [str(c) for c in getattr(pipeline, "classes_", [])] or None,
+                                        mv.recipe.get("positive_class"))
+        except (ValueError, TypeError, KeyError) as exc:
+            raise UserError(f"{mv.name}@{mv.version} could not score these rows: {exc}; check their values "
+                            "against the model's input columns (mlcycle models show)") from None
+        return {"model": mv.name, "version": mv.version, "predictions": [_plain(p) for p in pred], **doc}
+
     def _run_for_source(self, source: str) -> str:
         """A run id from a run id prefix or a model reference."""
         if "@" in source or not all(c in "0123456789abcdef" for c in source) or len(source) < 6:
@@ -145,3 +174,7 @@ class Evaluation:
                 if "@" in source:
                     raise
         return self.runs.resolve_id(source)
+
+
+def _plain(value: Any) -> Any:
+    return value.item() if hasattr(value, "item") else value

@@ -165,6 +165,31 @@ def reference_values(profile_columns: list[dict[str, Any]], inputs: list[str]) -
 
 def contributions(task: str, model: Any, X: Any, reference: dict[str, Any], classes: list[Any] | None = None,
                   positive: Any = None) -> dict[str, Any]:
+    """Per-row contributions of each input column: exact for tree ensembles and linear models
+    (experiments/shapley.py: method "tree_shap" or "linear", with a "base" per row that the
+    contributions add up to the output from), approximated by occlusion for the rest."""
+    from mlcycle_tui.experiments import shapley
+
+    note = None
+    if len(X):
+        try:
+            exact = shapley.exact_contributions(task, model, X, reference, classes, positive)
+        except shapley.TooCostly as cost:
+            exact = None
+            note = (f"exact contributions (TreeSHAP) for these {len(X)} rows would take {cost}, so these are "
+                    f"occlusion estimates; send at most {cost.rows} rows at a time for exact ones")
+        except (ValueError, TypeError, IndexError, AttributeError):  # a structure it does not know: estimate
+            exact = None
+        if exact is not None:
+            return json_safe(exact)
+    out = occlusion(task, model, X, reference, classes, positive)
+    if note:
+        out["note"] = note
+    return out
+
+
+def occlusion(task: str, model: Any, X: Any, reference: dict[str, Any], classes: list[Any] | None = None,
+              positive: Any = None) -> dict[str, Any]:
     """Per-row contributions of each input column, approximated by occlusion.
 
     For each row and column: the model's output minus its output with that column set to
@@ -206,3 +231,26 @@ def contributions(task: str, model: Any, X: Any, reference: dict[str, Any], clas
     deltas = {col: base_out - outputs[n * (i + 1): n * (i + 2)] for i, col in enumerate(columns)}
     rows = [{col: float(deltas[col][r]) for col in columns} for r in range(n)]
     return json_safe({"method": "occlusion", "of": of, "rows": rows, "reference": reference})
+
+
+METHOD_WORDS = {"tree_shap": "exact (TreeSHAP)", "linear": "exact (linear model)", "occlusion": "occlusion estimates"}
+
+
+def contribution_lines(doc: dict[str, Any], top: int = 5) -> list[str]:
+    """Readable lines for `Evaluation.explain_rows`'s answer: per row, the answer and the `top` columns that
+    moved it most (the CLI's `mlcycle explain` and the Models screen print the same)."""
+    method = doc.get("method", "occlusion")
+    lines = [f"{doc['model']}@{doc['version']}: {METHOD_WORDS.get(method, method)} contributions to "
+             f"{doc.get('of') or 'the answer'}"]
+    if doc.get("note"):
+        lines.append(doc["note"])
+    bases = doc.get("base")
+    for i, row in enumerate(doc.get("rows", [])):
+        ranked = sorted(row.items(), key=lambda kv: -abs(kv[1]))
+        shown = ", ".join(f"{col} {value:+.3g}" for col, value in ranked[:top] if value != 0) or "none measured"
+        more = len([v for _, v in ranked[top:] if v != 0])
+        head = f"row {i + 1} -> {doc['predictions'][i]}"
+        if bases is not None:
+            head += f": {doc.get('of') or 'output'} {bases[i] + sum(row.values()):.3g} from base {bases[i]:.3g}"
+        lines.append(f"{head}; {shown}" + (f" (+{more} smaller)" if more else ""))
+    return lines

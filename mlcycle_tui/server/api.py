@@ -140,6 +140,10 @@ def predict(name: str) -> Response:
         out["contributions"] = explained["rows"]
         out["contributions_of"] = explained["of"]
         out["contributions_method"] = explained["method"]
+        if "base" in explained:  # exact methods: base + the row's contributions = the output
+            out["contributions_base"] = explained["base"]
+        if explained.get("note"):
+            out["contributions_note"] = explained["note"]
         out["reference"] = explained["reference"]
     if warnings:
         out["warnings"] = warnings
@@ -157,7 +161,7 @@ def _explain_asked() -> bool:
 
 
 def _explain(served: ServedModel, X: Any) -> dict[str, Any]:
-    """Per-row contributions (experiments/explain.py: occlusion against typical training values)."""
+    """Per-row contributions (experiments/explain.py: exact for trees and linear models, else occlusion)."""
     from mlcycle_tui.experiments import explain
 
     if len(X) > explain.MAX_EXPLAINED_ROWS:

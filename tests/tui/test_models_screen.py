@@ -119,3 +119,30 @@ async def test_w_writes_the_model_card(workspace: Workspace, sample_data: Path) 
     (card,) = (workspace.home / "reports").glob("*.html")
     html = card.read_text()
     assert "penguins@1" in html and "<svg" in html
+
+
+async def test_i_explains_the_last_logged_predictions(workspace: Workspace, sample_data: Path) -> None:
+    import pandas as pd
+
+    from mlcycle_tui.predictions.log import prediction_rows_from_frame
+    from mlcycle_tui.tui.dialogs.text import TextDialog
+
+    workspace.data.ingest(sample_data / "penguins.csv", "penguins", target="species")
+    run = workspace.training.train("penguins", "rf", params=["n_estimators=10"])["run_id"]
+    workspace.registry.register(run, "penguins")
+    app = make_app(workspace)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("m")
+        await _settle(app, pilot)
+        await pilot.press("i")  # nothing logged yet: it says how to get predictions
+        await _settle(app, pilot)
+        assert not isinstance(app.screen, TextDialog)
+        assert any("no predictions of penguins are logged yet" in str(n.message) for n in app._notifications)
+        rows = pd.read_csv(sample_data / "penguins.csv").drop(columns=["species"]).head(3)
+        workspace.predictions.log(prediction_rows_from_frame("penguins", 1, rows, ["Adelie"] * 3))
+        await pilot.press("i")
+        await _settle(app, pilot)
+        assert isinstance(app.screen, TextDialog)
+        body = text_of(app, "#text-body")
+        assert "penguins@1: exact (TreeSHAP) contributions to P(predicted class)" in body
+        assert body.count("row ") == 3 and "from base" in body and "bill_length_mm" in body

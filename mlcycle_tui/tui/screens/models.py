@@ -21,9 +21,10 @@ from textual.content import Content
 from textual.markup import escape
 from textual.widgets import DataTable, Static
 
-from mlcycle_tui.common.errors import MlcycleError
+from mlcycle_tui.common.errors import MlcycleError, UserError
 from mlcycle_tui.registry.versions import PRODUCTION, ModelVersion
 from mlcycle_tui.tui.dialogs.confirm import ConfirmDialog
+from mlcycle_tui.tui.dialogs.text import TextDialog
 from mlcycle_tui.tui.format import ago
 from mlcycle_tui.tui.screens.base import StageScreen
 from mlcycle_tui.tui.widgets.fit_table import FitTable, is_current
@@ -34,6 +35,7 @@ EMPTY_TEXT = (
     "and register it ([b]g[/b])."
 )
 POLL_S = 3.0
+EXPLAINED_ROWS = 5  # `i`: the model's last logged requests, answered by the highlighted version
 """How often the screen looks for aliases moved elsewhere (CLI, a retraining job, another app)."""
 
 
@@ -67,7 +69,9 @@ class ModelsScreen(StageScreen):
         "that it was forced. **b** rolls production back to the version it held before. Register new "
         "versions from a run on the Experiments screen (**g**). A promotion or rollback made elsewhere "
         "(the CLI, a retraining job) shows within a few seconds, and the gates are checked again against "
-        "the new production version."
+        "the new production version. **i** explains how the highlighted version answers the model's last five logged "
+        "requests: per input column, how much it moved each answer (exact Shapley values for tree and linear "
+        "models, else occlusion estimates; `mlcycle explain` on the command line)."
     )
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("p", "promote", "Promote", tooltip="make the highlighted version the production model",
@@ -76,6 +80,8 @@ class ModelsScreen(StageScreen):
                 id="models.rollback"),
         Binding("w", "write_card", "Model card", tooltip="write the highlighted version's model card as HTML",
                 id="models.card"),
+        Binding("i", "explain", "Explain", id="models.explain",
+                tooltip="why the highlighted version answers the model's last logged requests"),
         Binding("r", "reload", "Refresh", id="models.refresh"),
     ]
 
@@ -355,10 +361,33 @@ class ModelsScreen(StageScreen):
         self.app.call_from_thread(self.notify, f"wrote {rep.path}; open it in a browser or send it",
                                   title="Model card", timeout=10)
 
+    def action_explain(self) -> None:
+        if self.selected is None:
+            return
+        self.notify(f"explaining how {self.selected.ref} answers the last logged requests…", title="Explain")
+        self._explain(self.selected.ref, self.selected.name)
+
+    @work(thread=True, group="models-explain")
+    def _explain(self, ref: str, name: str) -> None:
+        from mlcycle_tui.experiments.explain import contribution_lines
+
+        ws = self.workspace
+        try:
+            frame = ws.predictions.frame(name, last=EXPLAINED_ROWS)  # the model's last requests, any version
+            if frame.empty:
+                raise UserError(f"no predictions of {name} are logged yet: serve it (Serve screen) and send some, "
+                                f"or run `mlcycle explain {ref} --input FILE`")
+            text = "\n\n".join(contribution_lines(ws.evaluation.explain_rows(ref, frame), top=8))
+        except MlcycleError as exc:
+            self.app.call_from_thread(self.notify, exc.message, title="Explain", severity="warning", timeout=10)
+            return
+        self.app.call_from_thread(self.app.push_screen,
+                                  TextDialog(f"Why {ref} answers the last {len(frame)} logged requests", text))
+
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action in ("promote", "rollback") and (self.selected is None or self.busy_with):
             return None
-        if action == "write_card" and self.selected is None:
+        if action in ("write_card", "explain") and self.selected is None:
             return None
         return True
 
