@@ -38,6 +38,12 @@ def sample_data_dir() -> Path:
     return SAMPLE_DATA
 
 
+def _records(days: Any) -> list[dict[str, Any]]:
+    """The days' inputs as JSON rows (the date as text), as a client sends them."""
+    features = days.drop(columns=["weather"]).assign(date=days["date"].dt.strftime("%Y-%m-%d"))
+    return features.to_dict(orient="records")
+
+
 def _post(url: str, body: dict[str, Any]) -> dict[str, Any]:
     req = urllib.request.Request(url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
     with urllib.request.urlopen(req, timeout=30) as resp:
@@ -84,6 +90,9 @@ class Demo:
         first_half = weather[weather["date"] < "2012-07-01"]
         summer = weather[(weather["date"] >= "2012-07-01") & (weather["date"] < "2012-10-01")]
         first_half.to_csv(incoming / "weather-2012-h1.csv", index=False)
+        until_2015 = weather[weather["date"] < "2015-01-01"]
+        year_2015 = weather[weather["date"] >= "2015-01-01"]
+        until_2015.to_csv(incoming / "weather-2012-2014.csv", index=False)
         state: dict[str, Any] = {}
 
         def ingest() -> tuple[str, dict[str, Any]]:
@@ -141,8 +150,7 @@ class Demo:
             self._step("serve", serve)
 
             def traffic() -> tuple[str, dict[str, Any]]:
-                features = summer.drop(columns=["weather"]).assign(date=summer["date"].dt.strftime("%Y-%m-%d"))
-                records = features.to_dict(orient="records")
+                records = _records(summer)
                 ids: list[str] = []
                 predictions: list[Any] = []
                 for start in range(0, len(records), 10):
@@ -183,8 +191,9 @@ class Demo:
             self._step("monitor", watch)
 
             def newer() -> tuple[str, dict[str, Any]]:
-                ds = ws.data.ingest(data / "seattle_weather.csv", name="weather", target="weather", time_column="date")
-                return f"the rest of the data arrived: {ds.ref} with {ds.rows} days (2012-2015)", {"dataset": ds.ref}
+                ds = ws.data.ingest(incoming / "weather-2012-2014.csv", name="weather", target="weather",
+                                    time_column="date")
+                return f"more data arrived: {ds.ref} with {ds.rows} days (2012-2014)", {"dataset": ds.ref}
 
             self._step("new data", newer)
 
@@ -220,6 +229,30 @@ class Demo:
                 return text, {"model": now.ref, "before": before, "after": after, "rows": rows}
 
             self._step("after", after)
+
+            def estimate() -> tuple[str, dict[str, Any]]:
+                records = _records(year_2015)
+                ids: list[str] = []
+                for start in range(0, len(records), 25):
+                    ids += _post(f"{server.url}/v1/models/{MODEL}/predict",
+                                 {"instances": records[start:start + 25]})["prediction_ids"]
+                early = year_2015["date"] < "2015-05-01"  # labels come late: only January-April's so far
+                _post(f"{server.url}/v1/models/{MODEL}/feedback",
+                      {"feedback": [{"prediction_id": i, "label": y} for i, y, known in
+                                    zip(ids, year_2015["weather"], early, strict=True) if known]})
+                doc = ws.estimates.estimate(MODEL, window="24h", metric="accuracy")  # macro f1: too wide a band
+                if not doc["judged"]:
+                    return f"2015 sent without labels; cannot estimate: {doc['reason']}", {"judged": False}
+                metric = doc["metric"]
+                shown = "; ".join(
+                    f"{c['estimated']:.2f} [{c['lower']:.2f}, {c['upper']:.2f}]"
+                    + (f" (realized {c['realized']:.2f})" if c.get("realized") is not None else "")
+                    for c in doc["chunks"])
+                return (f"sent 2015's {len(ids)} days without labels; estimated {metric} per chunk of "
+                        f"{doc['chunk_size']} requests: {shown}"), {
+                    "judged": True, "chunks": len(doc["chunks"]), "metric": metric}
+
+            self._step("estimate", estimate)
         finally:
             scheduler.stop()
             server.stop()

@@ -31,7 +31,8 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
                         help="estimate a model's performance without labels (CBPE / DLE), per chunk")
     model_and_current(p)
     p.add_argument("--chunk", metavar="N", type=int, default=None,
-                   help="rows per chunk (default 1000; a remainder under half a chunk joins the one before)")
+                   help="rows per chunk (default 1000, fewer for less traffic: about five chunks of at least 100 "
+                        "rows; a remainder under half a chunk joins the one before)")
     p.add_argument("--metric", default=None, choices=["accuracy", "roc_auc", "f1", "precision", "recall", "mae",
                                                       "rmse"],
                    help="the metric whose alert counts (default: the model's primary metric; f1 or rmse "

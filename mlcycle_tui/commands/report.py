@@ -25,7 +25,8 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     drift_method(p)
     p.add_argument("--estimate", action="store_true",
                    help="add the estimated performance per chunk of the same rows (CBPE / DLE, with its band)")
-    p.add_argument("--chunk", metavar="N", type=int, default=None, help="rows per chunk for --estimate (default 1000)")
+    p.add_argument("--chunk", metavar="N", type=int, default=None,
+                   help="rows per chunk for --estimate (default 1000, fewer for less traffic)")
     _out(p)
     p.set_defaults(handler=cmd_drift)
 

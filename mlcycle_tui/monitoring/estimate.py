@@ -72,7 +72,7 @@ if TYPE_CHECKING:
 
 CLASSIFICATION_METRICS = ("accuracy", "roc_auc", "f1", "precision", "recall")
 REGRESSION_METRICS = ("mae", "rmse")
-DEFAULT_CHUNK = 1000  # rows per chunk unless --chunk says otherwise
+DEFAULT_CHUNK = 1000  # rows per chunk unless --chunk says otherwise (fewer for less traffic: default_chunk)
 MIN_ROWS = 100  # current rows (and rows per chunk) needed to estimate anything
 MIN_REFERENCE_ROWS = 100  # labelled holdout rows needed to calibrate / fit the nanny models
 MIN_LABELLED = 20  # labelled rows a chunk needs before its realized value is shown
@@ -460,7 +460,8 @@ class Estimates:
 
         `current`: None (the inputs logged for this version in `window`, default 24h, or its
         `last` N), a DataFrame, a dataset reference or a file path. `chunk`: rows per chunk
-        (default 1,000; a short remainder joins the chunk before it). `metric`: the one whose
+        (default 1,000, fewer for less traffic: `default_chunk`; a short remainder joins the chunk
+        before it). `metric`: the one whose
         alert counts (default the model's primary metric when it is estimated, else f1 or rmse). `action`: "alert" only
         reports; "retrain" also queues a retraining job (trigger `estimated_performance`) when
         a chunk alerts. Returns {"model", "version", "metric", "judged", "chunks": [{"index",
@@ -473,8 +474,7 @@ class Estimates:
 
         if action not in ACTIONS:
             raise UserError(f"unknown action {action!r}; use alert or retrain")
-        chunk = DEFAULT_CHUNK if chunk is None else int(chunk)
-        if chunk < MIN_ROWS:
+        if chunk is not None and int(chunk) < MIN_ROWS:
             raise UserError(f"--chunk {chunk} is too small: chunks need at least {MIN_ROWS} rows, below that the "
                             "sampling error swamps any change; give a larger --chunk")
         mv, win = self.monitoring.current_window(model_ref, current, window=window, last=last)
@@ -484,6 +484,7 @@ class Estimates:
         if metric not in names:
             raise UserError(f"{metric!r} is not estimated for {mv.task}; choose one of {', '.join(names)}")
         frame, labels, times = win["frame"], win["labels"], win.get("times")
+        chunk = default_chunk(len(frame)) if chunk is None else int(chunk)
         doc: dict[str, Any] = {
             "model": mv.name, "version": mv.version, "task": mv.task,
             "method": "CBPE" if mv.task == "classification" else "DLE",
@@ -668,6 +669,12 @@ def _crosses(value: float | None, threshold: dict[str, Any]) -> bool:
     if value is None or threshold["value"] is None:
         return False
     return bool(value < threshold["value"] if threshold["direction"] == "min" else value > threshold["value"])
+
+
+def default_chunk(n: int) -> int:
+    """Rows per chunk when none is asked for: DEFAULT_CHUNK, or fewer for less traffic, so that there
+    are about five chunks to compare, in whole hundreds and never under MIN_ROWS."""
+    return max(MIN_ROWS, min(DEFAULT_CHUNK, n // 5 // 100 * 100))
 
 
 def chunk_bounds(n: int, size: int) -> list[tuple[int, int]]:

@@ -11,7 +11,7 @@ import pytest
 from mlcycle_tui.workspace import Workspace
 
 STEPS = ["ingest", "validate", "split", "train", "promote", "serve", "traffic", "monitor", "new data", "retrain",
-         "after"]
+         "after", "estimate"]
 
 
 @pytest.mark.slow
@@ -30,7 +30,11 @@ def test_demo_runs_the_whole_cycle(tmp_path):
     assert ws.runs.count() >= 4
     assert ws.registry.model_version("weather").version == 2          # the challenger won
     assert ws.registry.alias_history("weather", "production")[0]["actor"] == "retrain-job"
-    assert ws.predictions.count("weather") >= 92 and ws.predictions.count_feedback("weather") == 92
+    # 92 summer days with labels, then 2015's 365 days of which January-April's 120 got labels
+    assert ws.predictions.count("weather") == 92 + 365 and ws.predictions.count_feedback("weather") == 92 + 120
+    estimate = doc["steps"][-1]
+    assert estimate["judged"] and estimate["chunks"] == 4 and estimate["metric"] == "accuracy", estimate
+    assert "estimated accuracy per chunk of 100 requests" in estimate["summary"] and "realized" in estimate["summary"]
     report = ws.monitoring.drift_reports("weather")[0]
     assert report["drift"]
     assert ws.jobs.list(model="weather")[0]["status"] == "done"

@@ -222,3 +222,11 @@ def test_a_scheduled_drift_check_also_estimates_and_its_alert_queues_retraining(
         ws.drift_schedules.remove(sched["schedule_id"])
         for j in ws.jobs.list(status="queued"):
             ws.jobs.cancel(j["id"])
+
+
+def test_the_default_chunk_gives_less_traffic_about_five_chunks() -> None:
+    from mlcycle_tui.monitoring.estimate import chunk_bounds, default_chunk
+
+    assert default_chunk(50_000) == 1000 and default_chunk(5_000) == 1000
+    assert default_chunk(2_000) == 400 and default_chunk(365) == 100 and default_chunk(120) == 100
+    assert [e - s for s, e in chunk_bounds(365, default_chunk(365))] == [100, 100, 100, 65]

@@ -196,6 +196,12 @@ def estimate_text(doc: dict[str, Any]) -> Text:
                    f"[{number(last.get('lower'))}, {number(last.get('upper'))}]")
         if last.get("realized") is not None:
             out.append(f", realized {number(last.get('realized'))}")
+        others = [(name, m) for name, m in (last.get("metrics") or {}).items() if name != metric and m]
+        if others:
+            out.append("\nits other metrics: " + "; ".join(
+                f"{name} {number(m.get('estimated'))} [{number(m.get('lower'))}, {number(m.get('upper'))}]"
+                + (f" realized {number(m.get('realized'))}" if m.get("realized") is not None else "")
+                for name, m in others))
     if doc.get("job_queued"):
         out.append(f"\nretraining job {doc.get('job_id')} queued")
     out.append(f"\n{doc.get('caveat') or 'the estimate assumes P(y|x) holds'}", style="dim")
