@@ -8,12 +8,14 @@ enters mlcycle's (a subprocess of this script in `--worker` mode reads the same 
 and rows):
 
     python3 -m venv /work/scratch/shap-venv
-    /work/scratch/shap-venv/bin/pip install shap "scikit-learn==$(.venv/bin/python -c 'import sklearn; print(sklearn.__version__)')" pandas
+    V=$(.venv/bin/python -c 'import sklearn; print(sklearn.__version__)')
+    /work/scratch/shap-venv/bin/pip install shap "scikit-learn==$V" pandas
 
 Data: bikeshare (sample_data/, 8,645 hours), the mixed-type case: numbers and categories
 (month name, weather; the timestamp, read as text, becomes an ordinal-coded category), through
-mlcycle's own preprocessing (imputation, scaling, one-hot parts). Models: mlcycle's catalog defaults, a random forest of 100
-trees (no depth limit: 5,000-leaf trees) and a histogram gradient boosting of 100 iterations.
+mlcycle's own preprocessing (imputation, scaling, one-hot parts). Models: mlcycle's catalog
+defaults, a random forest of 100 trees (no depth limit: 5,000-leaf trees) and a histogram
+gradient boosting of 100 iterations.
 
 Per model and number of rows:
 - mlcycle: `shapley.exact_contributions` as `?explain=true` and `mlcycle explain` run it,
@@ -97,17 +99,16 @@ def main() -> None:
     for label, estimator in models.items():
         pipe = build_pipeline(columns, "bikers", estimator).fit(X, y)
         prep, model = pipe[0], pipe[-1]
-        groups = shapley.feature_columns(prep, list(X.columns))
         for n in args.rows:
             rows = X.sample(n, random_state=n)
             Z = np.asarray(prep.transform(rows), dtype=float)
-            ours = best_of(args.repeat, lambda rows=rows: shapley.exact_contributions(
-                "regression", pipe, rows, {}, budget_s=1e9))
             identity = np.arange(Z.shape[1])
+            ours = best_of(args.repeat, lambda rows=rows, pipe=pipe: shapley.exact_contributions(
+                "regression", pipe, rows, {}, budget_s=1e9))
             per_feature = shapley.tree_contributions(model, Z, identity, Z.shape[1], budget_s=1e9)
-            features_s = best_of(args.repeat, lambda Z=Z: shapley.tree_contributions(
+            features_s = best_of(args.repeat, lambda Z=Z, model=model, identity=identity: shapley.tree_contributions(
                 model, Z, identity, Z.shape[1], budget_s=1e9))
-            floor = best_of(args.repeat, lambda rows=rows: pipe.predict(rows))
+            floor = best_of(args.repeat, lambda rows=rows, pipe=pipe: pipe.predict(rows))
             with tempfile.TemporaryDirectory() as tmp:
                 joblib.dump((model, Z), f"{tmp}/m.joblib")
                 done = subprocess.run([args.shap_python, __file__, "--repeat", str(args.repeat), "--worker",
