@@ -29,6 +29,8 @@ import numpy as np
 PRIVATE_CHECK = "_validate_X_predict"
 SMALL_ROWS = 20_000  # below this, a forest is walked without joblib
 SPLIT_ROWS = 4_096  # from this many rows, on two threads (each row's sum in the same order)
+ALL_TREES_ROWS = 64  # up to this many rows, all trees are walked at once as arrays
+MAX_ARRAY_NODES = 2_000_000  # larger forests are not copied into arrays (~50 bytes a node, plus class shares)
 
 
 def predict_with_proba(task: str, pipeline: Any, frame: Any) -> tuple[np.ndarray, np.ndarray | None]:
@@ -110,7 +112,14 @@ def forest_proba(model: Any, features: Any, same_thread: bool = False) -> np.nda
 
 def _tree_mean(model: Any, X: np.ndarray, per_tree: Callable[[Any, np.ndarray], np.ndarray]) -> np.ndarray:
     """The mean of `per_tree(tree, X)` over the forest's trees, summed in tree order; large inputs
-    have their second half of rows on a short-lived thread (each row's sum is the same: same bits)."""
+    have their second half of rows on a short-lived thread (each row's sum is the same: same bits).
+    A few rows (an online request) walk every tree at once as NumPy arrays (`forest_arrays`):
+    200 trees on one row, ~10 ms tree by tree, ~0.5 ms at once; the same sums in the same order."""
+    if X.shape[0] <= ALL_TREES_ROWS and not np.isnan(X).any():  # (scikit-learn's own rules for missing values)
+        arrays = forest_arrays(model)
+        if arrays is not None:
+            out = arrays.mean(X)
+            return out if hasattr(model, "n_classes_") else out[:, 0]
 
     def summed(rows: np.ndarray) -> np.ndarray:
         out: np.ndarray | None = None
@@ -159,3 +168,30 @@ def single_threaded(pipeline: Any) -> None:
             pipeline.set_params(**dict.fromkeys(keys, 1))
         except (ValueError, TypeError):
             pass
+
+
+_FORESTS: Any = None  # weakref.WeakKeyDictionary: fitted forest -> its ForestArrays (or None: too large)
+_FORESTS_LOCK = threading.Lock()
+
+
+def forest_arrays(model: Any) -> Any:
+    """The forest's trees as one set of arrays (registry/compiled.ForestArrays), built once per fitted
+    model and kept while it lives; None when it has more than MAX_ARRAY_NODES nodes."""
+    global _FORESTS
+    import weakref
+
+    from mlcycle_tui.registry.compiled import ForestArrays
+
+    with _FORESTS_LOCK:
+        if _FORESTS is None:
+            _FORESTS = weakref.WeakKeyDictionary()
+        try:
+            return _FORESTS[model]
+        except KeyError:
+            pass
+        except TypeError:  # not weak-referenceable
+            return None
+        nodes = sum(int(t.tree_.node_count) for t in model.estimators_)
+        arrays = ForestArrays.from_forest(model) if nodes <= MAX_ARRAY_NODES else None
+        _FORESTS[model] = arrays
+        return arrays

@@ -27,48 +27,46 @@ _PROBE_ROWS = 2048
 ALL_TREES_ROWS = 1024  # up to this many rows, all trees are walked at once (faster for few rows)
 
 
-class CompiledModel:
-    """Scores rows of named numeric columns the way the original pipeline does."""
+class ForestArrays:
+    """A random forest's or extra trees' trees as flat arrays, walked with NumPy: every (tree, row)
+    descends at once for a few rows, tree by tree for many. `mean(X)` is the forest's
+    predict_proba (classifier) or predict (regressor, one column) with n_jobs=1, to the bit:
+    the trees' values summed in tree order from zeros, then divided by their number."""
 
-    def __init__(self, arrays: dict[str, np.ndarray]) -> None:
-        meta = json.loads(bytes(arrays["meta"]).decode())
-        if meta.get("format") != FORMAT:
-            raise ValueError(f"compiled model format {meta.get('format')!r} is not {FORMAT}")
-        self.task: str = meta["task"]
-        self.inputs: list[str] = meta["inputs"]
-        self.statistics = arrays["statistics"]
-        self.indicator = arrays["indicator"]
-        self.mean = arrays["mean"] if meta["with_mean"] else None
-        self.scale = arrays["scale"] if meta["with_std"] else None
-        self.classes = arrays["classes"] if self.task == "classification" else None
-        self.offsets = arrays["offsets"]  # where each tree's nodes start
-        self.left, self.right = arrays["left"], arrays["right"]
-        self.feature, self.threshold = arrays["feature"], arrays["threshold"]
-        self.leaf_values = arrays["values"]  # per node: class shares (classifier) or the value (regressor)
+    def __init__(self, offsets: np.ndarray, left: np.ndarray, right: np.ndarray, feature: np.ndarray,
+                 threshold: np.ndarray, values: np.ndarray) -> None:
+        self.offsets = offsets  # where each tree's nodes start
+        self.left, self.right, self.feature, self.threshold = left, right, feature, threshold
+        self.leaf_values = values  # per node: class shares (classifier) or the value (regressor)
 
-    # -- scoring ---------------------------------------------------------
-    def features(self, columns: list[np.ndarray]) -> np.ndarray:
-        """The preprocessed matrix: impute, append missing indicators, scale (float64 throughout)."""
-        X = np.column_stack(columns).astype(np.float64, copy=True) if columns else np.empty((0, 0))
-        missing = np.isnan(X)
-        if self.indicator.size:
-            flags = missing[:, self.indicator].astype(np.float64)
-        if missing.any():
-            X[missing] = np.take(self.statistics, np.nonzero(missing)[1])
-        if self.indicator.size:
-            X = np.hstack([X, flags])
-        if self.mean is not None:
-            X -= self.mean
-        if self.scale is not None:
-            X /= self.scale
-        return X
+    @classmethod
+    def from_forest(cls, model: Any) -> ForestArrays:
+        classifier = hasattr(model, "n_classes_")
+        offsets, left, right, feature, threshold, values = [0], [], [], [], [], []
+        for tree in model.estimators_:
+            t = tree.tree_
+            start = offsets[-1]
+            is_leaf = t.children_left < 0
+            left.append(np.where(is_leaf, -1, t.children_left + start))
+            right.append(np.where(is_leaf, -1, t.children_right + start))
+            feature.append(np.where(is_leaf, 0, t.feature))
+            threshold.append(t.threshold.astype(np.float64))
+            value = t.value[:, 0, :]
+            if classifier:  # DecisionTreeClassifier.predict_proba: each leaf's counts as shares
+                value = value[:, : int(model.n_classes_)].copy()
+                normalizer = value.sum(axis=1)[:, np.newaxis]
+                normalizer[normalizer == 0.0] = 1.0
+                value /= normalizer
+            values.append(value.astype(np.float64))
+            offsets.append(start + t.node_count)
+        return cls(np.asarray(offsets, dtype=np.int64), np.concatenate(left).astype(np.int64),
+                   np.concatenate(right).astype(np.int64), np.concatenate(feature).astype(np.int64),
+                   np.concatenate(threshold), np.concatenate(values))
 
-    def predict(self, columns: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray | None]:
-        """(predictions, class probabilities or None), as the pipeline's predict/predict_proba."""
-        X = self.features(columns).astype(np.float32)  # trees compare float32 features, as scikit-learn does
+    def mean(self, X: np.ndarray) -> np.ndarray:
+        """rows x outputs: the mean over the trees of each row's leaf value (X: float32, as the trees read it)."""
         n_trees = len(self.offsets) - 1
-        width = self.leaf_values.shape[1]
-        out = np.zeros((X.shape[0], width), dtype=np.float64)
+        out = np.zeros((X.shape[0], self.leaf_values.shape[1]), dtype=np.float64)
         if X.shape[0] <= ALL_TREES_ROWS:  # few rows (an online request): walk every tree at once
             leaves = self._all_leaves(X)
             for t in range(n_trees):  # trees in order: the same sums, in the same order, as scikit-learn
@@ -78,9 +76,7 @@ class CompiledModel:
             for t in range(n_trees):
                 out += self.leaf_values[self._leaves(X, rows, self.offsets[t])]
         out /= n_trees
-        if self.classes is None:
-            return out[:, 0], None
-        return self.classes.take(np.argmax(out, axis=1), axis=0), out
+        return out
 
     def _all_leaves(self, X: np.ndarray) -> np.ndarray:
         """The leaf of every (tree, row), all trees descending together (trees x rows)."""
@@ -104,6 +100,49 @@ class CompiledModel:
             node[active] = nxt
             active = active[self.left[nxt] >= 0]  # stop at leaves (no left child)
         return node
+
+
+class CompiledModel:
+    """Scores rows of named numeric columns the way the original pipeline does."""
+
+    def __init__(self, arrays: dict[str, np.ndarray]) -> None:
+        meta = json.loads(bytes(arrays["meta"]).decode())
+        if meta.get("format") != FORMAT:
+            raise ValueError(f"compiled model format {meta.get('format')!r} is not {FORMAT}")
+        self.task: str = meta["task"]
+        self.inputs: list[str] = meta["inputs"]
+        self.statistics = arrays["statistics"]
+        self.indicator = arrays["indicator"]
+        self.mean = arrays["mean"] if meta["with_mean"] else None
+        self.scale = arrays["scale"] if meta["with_std"] else None
+        self.classes = arrays["classes"] if self.task == "classification" else None
+        self.forest = ForestArrays(arrays["offsets"], arrays["left"], arrays["right"], arrays["feature"],
+                                   arrays["threshold"], arrays["values"])
+
+    # -- scoring ---------------------------------------------------------
+    def features(self, columns: list[np.ndarray]) -> np.ndarray:
+        """The preprocessed matrix: impute, append missing indicators, scale (float64 throughout)."""
+        X = np.column_stack(columns).astype(np.float64, copy=True) if columns else np.empty((0, 0))
+        missing = np.isnan(X)
+        if self.indicator.size:
+            flags = missing[:, self.indicator].astype(np.float64)
+        if missing.any():
+            X[missing] = np.take(self.statistics, np.nonzero(missing)[1])
+        if self.indicator.size:
+            X = np.hstack([X, flags])
+        if self.mean is not None:
+            X -= self.mean
+        if self.scale is not None:
+            X /= self.scale
+        return X
+
+    def predict(self, columns: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray | None]:
+        """(predictions, class probabilities or None), as the pipeline's predict/predict_proba."""
+        X = self.features(columns).astype(np.float32)  # trees compare float32 features, as scikit-learn does
+        out = self.forest.mean(X)
+        if self.classes is None:
+            return out[:, 0], None
+        return self.classes.take(np.argmax(out, axis=1), axis=0), out
 
 
 def load(data: bytes) -> CompiledModel:
@@ -167,23 +206,7 @@ def _arrays(pipeline: Any, task: str, inputs: list[str]) -> dict[str, np.ndarray
     kinds = (RandomForestClassifier, ExtraTreesClassifier) if task == "classification" \
         else (RandomForestRegressor, ExtraTreesRegressor)
     _need(type(model) in kinds and getattr(model, "n_outputs_", 1) == 1)
-    offsets, left, right, feature, threshold, values = [0], [], [], [], [], []
-    for tree in model.estimators_:
-        t = tree.tree_
-        start = offsets[-1]
-        is_leaf = t.children_left < 0
-        left.append(np.where(is_leaf, -1, t.children_left + start))
-        right.append(np.where(is_leaf, -1, t.children_right + start))
-        feature.append(np.where(is_leaf, 0, t.feature))
-        threshold.append(t.threshold.astype(np.float64))
-        value = t.value[:, 0, :]
-        if task == "classification":  # DecisionTreeClassifier.predict_proba: each leaf's counts as shares
-            value = value[:, : int(model.n_classes_)].copy()
-            normalizer = value.sum(axis=1)[:, np.newaxis]
-            normalizer[normalizer == 0.0] = 1.0
-            value /= normalizer
-        values.append(value.astype(np.float64))
-        offsets.append(start + t.node_count)
+    forest = ForestArrays.from_forest(model)
     classes = np.asarray(getattr(model, "classes_", []))
     if classes.dtype == object and all(isinstance(c, str) for c in classes):
         classes = classes.astype(str)  # text labels: saved without pickle, written back as text
@@ -199,12 +222,12 @@ def _arrays(pipeline: Any, task: str, inputs: list[str]) -> dict[str, np.ndarray
         "mean": np.asarray(scale.mean_ if scale.with_mean else np.zeros(n_out), dtype=np.float64),
         "scale": np.asarray(scale.scale_ if scale.with_std else np.ones(n_out), dtype=np.float64),
         "classes": classes,
-        "offsets": np.asarray(offsets, dtype=np.int64),
-        "left": np.concatenate(left).astype(np.int64),
-        "right": np.concatenate(right).astype(np.int64),
-        "feature": np.concatenate(feature).astype(np.int64),
-        "threshold": np.concatenate(threshold),
-        "values": np.concatenate(values),
+        "offsets": forest.offsets,
+        "left": forest.left,
+        "right": forest.right,
+        "feature": forest.feature,
+        "threshold": forest.threshold,
+        "values": forest.leaf_values,
     }
 
 

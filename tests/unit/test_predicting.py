@@ -65,3 +65,33 @@ def test_forest_mean_equals_single_threaded_predict() -> None:
         model = make(n_estimators=20, random_state=0, n_jobs=1).fit(X, y)
         assert np.array_equal(forest_mean(model, X), model.predict(X))
     assert forest_mean(Ridge().fit(X, y), X) is None
+
+
+@pytest.mark.parametrize("make", ["RandomForestClassifier", "ExtraTreesClassifier", "RandomForestRegressor",
+                                  "ExtraTreesRegressor"])
+def test_few_rows_walk_every_tree_at_once_to_the_same_bits(make, monkeypatch) -> None:
+    """Up to ALL_TREES_ROWS rows, the forest is walked as arrays (built once, kept per model): the same
+    bits as scikit-learn's own n_jobs=1 predict; too large a forest takes the per-tree walk."""
+    from sklearn import ensemble
+
+    from mlcycle_tui.predictions import predicting
+
+    X, y = load_breast_cancer(return_X_y=True)
+    classifier = make.endswith("Classifier")
+    target = y if classifier else y + X[:, 0]
+    model = getattr(ensemble, make)(n_estimators=30, random_state=0, n_jobs=1).fit(X, target)
+    stumps = getattr(ensemble, make)(n_estimators=3, max_depth=1, random_state=0, n_jobs=1).fit(X, target)
+    run = predicting.forest_proba if classifier else predicting.forest_mean
+
+    def own(m, rows):  # type: ignore[no-untyped-def]
+        return m.predict_proba(rows) if classifier else m.predict(rows)
+
+    for rows in (X[:1], X[:5], X[:predicting.ALL_TREES_ROWS]):
+        assert np.array_equal(run(model, rows), own(model, rows))
+        assert np.array_equal(run(stumps, rows), own(stumps, rows))
+    assert predicting.forest_arrays(model) is not None
+    assert predicting.forest_arrays(model) is predicting.forest_arrays(model)  # built once
+    monkeypatch.setattr(predicting, "MAX_ARRAY_NODES", 1)
+    big = getattr(ensemble, make)(n_estimators=5, random_state=1, n_jobs=1).fit(X, target)
+    assert predicting.forest_arrays(big) is None
+    assert np.array_equal(run(big, X[:4]), own(big, X[:4]))
