@@ -185,6 +185,27 @@ def test_high_cardinality_gets_ordinal_codes() -> None:
     assert list(enc.get_feature_names_out()) == ["color_blue", "color_red", "city"]
 
 
+def test_ordinal_codes_equal_the_ordinal_encoders_and_survive_pickling() -> None:
+    """The hash lookup gives OrdinalEncoder.transform's codes exactly (unknown and missing: -1), and is
+    not saved with the model (rebuilt after loading)."""
+    import pickle
+
+    rng = np.random.default_rng(0)
+    train = pd.DataFrame({"a": [f"v{i}" for i in rng.integers(0, 3000, 4000)],
+                          "b": [f"w{i % 700}" for i in range(4000)]})
+    enc = pp.CategoricalEncoder().fit(train)
+    assert enc.ordinal_columns_ == [0, 1]
+    probe = pd.DataFrame({"a": [f"v{i}" for i in rng.integers(0, 3500, 300)] + [None, "v1"],
+                          "b": [f"w{i}" for i in rng.integers(0, 800, 300)] + ["w3", float("nan")]})
+    want = enc.ordinal_.transform(probe.astype(object).to_numpy())
+    got = enc.transform(probe)
+    assert np.array_equal(got, want) and got.dtype == want.dtype
+    assert (got == -1).any() and (got >= 0).any()
+    again = pickle.loads(pickle.dumps(enc))
+    assert "_ordinal_indexes" not in again.__dict__
+    assert np.array_equal(again.transform(probe), want)
+
+
 def test_datetime_parts() -> None:
     parts = pp.DatetimeParts().fit(pd.DataFrame({"t": ["2024-03-05 14:30:00"]}))
     out = parts.transform(pd.DataFrame({"t": ["2024-03-05 14:30:00", None, "5 March 2024"]}))
