@@ -123,7 +123,7 @@ def test_a_compiled_form_that_disagrees_is_refused(ws):
     inputs = [c["name"] for c in mv.signature["inputs"]]
     good = compiled.load(compiled.compile_pipeline(pipeline, mv.task, inputs))
     assert compiled._agrees(pipeline, good, inputs)
-    good.threshold = good.threshold + 0.25  # splits moved: some probe rows go the other way
+    good.forest.threshold = good.forest.threshold + 0.25  # splits moved: some probe rows go the other way
     assert not compiled._agrees(pipeline, good, inputs)
 
 
@@ -178,7 +178,7 @@ def test_trees_that_are_a_single_leaf_are_compiled_and_agree(tmp_path):
     assert data is not None
     model = compiled.load(data)
     features = model.features([X["a"].to_numpy(), X["b"].to_numpy()]).astype(np.float32)
-    root = int(model.offsets[single[0]])
-    assert (model._leaves(features, np.arange(len(X)), root) == root).all()  # the root is the leaf
+    root = int(model.forest.offsets[single[0]])
+    assert (model.forest._leaves(features, np.arange(len(X)), root) == root).all()  # the root is the leaf
     pred, proba = model.predict([X["a"].to_numpy(), X["b"].to_numpy()])  # > 1,024 rows: tree by tree
     assert np.array_equal(pred, pipe.predict(X)) and np.array_equal(proba, pipe.predict_proba(X))
