@@ -107,10 +107,10 @@ def cmd_explain(args: argparse.Namespace, ctx: CliContext) -> int:
         path = Path(args.input)
         if not path.exists():
             raise NotFoundError(f"no such file: {path}; check the path and try again")
-        frame = next(iter(iter_chunks(path, args.rows)), (None, 0))[0]
-        if frame is None:
-            raise UserError(f"{path} has no rows to explain")
-        frame = frame.head(args.rows)
+        first = next(iter_chunks(path, args.rows), None)  # (the first --rows rows, progress)
+        if first is None or first[0].empty:
+            raise UserError(f"{path} has no rows to explain; give a file with at least one row")
+        frame = first[0].head(args.rows)
         ref = args.model
     result = ws.evaluation.explain_rows(ref, frame)
     ctx.emit(result, "\n".join(contribution_lines(result, args.top)))

@@ -158,8 +158,7 @@ class Evaluation:
         try:
             pred, _ = predict_with_proba(mv.task, pipeline, X)
             doc = explain.contributions(mv.task, pipeline, X, self.reference_values(mv),
-                                        [str(c) for c in getattr(pipeline, "classes_", [])] or None,
-                                        mv.recipe.get("positive_class"))
+                                        positive=mv.recipe.get("positive_class"))
         except (ValueError, TypeError, KeyError) as exc:
             raise UserError(f"{mv.name}@{mv.version} could not score these rows: {exc}; check their values "
                             "against the model's input columns (mlcycle models show)") from None

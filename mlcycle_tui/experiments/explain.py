@@ -188,6 +188,16 @@ def contributions(task: str, model: Any, X: Any, reference: dict[str, Any], clas
     return out
 
 
+def with_reference(X: Any, reference: dict[str, Any], columns: list[str]) -> Any:
+    """A copy of the rows with `columns` set to their typical training value (kept in each column's dtype)."""
+    import pandas as pd
+
+    out = X.copy()
+    for col in columns:
+        out[col] = pd.Series([reference[col]] * len(X), index=X.index).astype(X[col].dtype, errors="ignore")
+    return out
+
+
 def occlusion(task: str, model: Any, X: Any, reference: dict[str, Any], classes: list[Any] | None = None,
               positive: Any = None) -> dict[str, Any]:
     """Per-row contributions of each input column, approximated by occlusion.
@@ -206,11 +216,7 @@ def occlusion(task: str, model: Any, X: Any, reference: dict[str, Any], classes:
     n = len(X)
     if n == 0 or not columns:
         return {"method": "occlusion", "of": None, "rows": [{} for _ in range(n)], "reference": reference}
-    copies = []
-    for col in columns:
-        probe = X.copy()
-        probe[col] = pd.Series([reference[col]] * n, index=X.index).astype(X[col].dtype, errors="ignore")
-        copies.append(probe)
+    copies = [with_reference(X, reference, [col]) for col in columns]
     stacked = pd.concat([X, *copies], ignore_index=True)
     if task == "classification" and hasattr(model, "predict_proba"):
         proba = np.asarray(model.predict_proba(stacked), dtype=float)

@@ -54,18 +54,15 @@ def feature_columns(prep: Any, columns: list[str]) -> np.ndarray | None:
         if isinstance(cols, list | tuple | np.ndarray):
             by_group[str(name)] = [str(c) for c in cols]
     index = {c: i for i, c in enumerate(columns)}
+
+    def source(feature: str, candidates: list[str]) -> str | None:  # "island_Dream" -> "island"
+        return max((c for c in candidates if feature == c or feature.startswith(c + "_")), key=len, default=None)
+
     for k, full in enumerate(names):
         group, _, feature = full.partition("__")
         candidates = by_group.get(group, columns)
-        for prefix in ("missingindicator_", ""):
-            if feature.startswith(prefix):
-                rest = feature[len(prefix):]
-                match = max((c for c in candidates if rest == c or rest.startswith(c + "_")), key=len, default=None)
-                if match is not None:
-                    break
-        else:
-            return None
-        if match is None or match not in index:
+        match = source(feature.removeprefix("missingindicator_"), candidates) or source(feature, candidates)
+        if match not in index:
             return None
         out[k] = index[match]
     return out
@@ -367,8 +364,6 @@ def exact_contributions(task: str, pipeline: Any, X: Any, reference: dict[str, A
     """Exact contributions per row and input column for a Pipeline(prep, model) of a supported kind,
     in the shape of `explain.contributions` plus "base" per row; None when not supported. Raises
     TooCostly when a large forest would take over `budget_s` for these rows."""
-    import pandas as pd
-
     steps = getattr(pipeline, "steps", None)
     if not steps or len(steps) != 2:
         return None
@@ -383,10 +378,9 @@ def exact_contributions(task: str, pipeline: Any, X: Any, reference: dict[str, A
     found = tree_contributions(model, Z, groups, len(columns), budget_s)
     method = "tree_shap"
     if found is None:
-        measured = [c for c in columns if c in reference]
-        baseline = X.copy()
-        for col in measured:
-            baseline[col] = pd.Series([reference[col]] * len(X), index=X.index).astype(X[col].dtype, errors="ignore")
+        from mlcycle_tui.experiments.explain import with_reference
+
+        baseline = with_reference(X, reference, [c for c in columns if c in reference])
         Zb = np.asarray(prep.transform(baseline), dtype=float)
         found = linear_contributions(model, Z, Zb, groups, len(columns))
         method = "linear"

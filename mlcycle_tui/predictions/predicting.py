@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 import threading
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -170,21 +171,16 @@ def single_threaded(pipeline: Any) -> None:
             pass
 
 
-_FORESTS: Any = None  # weakref.WeakKeyDictionary: fitted forest -> its ForestArrays (or None: too large)
+_FORESTS: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()  # forest -> ForestArrays or None
 _FORESTS_LOCK = threading.Lock()
 
 
 def forest_arrays(model: Any) -> Any:
     """The forest's trees as one set of arrays (registry/compiled.ForestArrays), built once per fitted
     model and kept while it lives; None when it has more than MAX_ARRAY_NODES nodes."""
-    global _FORESTS
-    import weakref
-
     from mlcycle_tui.registry.compiled import ForestArrays
 
     with _FORESTS_LOCK:
-        if _FORESTS is None:
-            _FORESTS = weakref.WeakKeyDictionary()
         try:
             return _FORESTS[model]
         except KeyError:

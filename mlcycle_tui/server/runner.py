@@ -20,6 +20,7 @@ import faulthandler
 import logging
 import os
 import signal
+import sys
 import threading
 import time
 from pathlib import Path
@@ -205,8 +206,6 @@ class ServerRunner:
 def _arm_stop_watchdog(seconds: float) -> bool:
     """If stopping takes longer than `seconds`, print every thread's stack to stderr (where it hangs)."""
     try:
-        import sys
-
         faulthandler.dump_traceback_later(seconds, exit=False, file=sys.stderr)
         return True
     except (AttributeError, OSError, ValueError):  # stderr without a file descriptor (a TUI, a test)

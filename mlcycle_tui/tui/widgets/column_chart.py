@@ -13,7 +13,7 @@ from rich.console import RenderableType
 from textual_plotext import PlotextPlot
 
 from mlcycle_tui.tui.format import nice_ticks, number, tick_labels
-from mlcycle_tui.tui.widgets.plot_ticks import PLOT_ROWS_TAKEN, thin, x_slots, y_slots
+from mlcycle_tui.tui.widgets.plot_ticks import PLOT_ROWS_TAKEN, fit_ticks
 
 MAX_LABEL = 14
 
@@ -72,11 +72,6 @@ class ColumnChart(PlotextPlot):
 
     def render(self) -> RenderableType:
         """Draw with as many ticks as this size has room for (see `plot_ticks`)."""
-        xs, xlabels = getattr(self, "_xticks", ([], []))
-        if xs:
-            self.plt.xticks(*thin(xs, xlabels, x_slots(self.size.width, xlabels)))
-        ys, ylabels = getattr(self, "_yticks", ([], []))
-        if ys:
-            rows = max(1, self.size.height - PLOT_ROWS_TAKEN) if self._one_per_row else y_slots(self.size.height)
-            self.plt.yticks(*thin(ys, ylabels, rows))
+        rows = max(1, self.size.height - PLOT_ROWS_TAKEN) if self._one_per_row else None
+        fit_ticks(self.plt, self.size.width, self.size.height, self._xticks, self._yticks, rows)
         return super().render()

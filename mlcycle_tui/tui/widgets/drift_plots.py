@@ -16,7 +16,7 @@ from rich.console import RenderableType
 from textual_plotext import PlotextPlot
 
 from mlcycle_tui.tui.format import nice_ticks, number, tick_labels
-from mlcycle_tui.tui.widgets.plot_ticks import thin, x_slots, y_slots
+from mlcycle_tui.tui.widgets.plot_ticks import fit_ticks
 
 MAX_LABEL = 10
 MAX_BARS = 12
@@ -78,12 +78,7 @@ class DriftHistogram(PlotextPlot):
 
     def render(self) -> RenderableType:
         """Draw with as many ticks as this size has room for (see `plot_ticks`)."""
-        xs, xlabels = getattr(self, "_xticks", ([], []))
-        if xs:
-            self.plt.xticks(*thin(xs, xlabels, x_slots(self.size.width, xlabels)))
-        ys, ylabels = getattr(self, "_yticks", ([], []))
-        if ys:
-            self.plt.yticks(*thin(ys, ylabels, y_slots(self.size.height)))
+        fit_ticks(self.plt, self.size.width, self.size.height, self._xticks, self._yticks)
         return super().render()
 
     def message(self, text: str) -> None:

@@ -11,6 +11,7 @@ spaced: the same picture every time, and labels never written over each other.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from rich.cells import cell_len
 
@@ -35,3 +36,17 @@ def x_slots(width: int, labels: Sequence[str], y_label_width: int = 6) -> int:
 def y_slots(height: int) -> int:
     """How many y labels fit one under the other, one row apart, in a plot `height` cells high."""
     return max(1, (height - PLOT_ROWS_TAKEN + 1) // 2)
+
+
+Ticks = tuple[Sequence[float], Sequence[str]]
+
+
+def fit_ticks(plt: Any, width: int, height: int, xticks: Ticks, yticks: Ticks, y_rows: int | None = None) -> None:
+    """Give plotext only the ticks a `width` x `height` plot has room for (`y_rows`: the y slots when
+    every row can hold a label, as on a bar chart with one bar per row)."""
+    xs, xlabels = xticks
+    if xs:
+        plt.xticks(*thin(xs, xlabels, x_slots(width, xlabels)))
+    ys, ylabels = yticks
+    if ys:
+        plt.yticks(*thin(ys, ylabels, y_rows if y_rows is not None else y_slots(height)))
