@@ -47,8 +47,6 @@ def test_explain_rows_of_a_file_adds_up_to_the_probability(home: Path, tmp_path:
     assert out.returncode == 0, out.stderr
     doc = json.loads(out.stdout)
     assert doc["method"] == "tree_shap" and doc["of"] == "P(predicted class)" and len(doc["rows"]) == 3
-    from mlcycle_tui.workspace import Workspace
-
     with Workspace.open(home) as ws:
         _, pipeline = ws.registry.load_model("penguins@1")
         proba = pipeline.predict_proba(rows.drop(columns=["species"])).max(axis=1)
