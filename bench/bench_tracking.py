@@ -259,8 +259,10 @@ def fill_runs(ws: Any, n: int) -> None:
             conn.executemany("INSERT INTO runs(id, experiment_id, status, created, ended, duration, model, task) "
                              "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", runs)
             conn.executemany("INSERT INTO params(run_id, key, value) VALUES (?, ?, ?)", params)
-            conn.executemany("INSERT INTO metrics VALUES (?, ?, ?, ?, ?)", metrics)
-            conn.executemany("INSERT INTO metrics_latest VALUES (?, ?, ?, ?, ?)", metrics)
+            conn.executemany("INSERT INTO metrics(run_id, key, value, step, timestamp, seq) VALUES (?, ?, ?, ?, ?, 0)",
+                             metrics)
+            conn.executemany("INSERT INTO metrics_latest(run_id, key, value, step, timestamp) VALUES (?, ?, ?, ?, ?)",
+                             metrics)
     ws.db.execute("ANALYZE")
 
 

@@ -66,7 +66,12 @@ _UPSERT_LATEST = (
     "ON CONFLICT(run_id, key) DO UPDATE SET value = excluded.value, step = excluded.step, "
     "timestamp = excluded.timestamp WHERE excluded.step >= metrics_latest.step"
 )
-_INSERT_METRIC = "INSERT INTO metrics(run_id, key, value, step, timestamp) VALUES (?, ?, ?, ?, ?)"
+# seq: how many values this key has at this step already (0 for the first), so that a history reads
+# in the order it was logged at each step; a search of the primary key, on the page the row goes to
+_INSERT_METRIC = (
+    "INSERT INTO metrics(run_id, key, value, step, timestamp, seq) VALUES (?1, ?2, ?3, ?4, ?5, "
+    "coalesce((SELECT max(seq) + 1 FROM metrics WHERE run_id = ?1 AND key = ?2 AND step = ?4), 0))"
+)
 # the latest value of a key already logged (nearly every call of log_metric): one search of the
 # primary key, where the upsert first tries an insert; the same row as _UPSERT_LATEST's
 _UPDATE_LATEST = (
@@ -719,7 +724,7 @@ class Tracking:
         """Every value of one metric of a run: [{"step","value","timestamp"}] by step."""
         run_id = self.resolve_id(run_ref)
         rows = self.db.query(
-            "SELECT step, value, timestamp FROM metrics WHERE run_id = ? AND key = ? ORDER BY step, rowid",
+            "SELECT step, value, timestamp FROM metrics WHERE run_id = ? AND key = ? ORDER BY step, seq",
             (run_id, key),
         )
         for r in rows:
@@ -783,11 +788,11 @@ class Tracking:
 
     # -- helpers ---------------------------------------------------------
     def _hydrate(self, ids: list[str]) -> list[dict[str, Any]]:
-        """Summaries of runs in the order of `ids`: one query per 500 runs (the JSON columns)."""
+        """Summaries of runs in the order of `ids`: two queries per 500 runs (the runs with their params
+        and tags as JSON, then their latest metrics, current while a run logs)."""
         import orjson
 
         docs: dict[str, dict[str, Any]] = {}
-        exact: list[tuple[str, str]] = []  # metrics too large for their JSON text
         cursor = self.db.connection().cursor()
         cursor.row_factory = None  # plain tuples: hundreds of rows per page
         for start in range(0, len(ids), _SQL_CHUNK):
@@ -796,25 +801,23 @@ class Tracking:
             for row in cursor.execute(
                 "SELECT r.id, r.name, e.name, r.status, r.created, r.ended, r.duration, "
                 "v.name || '@' || v.version, r.split_id, r.seed, r.model, r.task, "
-                "r.metrics_json, r.params_json, r.tags_json "
+                "r.params_json, r.tags_json "
                 "FROM runs r JOIN experiments e ON e.id = r.experiment_id "
                 f"LEFT JOIN dataset_versions v ON v.id = r.dataset_version_id WHERE r.id IN ({marks})",
                 chunk,
             ):
                 doc = dict(zip(_SUMMARY_FIELDS, row[:12], strict=True))
-                metrics = {}
-                for key, text in sorted(orjson.loads(row[12]).items()):
-                    if text == _IN_TABLE:
-                        exact.append((row[0], key))
-                        text = "nan"  # until read below
-                    metrics[key] = float(text)
-                doc["metrics"] = metrics
-                doc["params"] = dict(sorted(orjson.loads(row[13]).items())) if row[13] != "{}" else {}
-                doc["tags"] = dict(sorted(orjson.loads(row[14]).items())) if row[14] != "{}" else {}
+                doc["metrics"] = {}
+                doc["params"] = dict(sorted(orjson.loads(row[12]).items())) if row[12] != "{}" else {}
+                doc["tags"] = dict(sorted(orjson.loads(row[13]).items())) if row[13] != "{}" else {}
                 docs[row[0]] = doc
-        for run_id, key in exact:
-            value = self.db.scalar("SELECT value FROM metrics_latest WHERE run_id = ? AND key = ?", (run_id, key))
-            docs[run_id]["metrics"][key] = math.nan if value is None else value
+            # in key order per run: the primary key's order, the IN list walked sorted (no sort step)
+            for run_id, key, value in cursor.execute(
+                f"SELECT run_id, key, value FROM metrics_latest WHERE run_id IN ({marks}) ORDER BY run_id, key",
+                chunk,
+            ):
+                if run_id in docs:
+                    docs[run_id]["metrics"][key] = math.nan if value is None else value
         return [docs[i] for i in ids if i in docs]
 
 
@@ -962,9 +965,6 @@ class Tracking:
         return self._hydrate(list(run_ids))
 
 
-# What the runs.metrics_json triggers (storage/schema_tracking.py, migration 2) write for a value
-# whose text would not round-trip (|value| >= 1e100): read it from metrics_latest instead.
-_IN_TABLE = "table"
 _SUMMARY_FIELDS = ("run_id", "name", "experiment", "status", "created", "ended", "duration", "dataset",
                    "split_id", "seed", "model", "task")
 

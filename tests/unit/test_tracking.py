@@ -268,7 +268,7 @@ def test_names_are_checked(workspace: Workspace) -> None:
 
 
 def test_run_summaries_match_the_tables_exactly(workspace: Workspace) -> None:
-    """The JSON columns on `runs` (kept by triggers) agree with params, tags and metrics_latest."""
+    """A run's summary agrees with params, tags (JSON columns on `runs`, kept by triggers) and metrics_latest."""
     rng = random.Random(5)
     odd_keys = ['with "quotes"', "dots.and/slash", "ünïcode", "$.path[0]"]
     with workspace.runs.start("exact") as run:
@@ -327,9 +327,9 @@ def test_each_log_metric_is_committed_with_its_latest_value(workspace: Workspace
                                              (None, float("nan"), 8), (None, 0.2, 9)]:
                 run.log_metric("loss", value, step=step)
                 expected.append((stored_step, None if math.isnan(value) else value))
-                rows = other.execute("SELECT step, value FROM metrics WHERE run_id = ? ORDER BY rowid",
+                rows = other.execute("SELECT step, value FROM metrics WHERE run_id = ? ORDER BY step, seq",
                                      (run.id,)).fetchall()
-                assert rows == expected
+                assert rows == sorted(expected, key=lambda e: e[0])  # by step, then in the order logged
                 newest = max(expected, key=lambda e: e[0])  # the highest step; the later one of equal steps
                 newest = [e for e in expected if e[0] == newest[0]][-1]
                 assert other.execute("SELECT step, value FROM metrics_latest WHERE run_id = ? AND key = 'loss'",
