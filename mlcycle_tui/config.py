@@ -46,6 +46,9 @@ DEFAULTS: dict[str, Any] = {
     # `PRAGMA synchronous` of the workspace database (WAL): "normal" does not flush each commit to
     # the disk (a power cut may lose the last ones, never corrupts the file); "full" flushes each one
     "storage": {"synchronous": "normal"},
+    # a CSV above this many MiB (or above a quarter of the free memory) is ingested block by block,
+    # in bounded memory; its profile marks what it estimates (see README, "Large files")
+    "ingest": {"stream_above_mb": 1024},
 }
 
 

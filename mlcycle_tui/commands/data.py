@@ -127,7 +127,8 @@ def cmd_show(args: argparse.Namespace, ctx: CliContext) -> int:
             stats = "top: " + ", ".join(f"{_cut(t['value'], 24)} ({t['count']})" for t in c["top"][:3])
         elif c.get("min") is not None:
             stats = f"{_cut(c['min'], 36)} .. {_cut(c['max'], 36)}"
-        row = {**c, "missing": f"{c['missing']} ({c['missing_share']:.0%})", "stats": stats}
+        row = {**c, "missing": f"{c['missing']} ({c['missing_share']:.0%})", "stats": stats,
+               "unique": f"≈{c['unique']}" if c.get("distinct_approximate") else c["unique"]}  # an estimate
         cols.append({k: _cut(row.get(k)) for k in ("name", "dtype", "kind", "missing", "unique", "stats")})
     head = (
         f"{ds.ref}: {ds.rows} rows x {ds.columns} columns, target {_cut(ds.target or '-')}, "

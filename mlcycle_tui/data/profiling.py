@@ -350,10 +350,20 @@ def profile_column(name: str, series: Any, factorized: tuple[Any, Any] | None = 
             col["categories"] = sorted(str(k) for k in distinct)
             col["mean_length"], col["numeric_share"] = _text_shape(distinct, counts)
         else:
-            sample = _sample(series)
-            col["mean_length"] = _finite(sample.astype(str).str.len().mean()) if len(sample) else None
-            col["numeric_share"] = _numeric_share(sample)
+            col["mean_length"], col["numeric_share"] = sample_shape(_sample(series))
     return col
+
+
+def sample_shape(sample: Any) -> tuple[float | None, float]:
+    """(mean length, share that parses as a number) of a sample of a text column's non-missing
+    values (`text_sample` tells which rows): the profile of a column past MAX_CATEGORIES."""
+    return (_finite(sample.astype(str).str.len().mean()) if len(sample) else None), _numeric_share(sample)
+
+
+def text_sample_rows(rows: int, size: int = 5000) -> tuple[int, int]:
+    """(step, count) of the rows `_sample` takes from a column of `rows` rows: every step-th."""
+    step = max(1, rows // size)
+    return step, -(-rows // step)
 
 
 def _text_shape(distinct: Any, counts: Any) -> tuple[float | None, float]:
@@ -380,7 +390,7 @@ def analyse_column(name: str, series: Any, factorized: Any = None) -> dict[str, 
 def _sample(series: Any, size: int = 5000) -> Any:
     """An evenly spread sample of the non-missing values (deterministic): every k-th row, then
     the missing ones left out (cheaper than dropping them from the whole column first)."""
-    step = max(1, len(series) // size)
+    step, _count = text_sample_rows(len(series), size)
     return series.iloc[::step].dropna()
 
 
@@ -777,10 +787,13 @@ def _column_profile(c: dict[str, Any]) -> dict[str, Any]:
     non_null = rows - missing
     pairs = c["values"]
     exact = pairs is not None
+    counted = c.get("distinct")  # an exact distinct count kept beside the sketch (streamed ingest)
     if family == "number":
         finite_keys = [k for k, _ in pairs if math.isfinite(k)] if exact else []
         if exact:
             nunique = len(finite_keys)
+        elif counted is not None:
+            nunique = counted
         elif c["integer"] and c["all_distinct"]:
             nunique = c["n"]
         else:  # (a repeated integer is known: then fewer distinct values than values)
@@ -788,22 +801,30 @@ def _column_profile(c: dict[str, Any]) -> dict[str, Any]:
             nunique = _hll_estimate(_hll_unpack(c["sketch"]["hll"]), c["n"] - 1 if repeats else c["n"])
         kind = kind_from_facts(c["name"], "number", c["integer"], nunique, non_null)
     elif family == "text":
-        nunique = len(pairs) if exact else _hll_estimate(_hll_unpack(c["sketch"]["hll"]), non_null)
+        if exact or counted is not None:
+            nunique = len(pairs) if exact else counted
+        else:
+            nunique = _hll_estimate(_hll_unpack(c["sketch"]["hll"]), non_null)
         first = [str(k) for k, _ in pairs[:3]] if exact and nunique <= 2 else []
         kind = kind_from_facts(c["name"], "text", False, nunique, non_null, first, tuple(c["head"]))
-        if not exact:  # an estimate near a threshold keeps the kind the column had
+        if not exact and counted is None:  # an estimate near a threshold keeps the kind the column had
             low, high = (kind_from_facts(c["name"], "text", False, round(nunique * f), non_null, [],
                                          tuple(c["head"])) for f in (1 - _KIND_MARGIN, 1 + _KIND_MARGIN))
             if low != high and c.get("kind") in (low, high):
                 kind = c["kind"]
     elif family == "datetime" and not exact and c["all_distinct"]:
         nunique, kind = non_null, family
+    elif not exact and counted is not None:
+        nunique, kind = counted, family
     else:
         repeats = family == "datetime" and c["all_distinct"] is False
         nunique = len(pairs) if exact else _hll_estimate(_hll_unpack(c["sketch"]["hll"]), non_null - repeats)
         kind = family
     col: dict[str, Any] = {"name": c["name"], "dtype": c["dtype"], "kind": kind, "missing": missing,
                            "missing_share": (missing / rows) if rows else 0.0, "unique": nunique}
+    if not exact and counted is None and not (family == "datetime" and c["all_distinct"]) \
+            and not (family == "number" and c["integer"] and c["all_distinct"]):
+        col["distinct_approximate"] = True  # a HyperLogLog estimate
     if family == "boolean":
         col["top"] = [{"value": bool(k), "count": int(v)} for k, v in _by_count(pairs)]
     elif family == "datetime":
@@ -811,6 +832,8 @@ def _column_profile(c: dict[str, Any]) -> dict[str, Any]:
         col["max"] = c["max"][1] if c["max"] else None
     elif family == "number":
         col.update(_number_stats(c, nunique))
+        if not exact and c["n"]:
+            col["quantiles_approximate"] = True  # quantiles and histogram counts of a KLL sketch
         if kind == "numeric" and nunique <= TOP_VALUES and exact:
             col["top"] = [{"value": _finite(k), "count": int(v)} for k, v in _by_count(pairs)]
     else:
@@ -820,6 +843,7 @@ def _column_profile(c: dict[str, Any]) -> dict[str, Any]:
             col["top"] = [{"value": str(pairs[i][0]), "count": int(counts[i])} for i in order]
         else:
             col["top"] = [{"value": str(k), "count": int(v)} for k, v in _by_count(c["sketch"]["mg"])[:TOP_VALUES]]
+            col["top_approximate"] = True  # Misra-Gries: the counts are lower bounds
         if exact and nunique <= MAX_CATEGORIES:
             col["categories"] = sorted(str(k) for k, _ in pairs)
         col["mean_length"] = _finite(c["length"] / non_null) if non_null else None

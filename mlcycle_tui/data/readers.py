@@ -19,6 +19,8 @@ import io
 import re
 import sqlite3
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -334,11 +336,39 @@ def _read_csv(path: Path) -> Any:
     import pandas as pd
 
     encoding, delimiter = sniff_csv(path)
+    with _csv_errors(path, encoding), warnings.catch_warnings():
+        # chunked typing (low_memory) is twice as fast; columns it finds mixed are made text below
+        warnings.simplefilter("ignore", pd.errors.DtypeWarning)
+        frame = pd.read_csv(path, sep=delimiter, encoding=encoding, engine="c")
+    if frame.shape[1] > 1 and len(frame) and frame.iloc[:, -1].isna().any():
+        check_short_rows(path, encoding, delimiter, frame.shape[1])
+    for name in [c for c in frame.columns if frame[c].dtype == "object"]:
+        frame[name] = frame[name].astype("str")  # numbers and text mixed: one text column
+    return _parse_date_strings(frame)
+
+
+def csv_blocks(path: Path, encoding: str, delimiter: str, rows: int) -> Iterator[tuple[Any, int]]:
+    """(block of `rows` rows as parsed by `pandas.read_csv`, bytes of the file read so far), block
+    by block: the same parser, options and errors as `read_table`, for a file that does not fit
+    in memory. Each block is typed on its own (see `streaming` for how the types are unified);
+    the bytes read are for progress only (the parser reads ahead)."""
+    import pandas as pd
+
+    with open(path, "rb") as fh, _csv_errors(path, encoding), warnings.catch_warnings():
+        warnings.simplefilter("ignore", pd.errors.DtypeWarning)
+        reader = pd.read_csv(fh, sep=delimiter, encoding=encoding, engine="c", chunksize=rows)
+        with reader:
+            for block in reader:
+                yield block, fh.tell()
+
+
+@contextmanager
+def _csv_errors(path: Path, encoding: str) -> Iterator[None]:
+    """pandas' parse errors as one UserError line each (the same for a whole file and a block)."""
+    import pandas as pd
+
     try:
-        with warnings.catch_warnings():
-            # chunked typing (low_memory) is twice as fast; columns it finds mixed are made text below
-            warnings.simplefilter("ignore", pd.errors.DtypeWarning)
-            frame = pd.read_csv(path, sep=delimiter, encoding=encoding, engine="c")
+        yield
     except pd.errors.EmptyDataError:
         raise UserError(f"{path} is empty; nothing to ingest") from None
     except pd.errors.ParserError as exc:
@@ -348,14 +378,9 @@ def _read_csv(path: Path) -> Any:
             f"{path} mixes text encodings (it is not valid {encoding} throughout); "
             "convert it to UTF-8 and ingest again"
         ) from None
-    if frame.shape[1] > 1 and len(frame) and frame.iloc[:, -1].isna().any():
-        _check_short_rows(path, encoding, delimiter, frame.shape[1])
-    for name in [c for c in frame.columns if frame[c].dtype == "object"]:
-        frame[name] = frame[name].astype("str")  # numbers and text mixed: one text column
-    return _parse_date_strings(frame)
 
 
-def _check_short_rows(path: Path, encoding: str, delimiter: str, width: int) -> None:
+def check_short_rows(path: Path, encoding: str, delimiter: str, width: int) -> None:
     """pandas pads rows with too few fields; a missing last value may hide one, so look."""
     with open(path, encoding=encoding, newline="") as fh:
         reader = csv.reader(fh, delimiter=delimiter)
@@ -394,6 +419,15 @@ _PARALLEL_DATES = 100_000  # values from which a date column is parsed in two ha
 _DATE_LIKE = re.compile(r"^\s*\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}([ T]\d{1,2}:\d{2}(:\d{2})?(\.\d+)?)?")
 
 
+DATE_SHARE = 0.98  # a text column whose values all look like dates becomes dates if this share parses
+DATE_SAMPLE = 200  # the first non-missing values that must all look like dates
+
+
+def looks_like_dates(values: Any) -> bool:
+    """Whether the (first DATE_SAMPLE non-missing) text values of a column all look like dates."""
+    return len(values) > 0 and all(_DATE_LIKE.match(str(v)) for v in values)
+
+
 def _parse_date_strings(frame: Any) -> Any:
     """Turn string columns whose values all look like dates into datetimes."""
     import pandas as pd
@@ -402,21 +436,19 @@ def _parse_date_strings(frame: Any) -> Any:
         col = frame[name]
         if not (pd.api.types.is_string_dtype(col) or col.dtype == object):
             continue
-        sample = col.dropna().head(200).astype(str)
-        if sample.empty or not sample.map(lambda v: bool(_DATE_LIKE.match(v))).all():
+        if not looks_like_dates(col.dropna().head(DATE_SAMPLE).astype(str).tolist()):
             continue
-        parsed = _iso_datetimes(col)
+        parsed = iso_datetimes(col)
         if parsed is None:
             parsed = pd.to_datetime(col, errors="coerce")
-        if parsed.notna().sum() >= 0.98 * col.notna().sum():
+        if parsed.notna().sum() >= DATE_SHARE * col.notna().sum():
             frame[name] = parsed
     return frame
 
 
-def _iso_datetimes(col: Any) -> Any | None:
+def iso_datetimes(col: Any) -> Any | None:
     """Arrow's ISO-8601 parser (about 8x faster than pandas'), or None when any value is
     not plain ISO (other layouts, time zones): pandas then decides."""
-    import pandas as pd
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -436,7 +468,7 @@ def _iso_datetimes(col: Any) -> Any | None:
                 parsed = pa.chunked_array(first.result().chunks + second.chunks, type=second.type)
     except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
         return None
-    return pd.Series(parsed.to_pandas(), index=col.index, name=col.name)
+    return parsed.to_pandas().set_axis(col.index).rename(col.name)  # (a Series would be aligned on its index)
 
 
 def _arrow_to_pandas(table: Any) -> Any:

@@ -187,10 +187,12 @@ def prepare_frame(frame: pd.DataFrame, target: str | None, time_column: str | No
 class Data:
     """Workspace methods for dataset versions (see `Workspace`; uses its `log_event`)."""
 
-    def __init__(self, db: Database, artifacts: ArtifactStore, events: Events) -> None:
+    def __init__(self, db: Database, artifacts: ArtifactStore, events: Events,
+                 settings: dict[str, Any] | None = None) -> None:
         self.db = db
         self.artifacts = artifacts
         self.events = events
+        self.settings = settings if settings is not None else {}
 
     def ingest(
         self,
@@ -202,14 +204,23 @@ class Data:
         format: str | None = None,
         table: str | None = None,
         progress: Progress | None = None,
+        stream: bool | None = None,
+        block_bytes: int | None = None,
     ) -> DatasetVersion:
-        """Import a file (or a DataFrame) as a dataset version."""
+        """Import a file (or a DataFrame) as a dataset version.
+
+        A CSV is streamed (read, written and profiled block by block, in bounded memory; see
+        `streaming`) when `stream` is True, or when it is None and the file is large: above
+        `[ingest] stream_above_mb` or a quarter of the free memory. Either way it is the same
+        version. `block_bytes` sets the CSV bytes per block of a streamed ingest."""
         from mlcycle_tui.data import profiling
         from mlcycle_tui.data.readers import read_table
 
         report = progress or _no_progress
         check_name(name, "dataset name")
         report(0.05, "reading")
+        if isinstance(source, str | Path) and self._streams(Path(source), format, stream):
+            return self._ingest_streamed(Path(source), name, target, time_column, block_bytes, report)
         if isinstance(source, str | Path):
             frame = read_table(source, format, table)
             source_text, fmt = str(Path(source).resolve()), format or Path(source).suffix.lstrip(".")
@@ -243,6 +254,51 @@ class Data:
                 report(1.0, "unchanged")
                 return found
         report(0.95, "recording")
+        version = self._record(name, content, art_sha, rel, len(frame), frame.shape[1], target, time_column,
+                               source_text, fmt, profile)
+        report(1.0, "done")
+        return version
+
+    def _streams(self, path: Path, fmt: str | None, stream: bool | None) -> bool:
+        """Whether `ingest` streams this file (a CSV; see `ingest`)."""
+        from mlcycle_tui.data.readers import detect_format
+        from mlcycle_tui.data.streaming import should_stream
+
+        if stream is False or not path.is_file() or path.stat().st_size == 0 or detect_format(path, fmt) != "csv":
+            return False  # (read_table says what is wrong with a missing or empty file)
+        if stream:
+            return True
+        section = self.settings.get("ingest")
+        threshold = section.get("stream_above_mb", 1024) if isinstance(section, dict) else 1024
+        return should_stream(path, float(threshold))
+
+    def _ingest_streamed(self, path: Path, name: str, target: str | None, time_column: str | None,
+                         block_bytes: int | None, report: Progress) -> DatasetVersion:
+        """`ingest` of a CSV block by block: the file is complete (renamed into the store) before
+        its row is written, and removed again when the content turns out to be known."""
+        from mlcycle_tui.data.streaming import DEFAULT_BLOCK_BYTES, stream_csv
+
+        done = stream_csv(path, self.artifacts, target=target, time_column=time_column,
+                          block_bytes=block_bytes or DEFAULT_BLOCK_BYTES, report=report)
+        report(0.95, "recording")
+        version = self._record(name, done.content, done.artifact_sha256, done.artifact_path, done.rows,
+                               done.columns, target, time_column, str(path.resolve()), "csv", done.profile)
+        if version.existing and version.artifact_path != done.artifact_path:
+            self._drop_unreferenced(done.artifact_path)
+        report(1.0, "unchanged" if version.existing else "done")
+        return version
+
+    def _drop_unreferenced(self, rel: str) -> None:
+        with self.db.transaction() as conn:
+            if conn.execute("SELECT 1 FROM dataset_versions WHERE artifact_path = ?", (rel,)).fetchone() is None:
+                self.artifacts.path(rel).unlink(missing_ok=True)
+
+    def _record(self, name: str, content: str, art_sha: str, rel: str, rows: int, columns: int,
+                target: str | None, time_column: str | None, source_text: str, fmt: str,
+                profile: dict[str, Any]) -> DatasetVersion:
+        """The row of a new one-file version (or the existing version of the same content)."""
+        from mlcycle_tui.data import profiling
+
         with self.db.transaction() as conn:
             again = self._find_version(name, content, target, time_column)
             if again is not None:
@@ -264,8 +320,8 @@ class Data:
                     content,
                     art_sha,
                     rel,
-                    len(frame),
-                    frame.shape[1],
+                    rows,
+                    columns,
                     target,
                     time_column,
                     source_text,
@@ -275,10 +331,7 @@ class Data:
                     now,
                 ),
             )
-            self.events.log(
-                "ingest", f"{name}@{version}", f"{len(frame)} rows x {frame.shape[1]} columns"
-            )
-        report(1.0, "done")
+            self.events.log("ingest", f"{name}@{version}", f"{rows} rows x {columns} columns")
         return self.dataset(f"{name}@{version}")
 
     def sqlite_tables(self, path: str | Path) -> list[dict[str, Any]]:

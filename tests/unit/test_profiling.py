@@ -15,7 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from mlcycle_tui.data import profiling
-from mlcycle_tui.data.readers import _iso_datetimes, _parse_date_strings
+from mlcycle_tui.data.readers import _parse_date_strings, iso_datetimes
 from mlcycle_tui.storage.artifacts import write_parquet
 
 
@@ -162,7 +162,7 @@ def test_text_handed_over_dictionary_encoded_reads_back_as_text(tmp_path):
 
 def test_arrow_iso_dates_agree_with_pandas():
     col = pd.Series(["2024-01-05", None, "2024-02-29 13:45:10", "2023-12-31T00:00:01.250"], dtype="str")
-    fast = _iso_datetimes(col)
+    fast = iso_datetimes(col)
     assert fast is not None
     pd.testing.assert_series_equal(fast, pd.to_datetime(col, format="ISO8601"), check_dtype=False)
     assert fast.dtype == "datetime64[us]"
@@ -172,17 +172,17 @@ def test_arrow_iso_dates_agree_with_pandas():
     long = pd.Series([f"2024-{1 + i % 12:02d}-{1 + i % 28:02d} 0{i % 10}:30:00" for i in range(_PARALLEL_DATES + 3)],
                      dtype="str")
     long[7] = None
-    parsed = _iso_datetimes(long)
+    parsed = iso_datetimes(long)
     assert parsed is not None and parsed.dtype == "datetime64[us]"
     pd.testing.assert_series_equal(parsed, pd.to_datetime(long, format="ISO8601"), check_dtype=False)
     for where in (3, len(long) - 3):
         broken = long.copy()
         broken[where] = "2024-13-45"
-        assert _iso_datetimes(broken) is None
+        assert iso_datetimes(broken) is None
     # other layouts and time zones are left to pandas
-    assert _iso_datetimes(pd.Series(["01/02/2024"])) is None
-    assert _iso_datetimes(pd.Series([b"2024-01-01", 3], dtype=object)) is None  # not text at all
-    assert _iso_datetimes(pd.Series(["2024-01-01T10:00:00Z"])) is None
+    assert iso_datetimes(pd.Series(["01/02/2024"])) is None
+    assert iso_datetimes(pd.Series([b"2024-01-01", 3], dtype=object)) is None  # not text at all
+    assert iso_datetimes(pd.Series(["2024-01-01T10:00:00Z"])) is None
     frame = _parse_date_strings(pd.DataFrame({"d": ["01/02/2024", "03/04/2024"]}))
     assert pd.api.types.is_datetime64_any_dtype(frame["d"])
 

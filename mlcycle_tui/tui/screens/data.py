@@ -231,8 +231,9 @@ class DataScreen(StageScreen):
             missing = f"{col['missing']:,}" if narrow or not col["missing"] else (
                 f"{col['missing']:,} ({share(col['missing_share'])})")
             kind = KIND_SHORT.get(col["kind"], col["kind"]) if narrow else col["kind"]
+            unique = ("≈" if col.get("distinct_approximate") else "") + number(col["unique"])  # ≈: an estimate
             rows.append((col["name"], {"column": col["name"], "kind": kind, "missing": missing,
-                                       "unique": number(col["unique"]), "stats": column_stats(col),
+                                       "unique": unique, "stats": column_stats(col),
                                        "dtype": col["dtype"]}))
         self.query_one("#profile", FitTable).set_rows(rows)
 
