@@ -115,6 +115,10 @@ def test_a_workspace_from_before_migration_3_keeps_every_value(tmp_path: Path) -
         assert [tuple(r) for r in conn.execute("PRAGMA integrity_check")] == [("ok",)]
         assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
         assert ws.db.scalar("SELECT count(*) FROM metrics") == sum(len(v) for v in logged.values())
+        # dropping runs.metrics_json rewrote the runs table: its rowids (the tie-breaker of sorts) are kept
+        assert [tuple(r) for r in conn.execute("SELECT rowid, id FROM runs ORDER BY rowid")] == list(
+            enumerate(ids, start=1))
+        assert [d["run_id"] for d in ws.runs.search("old", limit=1000)] == ids[::-1]  # -created, then -rowid
 
         # every history, by step and in the order logged at one step (seq 0, 1, 2 ...)
         mlflow = MlflowTracking(db=ws.db, artifacts=ws.artifacts, events=ws.events, runs=ws.runs,
