@@ -1,6 +1,7 @@
-"""Ingest + profile of a 1,000,000 x 20 CSV compared with `pandas.read_csv` alone.
+"""Ingest + profile of a 1,000,000 x 20 CSV compared with `pandas.read_csv` alone; then the
+streamed ingest of a large CSV (`--large-mb`, 0 to skip) beside `read_csv` of the same file.
 
-Run by hand:  .venv/bin/python bench/bench_ingest.py [--rows 1000000]
+Run by hand:  .venv/bin/python bench/bench_ingest.py [--rows 1000000] [--large-mb 2000]
 Each side runs in its own subprocess so that peak memory (its VmHWM) is its own.
 Prints the times, the ratio, the CPU time each side used (the pandas here, 3.1, parses
 on every core, so the CPU ratio bounds the wall-clock ratio) and peak
@@ -57,6 +58,47 @@ print(json.dumps({"seconds": elapsed, "cpu": cpu, "before_mb": before, "peak_mb"
 """
 
 
+STREAMED_SIDE = PEAK + """
+import sys, time, json
+import pandas, pyarrow.parquet
+from mlcycle_tui import Workspace
+ws = Workspace.open(sys.argv[2])
+before = peak_mb()
+c, t = cpu_s(), time.perf_counter()
+ds = ws.data.ingest(sys.argv[1], name="bench", stream=True)
+elapsed, cpu = time.perf_counter() - t, cpu_s() - c
+print(json.dumps({"seconds": elapsed, "cpu": cpu, "before_mb": before, "peak_mb": peak_mb(), "rows": ds.rows}))
+"""
+
+
+def make_large_csv(path: Path, size: int) -> int:
+    """About `size` bytes fast (as tests/unit/test_ingest_memory.py): fixed-width rows of a
+    counter id and nine columns repeated from a 65,536-row template."""
+    rng = np.random.default_rng(0)
+    template = 1 << 16
+    floats = [np.array([b"%07.2f" % v for v in rng.uniform(0, 9999, template)]) for _ in range(6)]
+    cats = np.array([b"alpha", b"gamma", b"delta", b"omega", b"sigma"])[rng.integers(0, 5, template)]
+    days = [b"2024-%02d-%02d" % (m, d) for m, d in zip(rng.integers(1, 13, template), rng.integers(1, 29, template),
+                                                        strict=True)]
+    counts = [b"%03d" % v for v in rng.integers(0, 1000, template)]
+    tails = b"".join(b"," + b",".join(r) + b"\n" for r in zip(*floats, cats, days, counts, strict=True))
+    tail = np.frombuffer(tails, dtype=np.uint8).reshape(template, -1)
+    width = 9 + tail.shape[1]
+    header = b"id," + b",".join(b"x%d" % k for k in range(6)) + b",cat,day,count\n"
+    rows = (size - len(header)) // width
+    powers = 10 ** np.arange(8, -1, -1, dtype=np.int64)
+    block = np.empty((template, width), dtype=np.uint8)
+    block[:, 9:] = tail
+    with open(path, "wb") as fh:
+        fh.write(header)
+        for start in range(0, rows, template):
+            n = min(template, rows - start)
+            ids = np.arange(start + 1, start + n + 1, dtype=np.int64)
+            block[:n, :9] = (ids[:, None] // powers) % 10 + ord("0")
+            fh.write(block[:n].tobytes())
+    return rows
+
+
 def make_csv(path: Path, rows: int) -> None:
     rng = np.random.default_rng(0)
     cols: dict[str, object] = {}
@@ -78,7 +120,10 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rows", type=int, default=1_000_000)
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--large-mb", type=int, default=2000, help="streamed ingest of a CSV this large (0: skip)")
     args = ap.parse_args()
+    if args.large_mb:
+        large(args.large_mb)
     with tempfile.TemporaryDirectory() as tmp:
         csv = Path(tmp) / "data.csv"
         t = time.perf_counter()
@@ -102,6 +147,23 @@ def main() -> None:
     print(f"in-memory frame              : {frame_mb:6.0f} MiB")
     print(f"read_csv peak above imports  : {read_peak:6.0f} MiB  = {read_peak / frame_mb:.2f}x the frame")
     print(f"mlcycle peak above imports   : {peak:6.0f} MiB  = {peak / frame_mb:.2f}x the frame (target < 3x)")
+
+
+def large(size_mb: int) -> None:
+    """Streamed ingest of a large CSV, once, beside `read_csv` of the same file."""
+    with tempfile.TemporaryDirectory() as tmp:
+        csv = Path(tmp) / "large.csv"
+        t = time.perf_counter()
+        rows = make_large_csv(csv, size_mb * 10**6)
+        print(f"wrote {rows:,} x 10 CSV ({csv.stat().st_size / 2**20:.0f} MiB) in {time.perf_counter() - t:.1f} s")
+        streamed = run(STREAMED_SIDE, str(csv), str(Path(tmp) / "ws"))
+        pandas_side = run(PANDAS_SIDE, str(csv))
+    print(f"mlcycle streamed ingest      : {streamed['seconds']:6.1f} s, peak {streamed['peak_mb']:.0f} MiB"
+          f" ({streamed['peak_mb'] - streamed['before_mb']:.0f} MiB above imports), CPU {streamed['cpu']:.1f} s")
+    print(f"pandas.read_csv alone        : {pandas_side['seconds']:6.1f} s, peak {pandas_side['peak_mb']:.0f} MiB"
+          f" (frame {pandas_side['frame_mb']:.0f} MiB), CPU {pandas_side['cpu']:.1f} s"
+          f"  ratio {streamed['seconds'] / pandas_side['seconds']:.2f}x")
+
 
 if __name__ == "__main__":
     main()

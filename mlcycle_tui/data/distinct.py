@@ -31,12 +31,12 @@ class DistinctCounter:
         return None if self._hashes is None else int(self._hashes.size)
 
     def add(self, hashes: Any) -> None:
-        """Add the hashes of (some of) a block's values, repeats allowed."""
+        """Add the hashes of a block's distinct values (as `value_hashes` gives them)."""
         import numpy as np
 
         if self._hashes is None or not len(hashes):
             return
-        fresh = np.unique(np.asarray(hashes, dtype=np.uint64))
+        fresh = np.sort(np.asarray(hashes, dtype=np.uint64))
         # two sorted runs: the stable sort (timsort here) merges them in linear time
         both = np.sort(np.concatenate([self._hashes, fresh]), kind="stable")
         keep = np.empty(both.size, dtype=bool)
@@ -47,18 +47,19 @@ class DistinctCounter:
 
 
 def value_hashes(series: Any, family: str, factorized: tuple[Any, Any] | None = None) -> Any:
-    """64-bit hashes of the values a profile counts as distinct, by the column's state family:
-    finite numbers (as float64, so -0.0 is 0.0), datetimes (their ticks), text (its distinct
-    values, from `factorized` when given); booleans need none (an empty array)."""
+    """64-bit hashes of the distinct values a profile counts, by the column's state family:
+    finite numbers (as float64; -0.0 hashes as 0.0), datetimes (their ticks), text (its distinct
+    values, from `factorized` when given); booleans need none (an empty array). Unsorted: found
+    with a hash table (pd.unique), not a sort."""
     import numpy as np
     import pandas as pd
 
     if family == "number":
         values = series.to_numpy(dtype="float64", na_value=np.nan)
-        return pd.util.hash_array(np.unique(values[np.isfinite(values)]))
+        return pd.util.hash_array(pd.unique(values[np.isfinite(values)]))  # (pd.unique: -0.0 is 0.0)
     if family == "datetime":
         present = series.dropna()
-        return pd.util.hash_array(np.unique(np.asarray(present.array.asi8, dtype=np.int64)))
+        return pd.util.hash_array(pd.unique(np.asarray(present.array.asi8, dtype=np.int64)))
     if family == "text":
         if factorized is None:
             from mlcycle_tui.data.profiling import factorize_text

@@ -100,13 +100,19 @@ def should_stream(path: Path, threshold_mb: float) -> bool:
 
 
 def available_memory() -> int:
-    """Bytes this process may still use: MemAvailable, lowered to what a cgroup v2 limit leaves."""
+    """Bytes this process may still use: MemAvailable, lowered to what a cgroup v2 limit or an
+    address-space limit (`ulimit -v`) leaves."""
+    import resource
+
     best = 1 << 62
+    soft, _hard = resource.getrlimit(resource.RLIMIT_AS)
+    if soft != resource.RLIM_INFINITY:
+        best = soft - _status_kb("VmSize:") * 1024
     try:
         with open("/proc/meminfo") as fh:
             for line in fh:
                 if line.startswith("MemAvailable:"):
-                    best = int(line.split()[1]) * 1024
+                    best = min(best, int(line.split()[1]) * 1024)
     except OSError:
         return best
     try:
@@ -117,6 +123,14 @@ def available_memory() -> int:
     except (OSError, ValueError):
         pass
     return best
+
+
+def _status_kb(key: str) -> int:
+    try:
+        with open("/proc/self/status") as fh:
+            return next((int(line.split()[1]) for line in fh if line.startswith(key)), 0)
+    except OSError:
+        return 0
 
 
 def stream_csv(
