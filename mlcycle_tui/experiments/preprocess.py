@@ -28,14 +28,13 @@ import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 
 from mlcycle_tui.common.errors import UserError
+from mlcycle_tui.experiments.category_text import category_text
 
 MAX_ONEHOT = 30  # categorical columns with more distinct values get ordinal codes
 MAX_CLASSES_FOR_INTEGER_TARGET = 20  # integer targets with at most this many values: classes
 FEATURE_KINDS = ("numeric", "categorical", "boolean", "datetime")
 DROPPED_KINDS = ("text", "id")
 DATETIME_PARTS = ("year", "month", "day", "weekday", "hour")
-_TRUE = {"true", "t", "yes", "y", "1", "1.0"}
-_FALSE = {"false", "f", "no", "n", "0", "0.0"}
 
 
 # --- task inference --------------------------------------------------------------
@@ -156,24 +155,7 @@ def _to_float(series: pd.Series) -> np.ndarray:
     return pd.to_numeric(values, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
 
 
-def _category_text(value: Any, boolean: bool) -> Any:
-    """One canonical string per category value; missing stays NaN."""
-    if value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA:
-        return np.nan
-    if isinstance(value, bool | np.bool_):
-        return "true" if value else "false"
-    if isinstance(value, float | np.floating) and float(value).is_integer():
-        value = int(value)
-    text = str(value).strip()
-    if text == "" or text.lower() in ("nan", "none", "null", "<na>"):
-        return np.nan
-    if boolean:
-        low = text.lower()
-        if low in _TRUE:
-            return "true"
-        if low in _FALSE:
-            return "false"
-    return text
+_category_text = category_text  # (the name the tests and older code use)
 
 
 # Types whose equal values always have the same category text, so a column can be

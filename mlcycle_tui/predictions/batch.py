@@ -387,8 +387,8 @@ class _ArrowScorer(_Scorer):
         """Whether the file's columns are ones the compiled model reads (numbers, booleans, empty)."""
         import pyarrow as pa
 
-        if model.inputs != inputs:
-            return False
+        if model.inputs != inputs or not model.numeric_only:
+            return False  # categories and dates: the pandas path reads them
         try:
             first = next(iter_tables(src, 1), None)
         except UserError:

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
 FORMATS = ("bundle", "mlflow")
 _VENDORED = ("__init__.py", "common/__init__.py", "common/errors.py", "common/version.py", "experiments/__init__.py",
-             "experiments/preprocess.py")
+             "experiments/category_text.py", "experiments/preprocess.py")
 _RUNTIME = ("scikit-learn", "pandas", "numpy", "scipy", "joblib")
 _MLFLOW_TYPES = {"int": "long", "uint": "long", "float": "double", "bool": "boolean", "datetime": "datetime"}
 # The MLflow release whose model format and scoring protocol mlcycle is tested against: an MLflow

@@ -25,7 +25,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import pandas as pd
 
 from mlcycle_tui.common.errors import IntegrityError, MlcycleError, NotFoundError
@@ -101,7 +100,7 @@ class ServedModel:
     def predict_frame(self, frame: pd.DataFrame) -> tuple[list[Any], list[list[float]] | None]:
         """Predictions (and class probabilities) as plain lists; no batching."""
         if self.compiled is not None and len(frame) <= COMPILED_MAX_ROWS:
-            columns = _float_columns(frame, self.compiled.inputs)
+            columns = self.compiled.columns_of(frame)
             if columns is not None:
                 pred, proba = self.compiled.predict(columns)
                 return pred.tolist(), (None if proba is None or self.classes is None else proba.tolist())
@@ -160,18 +159,6 @@ def unavailable(problem: dict[str, Any]) -> ApiError:
     """The 503 answer for a model whose production version cannot be loaded."""
     return ApiError(503, problem["message"], code="model_unavailable", model=problem["model"],
                     version=problem["version"], problem=problem["problem"], file=problem["file"])
-
-
-def _float_columns(frame: pd.DataFrame, names: list[str]) -> list[np.ndarray] | None:
-    """The columns as float arrays for a compiled model; None when one is not plain numbers
-    (the fitted pipeline's coercion then decides, as it always has)."""
-    columns = []
-    for name in names:
-        col = frame[name]
-        if not (pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col)):
-            return None
-        columns.append(col.to_numpy(dtype=np.float64, na_value=np.nan))
-    return columns
 
 
 class ModelCache:

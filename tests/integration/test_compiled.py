@@ -13,6 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from mlcycle_tui.registry import compiled
+from mlcycle_tui.registry.compiled_estimators import _descend_one
 from mlcycle_tui.registry.versions import NOT_COMPILED
 from mlcycle_tui.workspace import Workspace
 
@@ -30,10 +31,12 @@ def home(tmp_path_factory):
         ("species_rf", "penguins", "rf", text),
         ("species_et", "penguins", "extra_trees", text),
         ("mass_rf", "mass", "rf", [*text, "species"]),
-        ("species_all", "penguins", "rf", None),  # text columns: not compiled
-        ("species_lr", "penguins", "logistic", text),  # not a forest: not compiled
+        ("species_all", "penguins", "rf", None),  # categories too: compiled, files take the pandas path
+        ("species_lr", "penguins", "logistic", text),
+        ("species_knn", "penguins", "knn", text),  # k-NN: not compiled
     ):
-        run = ws.training.train(data, kind, params=["n_estimators=15"] if kind != "logistic" else None, drop=drop)
+        params = ["n_estimators=15"] if kind in ("rf", "extra_trees") else None
+        run = ws.training.train(data, kind, params=params, drop=drop)
         ws.registry.register(run["run_id"], name)
     ws.close()
     return home
@@ -97,8 +100,11 @@ def test_the_cli_scores_a_compiled_model_without_scikit_learn_or_pandas(home, tm
 
 def test_other_models_and_inputs_take_the_scikit_learn_path(ws, tmp_path):
     src = _input(tmp_path)
-    assert ws.registry.compiled_model("species_all") is None and ws.registry.compiled_model("species_lr") is None
-    assert ws.batch.predict_file("species_all", src, tmp_path / "a.csv")["engine"] == "scikit-learn"
+    assert ws.registry.compiled_model("species_knn") is None
+    assert isinstance(ws.registry.compiled_model("species_all"), compiled.CompiledModel)
+    assert ws.batch.predict_file("species_knn", src, tmp_path / "k.csv")["engine"] == "scikit-learn"
+    assert ws.batch.predict_file("species_all", src, tmp_path / "a.csv")["engine"] == "scikit-learn"  # categories
+    assert ws.batch.predict_file("species_lr", src, tmp_path / "l.csv")["engine"] == "compiled"
     text = pd.read_csv(src)
     text["year"] = text["year"].astype("Int64").astype(str) + "y"  # not numbers: the coercer's business
     text.to_csv(tmp_path / "text.csv", index=False)
@@ -146,7 +152,7 @@ def test_models_show_says_which_versions_are_compiled(home):
 
     doc, text = show("species_rf")
     assert doc[0]["compiled"] is True and "COMPILED" in text and " yes " in text
-    doc, text = show("species_lr")
+    doc, text = show("species_knn")
     assert doc[0]["compiled"] is False and " no " in text
 
 
@@ -179,6 +185,8 @@ def test_trees_that_are_a_single_leaf_are_compiled_and_agree(tmp_path):
     model = compiled.load(data)
     features = model.features([X["a"].to_numpy(), X["b"].to_numpy()]).astype(np.float32)
     root = int(model.forest.offsets[single[0]])
-    assert (model.forest._leaves(features, np.arange(len(X)), root) == root).all()  # the root is the leaf
+    trees = model.forest
+    leaves = _descend_one(features, root, trees.left, trees.right, trees.feature, trees.threshold, None)
+    assert (leaves == root).all()  # the root is the leaf
     pred, proba = model.predict([X["a"].to_numpy(), X["b"].to_numpy()])  # > 1,024 rows: tree by tree
     assert np.array_equal(pred, pipe.predict(X)) and np.array_equal(proba, pipe.predict_proba(X))

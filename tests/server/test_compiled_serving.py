@@ -28,8 +28,52 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     run = ws.training.train("penguins", "rf", params=["n_estimators=20"], drop=["island", "sex"])
     ws.registry.register(run["run_id"], "numeric")
     ws.registry.promote("numeric", 1)
+    ws.data.ingest(SAMPLES / "bikeshare.csv", name="bike", target="bikers")
+    run = ws.training.train("bike", "hgb", params=["max_iter=20"], drop=["casual", "registered"])
+    ws.registry.register(run["run_id"], "mixed")  # a timestamp, text months, weather words, numbers
+    ws.registry.promote("mixed", 1)
     ws.close()
     return home
+
+
+def _mixed_records() -> list[dict]:
+    """Bikeshare rows as a client writes them, one by one, with the odd ones clients send."""
+    frame = pd.read_csv(SAMPLES / "bikeshare.csv").drop(columns=["bikers", "casual", "registered"])
+    records = frame.iloc[::500].astype(object).where(frame.iloc[::500].notna(), None).to_dict(orient="records")
+    records[0]["timestamp"] = "2012-06-30T23:45:00-07:00"  # an offset: the next day in UTC
+    records[1]["timestamp"] = None
+    records[2]["mnth"] = "Smarch"  # unknown
+    records[3]["weathersit"] = None
+    records[4]["temp"] = "0.5"  # a numeric string
+    records[5]["timestamp"] = "2012-06-30"
+    return records
+
+
+def test_a_mixed_type_model_is_served_compiled_with_the_answers_of_its_pipeline(home: Path) -> None:
+    ws = Workspace.open(home)
+    fast = ServerRunner(ws, "127.0.0.1", 0, config={"poll_interval": 0}).start()
+    slow = ServerRunner(ws, "127.0.0.1", 0, config={"poll_interval": 0, "compiled": False}).start()
+    a, b = Client(fast.port), Client(slow.port)  # type: ignore[arg-type]
+    try:
+        assert fast.state.models.production("mixed").compiled is not None
+        assert slow.state.models.production("mixed").compiled is None
+        for record in _mixed_records():
+            mine, theirs = a.post("/v1/models/mixed/predict", {"instances": [record]}), \
+                b.post("/v1/models/mixed/predict", {"instances": [record]})
+            assert mine[0] == theirs[0] == 200, (mine, theirs)
+            assert mine[1]["predictions"] == theirs[1]["predictions"], record
+        status, doc = a.post("/v1/models/mixed/predict", {"instances": _mixed_records()})  # one batch
+        assert status == 200
+        assert doc["predictions"] == b.post("/v1/models/mixed/predict", {"instances": _mixed_records()})[1][
+            "predictions"]
+        bad = {**_mixed_records()[0], "timestamp": "yesterday"}
+        assert a.post("/v1/models/mixed/predict", {"instances": [bad]})[0] == 422  # the checks still refuse
+    finally:
+        a.close()
+        b.close()
+        fast.stop()
+        slow.stop()
+        ws.close()
 
 
 def _rows() -> pd.DataFrame:
@@ -89,13 +133,17 @@ def test_serving_a_compiled_model_does_not_import_scikit_learn(home: Path) -> No
         "r = ServerRunner(ws, '127.0.0.1', 0, config={'poll_interval': 0}).start()\n"
         "c = Client(r.port)\n"
         "status, doc = c.post('/v1/models/numeric/predict', {'instances': [[39.1, 18.7, 181.0, 3750.0, 2007]]})\n"
-        "print(status, doc['predictions'], sorted(m for m in ('sklearn', 'scipy') if m in sys.modules))\n"
+        "row = {'timestamp': '2012-06-30 10:00:00', 'season': 3, 'mnth': 'Jun', 'day': 30, 'hr': 10,\n"
+        "       'holiday': 0, 'weekday': 6, 'workingday': 0, 'weathersit': 'clear', 'temp': 0.7,\n"
+        "       'atemp': 0.6, 'hum': 0.5, 'windspeed': 0.2}\n"
+        "mixed, _ = c.post('/v1/models/mixed/predict', {'instances': [row]})\n"
+        "print(status, mixed, doc['predictions'], sorted(m for m in ('sklearn', 'scipy') if m in sys.modules))\n"
         "c.close(); r.stop()\n"
     )
     root = Path(__file__).resolve().parents[2]
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=root)
     assert r.returncode == 0, r.stderr
-    assert r.stdout.strip() == "200 ['Adelie'] []"
+    assert r.stdout.strip() == "200 200 ['Adelie'] []"  # numbers, and categories with a timestamp
 
 
 def test_a_large_request_uses_the_pipeline_with_the_same_answers(home: Path) -> None:

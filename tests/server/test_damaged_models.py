@@ -49,7 +49,8 @@ def start(ws: Workspace) -> Iterator[Callable[..., tuple[ServerRunner, Client]]]
     started: list[tuple[ServerRunner, Client]] = []
 
     def go(**config: object) -> tuple[ServerRunner, Client]:
-        runner = ServerRunner(ws, "127.0.0.1", 0, config={"poll_interval": 0.1, **config}).start()
+        # served from the fitted pipeline alone (compiled forms have their own tests below)
+        runner = ServerRunner(ws, "127.0.0.1", 0, config={"poll_interval": 0.1, "compiled": False, **config}).start()
         started.append((runner, Client(runner.port)))  # type: ignore[arg-type]
         return started[-1]
 
