@@ -232,6 +232,7 @@ class ModelCache:
         (noted in `notes` by name when given)."""
         if self.compiled:
             from mlcycle_tui.registry.compiled import CompiledModel
+            from mlcycle_tui.registry.versions import NOT_COMPILED
 
             try:
                 fast = self.ws.registry.compiled_model(mv)
@@ -242,6 +243,11 @@ class ModelCache:
                 log.warning(note["message"])
                 if notes is not None:
                     notes[mv.name] = note
+            if fast == NOT_COMPILED:  # registered before this form (or by an older mlcycle): compiled once, now
+                mv, pipeline = self.ws.registry.load_model(mv)
+                if not self.ws.registry.compile_model(mv, pipeline):
+                    return ServedModel(mv, pipeline, batching=self.batching, window_s=self.window_s)
+                fast = self.ws.registry.compiled_model(mv)
             if isinstance(fast, CompiledModel) and fast.inputs == [c["name"] for c in mv.signature.get("inputs", [])]:
                 return ServedModel(mv, None, batching=self.batching, window_s=self.window_s, compiled=fast,
                                    load_pipeline=lambda: self._load_pipeline(mv))

@@ -168,3 +168,21 @@ def test_a_large_request_uses_the_pipeline_with_the_same_answers(home: Path) -> 
         client.close()
         runner.stop()
         ws.close()
+
+
+def test_a_version_from_before_its_compiled_form_is_compiled_when_served(home: Path, tmp_path: Path) -> None:
+    import shutil
+
+    shutil.copytree(home, tmp_path / "ws")
+    ws = Workspace.open(tmp_path / "ws")
+    ws.db.execute("UPDATE compiled_models SET format = 1 WHERE name = 'mixed'")  # as an older mlcycle left it
+    runner = ServerRunner(ws, "127.0.0.1", 0, config={"poll_interval": 0}).start()
+    client = Client(runner.port)  # type: ignore[arg-type]
+    try:
+        assert runner.state.models.production("mixed").compiled is not None
+        assert ws.registry.compiled_versions("mixed") == {1: True}
+        assert client.post("/v1/models/mixed/predict", {"instances": [_mixed_records()[0]]})[0] == 200
+    finally:
+        client.close()
+        runner.stop()
+        ws.close()
