@@ -505,6 +505,9 @@ def schema_of(profile: dict[str, Any]) -> list[dict[str, str]]:
 #   exact distinct count; see `_still_distinct`); a text column's kind does not flip on an
 #   estimate within 5% of a threshold. Text mean length and numeric share stay exact (a
 #   one-file profile samples 5,000 rows above 1,000 distinct values).
+# A profile made from a state says what it estimated: `distinct_approximate` (a HyperLogLog
+# count; a streamed ingest keeps exact counts in `distinct` up to its limit), and, past
+# STATE_CAP values, `quantiles_approximate` (KLL) and `top_approximate` (Misra-Gries).
 STATE_CAP = MAX_CATEGORIES
 STATE_FORMAT = 1
 _HLL_BITS = 12
