@@ -54,7 +54,7 @@ class Workspace:
         self.artifacts = artifacts = ArtifactStore(home / "artifacts")
         self.events = events = Events(db)
         # data
-        self.data = data = Data(db=db, artifacts=artifacts, events=events)
+        self.data = data = Data(db=db, artifacts=artifacts, events=events, settings=settings)
         self.splits = splits = Splits(db=db, artifacts=artifacts, events=events, data=data)
         # experiments
         self.runs = runs = Tracking(db=db, artifacts=artifacts, events=events, data=data, splits=splits)

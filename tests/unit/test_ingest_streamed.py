@@ -184,3 +184,21 @@ def test_the_setting_streams_a_file_above_it(ws, tmp_path):
     assert any(m.startswith("streaming") for m in said)
     assert streamed.sha256 == whole.sha256
     assert DEFAULT_BLOCK_BYTES == 32 << 20
+
+
+def test_the_setting_in_config_toml_reaches_the_workspace(tmp_path):
+    from mlcycle_tui.workspace import Workspace
+
+    home = tmp_path / "ws"
+    home.mkdir()
+    (home / "config.toml").write_text("[ingest]\nstream_above_mb = 0\n", encoding="utf-8")
+    path = rich_csv(tmp_path / "orders.csv", rows=200)
+    said: list[str] = []
+    ws = Workspace.open(home)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            ws.data.ingest(path, name="a", progress=lambda _f, m: said.append(m))
+    finally:
+        ws.close()
+    assert any(m.startswith("streaming") for m in said)
