@@ -22,6 +22,7 @@ from mlcycle_tui.server.bodies import invocation_frame, json_frame, read_json
 from mlcycle_tui.server.errors import ApiError
 from mlcycle_tui.server.inputs import conform
 from mlcycle_tui.server.jsonout import json_response
+from mlcycle_tui.server.light import LightRows
 from mlcycle_tui.server.logwriter import LogBackpressure, LogEntry
 
 if TYPE_CHECKING:
@@ -85,7 +86,7 @@ def _served(name: str, version: str | None) -> ServedModel:
 def _score(served: ServedModel, frame: Any) -> tuple[Any, list[Any], list[list[float]] | None, list[str], float]:
     """Check `frame` against the signature and score it: (X, predictions, probabilities, warnings, ms)."""
     t0 = time.perf_counter()
-    X, warnings = conform(frame, served.inputs)
+    X, warnings = (frame, []) if isinstance(frame, LightRows) else conform(frame, served.inputs)
     del frame  # the caller keeps no reference: the parsed body goes before the model runs
     g.model, g.version = served.name, served.version
     try:
@@ -128,7 +129,7 @@ def predict(name: str) -> Response:
     served = _served(name, _version_arg())
     g.model = served.name
     X, pred, proba, warnings, ms = _score(served, json_frame([c["name"] for c in served.inputs],
-                                                             numeric=served.numeric))
+                                                             numeric=served.numeric, light=served.light))
     explained = _explain(served, X) if _explain_asked() else None
     ids = _log(served, X, pred, proba, ms, "http")
     out: dict[str, Any] = {"model": served.name, "version": served.version, "predictions": pred,
@@ -170,6 +171,8 @@ def _explain(served: ServedModel, X: Any) -> dict[str, Any]:
     if served.reference is None:  # typical training values, read once per loaded version
         served.reference = _state().ws.evaluation.reference_values(served.mv)
     try:
+        if isinstance(X, LightRows):
+            X = X.frame()
         return explain.contributions(served.mv.task, served.fitted_pipeline(), X, served.reference,
                                      served.classes, served.mv.recipe.get("positive_class"))
     except (ValueError, TypeError, KeyError) as exc:

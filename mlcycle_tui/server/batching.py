@@ -107,7 +107,7 @@ class MicroBatcher:
             self._alone(batch[0])
             return
         try:
-            frame = pd.concat([b.frame for b in batch], ignore_index=True)
+            frame = _merged([b.frame for b in batch])
             pred, proba = self.predict(frame)
         except Exception:
             for item in batch:
@@ -124,3 +124,12 @@ class MicroBatcher:
             item.result = self.predict(item.frame)
         except Exception as exc:
             item.error = exc
+
+
+def _merged(frames: list[Any]) -> Any:
+    """One frame of all the requests' rows, in order (light rows stay light when all are)."""
+    from mlcycle_tui.server.light import LightRows
+
+    if all(isinstance(f, LightRows) for f in frames):
+        return LightRows.concat(frames)
+    return pd.concat([f.frame() if isinstance(f, LightRows) else f for f in frames], ignore_index=True)

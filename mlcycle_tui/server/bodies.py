@@ -98,8 +98,10 @@ def read_json() -> Any:
     return loads(read_bytes("a JSON object"))
 
 
-def json_frame(columns: Sequence[str], *, numeric: bool = False) -> pd.DataFrame:
-    """The rows of a JSON body (see `inputs.body_frame`), parsed in slices when the body is large."""
+def json_frame(columns: Sequence[str], *, numeric: bool = False,
+               light: Callable[[Any], Any] | None = None) -> Any:
+    """The rows of a JSON body (see `inputs.body_frame`), parsed in slices when the body is large.
+    `light` (server/light.py, for a model served compiled) may take a small body's rows as they are."""
     if not request.is_json:
         raise ApiError(415, f"send JSON with `Content-Type: application/json` (got {request.mimetype or 'none'})")
     raw = read_bytes("a JSON object")
@@ -109,7 +111,12 @@ def json_frame(columns: Sequence[str], *, numeric: bool = False) -> pd.DataFrame
         if frames is not None:
             del raw  # the only reference (read with cache=False): the text goes before the frames are joined
             return join(frames)
-    return body_frame(loads(raw), columns, numeric=numeric, bool_free=bool_free)
+    body = loads(raw)
+    if light is not None:
+        rows = light(body)
+        if rows is not None:
+            return rows
+    return body_frame(body, columns, numeric=numeric, bool_free=bool_free)
 
 
 def join(frames: list[pd.DataFrame]) -> pd.DataFrame:

@@ -206,6 +206,29 @@ _ISO = re.compile(r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,6})?)?
 _DATETIME_UNIT: list[Any] = []  # the unit pandas parses such text to ("us" in pandas 3, "ns" before)
 
 
+def iso_datetime(value: str) -> datetime | None:
+    """ISO 8601 text (`_ISO`) as the naive UTC datetime pandas' tolerant parsing gives, or None for
+    other text and for dates that text cannot hold or pandas' nanosecond range would not."""
+    if not _ISO.fullmatch(value):
+        return None
+    try:
+        stamp = datetime.fromisoformat(value)
+    except ValueError:  # a day or an hour out of range: the general path says so
+        return None
+    if stamp.tzinfo is not None:
+        stamp = stamp.astimezone(UTC).replace(tzinfo=None)
+    return stamp if 1678 <= stamp.year <= 2261 else None
+
+
+def datetime_unit() -> Any:
+    """The datetime64 unit of parsed text: as experiments/preprocess._parse_datetimes parses, without
+    importing scikit-learn."""
+    if not _DATETIME_UNIT:
+        parsed = pd.to_datetime(pd.Series(["2021-08-22 10:11:12.5"], dtype=object), utc=True)
+        _DATETIME_UNIT.append(parsed.dt.tz_localize(None).dtype)
+    return _DATETIME_UNIT[0]
+
+
 def _iso_datetimes(series: pd.Series) -> pd.Series | None:
     """A few rows of ISO 8601 text (or gaps) as the datetime64 values pandas' tolerant parsing gives
     (naive, in UTC), read with `datetime.fromisoformat` (~10 us a value against ~0.8 ms a column);
@@ -213,25 +236,13 @@ def _iso_datetimes(series: pd.Series) -> pd.Series | None:
     out = []
     for value in series.to_numpy(dtype=object):
         if value is None or (isinstance(value, float) and math.isnan(value)):
-            out.append(None)
+            out.append(np.datetime64("NaT", "us"))
             continue
-        if not (isinstance(value, str) and _ISO.fullmatch(value)):
+        stamp = iso_datetime(value) if isinstance(value, str) else None
+        if stamp is None:
             return None
-        try:
-            stamp = datetime.fromisoformat(value)
-        except ValueError:  # a day or an hour out of range: the general path says so
-            return None
-        if stamp.tzinfo is not None:
-            stamp = stamp.astimezone(UTC).replace(tzinfo=None)
-        if not 1678 <= stamp.year <= 2261:  # where pandas' nanosecond range would end
-            return None
-        out.append(stamp)
-    if not _DATETIME_UNIT:  # (as experiments/preprocess._parse_datetimes parses, without importing scikit-learn)
-        parsed = pd.to_datetime(pd.Series(["2021-08-22 10:11:12.5"], dtype=object), utc=True)
-        _DATETIME_UNIT.append(parsed.dt.tz_localize(None).dtype)
-    values = np.array([np.datetime64("NaT") if v is None else np.datetime64(v, "us") for v in out],
-                      dtype="datetime64[us]")
-    return pd.Series(values.astype(_DATETIME_UNIT[0]))
+        out.append(np.datetime64(stamp, "us"))
+    return pd.Series(np.array(out, dtype="datetime64[us]").astype(datetime_unit()))
 
 
 def _show(values: list[Any]) -> list[str]:

@@ -56,6 +56,7 @@ import orjson
 import pandas as pd
 
 from mlcycle_tui.predictions.log import prediction_row
+from mlcycle_tui.server.light import LightRows
 
 if TYPE_CHECKING:
     from mlcycle_tui.workspace import Workspace
@@ -80,7 +81,7 @@ class LogEntry:
     model: str
     version: int
     ids: list[str]
-    inputs: pd.DataFrame
+    inputs: pd.DataFrame | LightRows  # the checked rows (server/inputs.conform or server/light.py)
     outputs: list[Any]
     probabilities: list[list[float]] | None
     latency_ms: float
@@ -99,11 +100,16 @@ class LogEntry:
         n = len(self.ids)
         if n <= size:
             return [self]
+        if isinstance(self.inputs, LightRows):
+            self.inputs = self.inputs.frame()
         return [LogEntry(self.model, self.version, self.ids[a:a + size], self.inputs.iloc[a:a + size],
                          self.outputs[a:a + size],
                          None if self.probabilities is None else self.probabilities[a:a + size],
                          self.latency_ms, self.at, self.source, self.request_id)
                 for a in range(0, n, size)]
+
+    def _frame(self) -> pd.DataFrame:
+        return self.inputs.frame() if isinstance(self.inputs, LightRows) else self.inputs
 
     def rows(self) -> list[tuple[Any, ...]]:
         """Rows for `Workspace.log_predictions` (the layout of `core.predlog.prediction_row`).
@@ -114,7 +120,7 @@ class LogEntry:
         encode sends the entry down the careful, slower path of `prediction_row`.
         """
         try:
-            inputs = _encode_records(self.inputs)
+            inputs = self.inputs.records_json() if isinstance(self.inputs, LightRows) else _encode_records(self.inputs)
             outputs = [_dumps(v) for v in self.outputs]
             proba = None if self.probabilities is None else [_dumps(p) for p in self.probabilities]
         except (TypeError, ValueError, OverflowError):
@@ -124,7 +130,7 @@ class LogEntry:
                                    None if self.probabilities is None else self.probabilities[i],
                                    latency_ms=self.latency_ms, source=self.source, request_id=self.request_id,
                                    at=self.at)
-                    for i, (pid, rec) in enumerate(zip(self.ids, self.inputs.to_dict("records"), strict=True))]
+                    for i, (pid, rec) in enumerate(zip(self.ids, self._frame().to_dict("records"), strict=True))]
         head = (self.model, self.version, self.at, self.latency_ms, self.source, self.request_id)
         if proba is None:
             return [(pid, *head, inputs[i], outputs[i], None) for i, pid in enumerate(self.ids)]

@@ -31,6 +31,7 @@ from mlcycle_tui.common.errors import IntegrityError, MlcycleError, NotFoundErro
 from mlcycle_tui.predictions.predicting import predict_with_proba, single_threaded
 from mlcycle_tui.server.batching import MicroBatcher
 from mlcycle_tui.server.errors import ApiError
+from mlcycle_tui.server.light import LightRows, light_rows
 
 if TYPE_CHECKING:
     from mlcycle_tui.registry.versions import ModelVersion
@@ -97,8 +98,19 @@ class ServedModel:
         inputs = self.mv.signature.get("inputs", [])
         return bool(inputs) and all(c.get("kind") == "numeric" for c in inputs)
 
-    def predict_frame(self, frame: pd.DataFrame) -> tuple[list[Any], list[list[float]] | None]:
+    def light(self, body: Any) -> LightRows | None:
+        """A small body's rows read straight into the compiled form's arrays (server/light.py), or None."""
+        if self.compiled is None:
+            return None
+        return light_rows(body, self.compiled.inputs, self.compiled.kinds)
+
+    def predict_frame(self, frame: pd.DataFrame | LightRows) -> tuple[list[Any], list[list[float]] | None]:
         """Predictions (and class probabilities) as plain lists; no batching."""
+        if isinstance(frame, LightRows):
+            if self.compiled is not None:
+                pred, proba = self.compiled.predict(frame.arrays)
+                return pred.tolist(), (None if proba is None or self.classes is None else proba.tolist())
+            frame = frame.frame()
         if self.compiled is not None and len(frame) <= COMPILED_MAX_ROWS:
             columns = self.compiled.columns_of(frame)
             if columns is not None:

@@ -57,11 +57,20 @@ def test_a_mixed_type_model_is_served_compiled_with_the_answers_of_its_pipeline(
     try:
         assert fast.state.models.production("mixed").compiled is not None
         assert slow.state.models.production("mixed").compiled is None
+        served = fast.state.models.production("mixed")
+        assert served.light({"instances": [_mixed_records()[0]]}) is not None  # read without pandas
+        assert served.light({"instances": [_mixed_records()[4]]}) is None  # "0.5": the general path's
+        pairs = []
         for record in _mixed_records():
             mine, theirs = a.post("/v1/models/mixed/predict", {"instances": [record]}), \
                 b.post("/v1/models/mixed/predict", {"instances": [record]})
             assert mine[0] == theirs[0] == 200, (mine, theirs)
             assert mine[1]["predictions"] == theirs[1]["predictions"], record
+            pairs.append((mine[1]["prediction_ids"][0], theirs[1]["prediction_ids"][0]))
+        fast.state.writer.flush()
+        slow.state.writer.flush()
+        logged = {r["id"]: r["inputs_json"] for r in ws.db.query("SELECT id, inputs_json FROM predictions")}
+        assert all(logged[m] == logged[t] for m, t in pairs)  # the same inputs logged, whichever path read them
         status, doc = a.post("/v1/models/mixed/predict", {"instances": _mixed_records()})  # one batch
         assert status == 200
         assert doc["predictions"] == b.post("/v1/models/mixed/predict", {"instances": _mixed_records()})[1][
