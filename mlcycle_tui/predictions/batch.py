@@ -384,11 +384,13 @@ class _ArrowScorer(_Scorer):
 
     @staticmethod
     def can_read(src: Path, model: Any, inputs: list[str]) -> bool:
-        """Whether the file's columns are ones the compiled model reads (numbers, booleans, empty)."""
+        """Whether the file's columns are of types the compiled model reads as the pandas path would:
+        numbers, booleans or empty for numeric inputs; timestamps without a zone or dates for date
+        inputs; text, numbers or booleans for categories."""
         import pyarrow as pa
 
-        if model.inputs != inputs or not model.numeric_only:
-            return False  # categories and dates: the pandas path reads them
+        if model.inputs != inputs:
+            return False
         try:
             first = next(iter_tables(src, 1), None)
         except UserError:
@@ -396,12 +398,18 @@ class _ArrowScorer(_Scorer):
         if first is None:
             return False
         schema = first[0].schema
-        for name in inputs:
+        for name, kind in zip(inputs, model.kinds, strict=True):
             if name not in schema.names:
                 return False  # the scikit-learn path names the missing columns
-            kind = schema.field(name).type
-            if not (pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_boolean(kind)
-                    or pa.types.is_null(kind)):
+            t = schema.field(name).type
+            number = pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_boolean(t) or pa.types.is_null(t)
+            if kind == "datetime":
+                fits = (pa.types.is_timestamp(t) and t.tz is None) or pa.types.is_date32(t) or pa.types.is_null(t)
+            elif kind == "categorical":
+                fits = number or pa.types.is_string(t) or pa.types.is_large_string(t)
+            else:
+                fits = number
+            if not fits:
                 return False
         return True
 
@@ -416,8 +424,11 @@ class _ArrowScorer(_Scorer):
 
     def write_scored(self, chunk: Any, writer: _Writer) -> tuple[Any, Any]:
         _missing_inputs(self.inputs, chunk.schema.names)
-        columns = [_floats(chunk.column(name)) for name in self.inputs]
-        _refuse_infinity(dict(zip(self.inputs, columns, strict=True)))
+        readers = {"numeric": _floats, "datetime": _stamps, "categorical": _objects}
+        columns = [readers[kind or "numeric"](chunk.column(name))
+                   for name, kind in zip(self.inputs, self.model.kinds, strict=True)]
+        _refuse_infinity({name: c for name, c, kind in zip(self.inputs, columns, self.model.kinds, strict=True)
+                          if kind in ("numeric", None)})
         pred, proba = self.model.predict(columns)
         out = _as_pandas_would(chunk)
         out = out.append_column("prediction", _arrow(pred))
@@ -428,12 +439,19 @@ class _ArrowScorer(_Scorer):
         return pred, proba
 
     def log_rows(self, mv: Any, chunk: Any, picks: Any, pred: Any, proba: Any, batch_id: str) -> list[Any]:
+        import numpy as np
         import orjson  # numbers, booleans and None only: NaN and infinities become null
+        import pyarrow as pa
 
         from mlcycle_tui.predictions.log import prediction_rows_from_records
 
-        rows = chunk.select(self.inputs).take(_arrow(picks.astype("int64"))).to_pylist()
-        records = [orjson.dumps(r).decode() for r in rows]
+        picked = chunk.select(self.inputs).take(_arrow(picks.astype("int64")))
+        for name, kind in zip(self.inputs, self.model.kinds, strict=True):
+            if kind == "datetime":  # as the pandas path logs dates: ISO text to the millisecond
+                text = [None if _missing_stamp(v) else str(v) for v in
+                        np.datetime_as_string(_stamps(picked.column(name)), unit="ms")]
+                picked = picked.set_column(picked.schema.get_field_index(name), name, pa.array(text, pa.string()))
+        records = [orjson.dumps(r).decode() for r in picked.to_pylist()]
         return prediction_rows_from_records(mv.name, mv.version, records, pred, proba,
                                             source="batch", request_id=batch_id)
 
@@ -485,6 +503,53 @@ def _floats(column: Any) -> Any:
             values[valid[arr.offset : arr.offset + n] == 0] = np.nan
         parts.append(values)
     return np.concatenate(parts) if parts else np.empty(0)
+
+
+def _stamps(column: Any) -> Any:
+    """A timestamp (no zone), date32 or empty Arrow column as datetime64 with NaT for missing values,
+    from the Arrow buffers (as `_floats`, without pandas)."""
+    import numpy as np
+    import pyarrow as pa
+
+    parts = []
+    for arr in column.chunks:
+        n, kind = len(arr), arr.type
+        if pa.types.is_null(kind):
+            parts.append(np.full(n, np.datetime64("NaT", "s")))
+            continue
+        validity, data = arr.buffers()[0], arr.buffers()[1]
+        if pa.types.is_date32(kind):
+            values = np.frombuffer(data, dtype=np.int32, count=n, offset=arr.offset * 4).astype("datetime64[D]")
+        else:
+            ticks = np.frombuffer(data, dtype=np.int64, count=n, offset=arr.offset * 8)
+            values = ticks.view(f"datetime64[{kind.unit}]").copy()
+        if validity is not None and arr.null_count:
+            valid = np.unpackbits(np.frombuffer(validity, dtype=np.uint8), bitorder="little")
+            values[valid[arr.offset : arr.offset + n] == 0] = np.datetime64("NaT")
+        parts.append(values)
+    if not parts:
+        return np.empty(0, dtype="datetime64[s]")
+    unit = min((np.datetime_data(p.dtype)[0] for p in parts), key=["D", "s", "ms", "us", "ns"].index)
+    return np.concatenate([p.astype(f"datetime64[{unit}]") for p in parts]) if len(parts) > 1 else parts[0]
+
+
+def _missing_stamp(text: Any) -> bool:
+    return str(text) == "NaT"
+
+
+def _objects(column: Any) -> Any:
+    """A category column's values as Python objects, as pandas gives them to the pipeline: an integer
+    column with gaps is read as floats (so 1 and 1.0 are one category either way, and large integers
+    round as they do there)."""
+    import numpy as np
+    import pyarrow as pa
+
+    values = column.to_pylist()
+    if pa.types.is_integer(column.type) and column.null_count:
+        values = [float("nan") if v is None else float(v) for v in values]
+    out = np.empty(len(values), dtype=object)
+    out[:] = values
+    return out
 
 
 def _as_pandas_would(table: Any) -> Any:

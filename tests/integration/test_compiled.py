@@ -103,7 +103,7 @@ def test_other_models_and_inputs_take_the_scikit_learn_path(ws, tmp_path):
     assert ws.registry.compiled_model("species_knn") is None
     assert isinstance(ws.registry.compiled_model("species_all"), compiled.CompiledModel)
     assert ws.batch.predict_file("species_knn", src, tmp_path / "k.csv")["engine"] == "scikit-learn"
-    assert ws.batch.predict_file("species_all", src, tmp_path / "a.csv")["engine"] == "scikit-learn"  # categories
+    assert ws.batch.predict_file("species_all", src, tmp_path / "a.csv")["engine"] == "compiled"  # categories too
     assert ws.batch.predict_file("species_lr", src, tmp_path / "l.csv")["engine"] == "compiled"
     text = pd.read_csv(src)
     text["year"] = text["year"].astype("Int64").astype(str) + "y"  # not numbers: the coercer's business

@@ -24,7 +24,26 @@ CASES = [  # (name, data set, kind, task)
     *[(f"species-{k}", "penguins", k, "classification") for k in ("rf", "extra_trees", "hgb", "logistic", "dummy")],
     *[(f"workday-{k}", "workday", k, "classification") for k in ("rf", "hgb", "logistic")],
     *[(f"bikers-{k}", "bikers", k, "regression") for k in ("rf", "extra_trees", "hgb", "ridge", "dummy")],
+    ("orders-hgb", "orders", "hgb", "regression"),
 ]
+
+
+def _orders(n: int = 600, seed: int = 0) -> pd.DataFrame:
+    """Dates without a time, numbers with gaps, yes/no flags, text, and a category of letters and
+    digits (scored below with digits only: Arrow reads it as integers with nulls)."""
+    rng = np.random.default_rng(seed)
+    day = pd.Timestamp("2020-01-01") + pd.to_timedelta(rng.integers(0, 900, n), unit="D")
+    code = rng.integers(1, 6, n).astype(float)
+    code[rng.random(n) < 0.1] = np.nan
+    frame = pd.DataFrame({
+        "day": day.strftime("%Y-%m-%d"), "store_id": pd.array(code, dtype="Int64"),
+        "promo": rng.random(n) < 0.3, "region": rng.choice(["north", "south", "east"], n),
+        "grade": rng.choice(["a", "b", "7", "8"], n),
+        "price": rng.normal(10, 2, n).round(2),
+    })
+    frame.loc[rng.random(n) < 0.05, "day"] = None
+    frame["sales"] = frame["price"] * 3 + frame["promo"] * 5 + day.month.to_numpy() + rng.normal(0, 1, n)
+    return frame
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +55,9 @@ def ws(tmp_path_factory: pytest.TempPathFactory):
     ws.data.ingest(SAMPLES / "penguins.csv", name="penguins", target="species")
     ws.data.ingest(home / "bike.csv", name="workday", target="workingday")
     ws.data.ingest(home / "bike.csv", name="bikers", target="bikers")
-    drop = {"penguins": None, "workday": ["weekday", "holiday"], "bikers": ["casual", "registered"]}
+    _orders().to_csv(home / "orders.csv", index=False)
+    ws.data.ingest(home / "orders.csv", name="orders", target="sales")
+    drop = {"penguins": None, "workday": ["weekday", "holiday"], "bikers": ["casual", "registered"], "orders": None}
     for name, data, kind, task in CASES:
         run = ws.training.train(data, kind, params=SMALL.get(kind), task=task, drop=drop[data])
         ws.registry.register(run["run_id"], name)
@@ -46,6 +67,12 @@ def ws(tmp_path_factory: pytest.TempPathFactory):
 
 def _requests(data: str) -> pd.DataFrame:
     """The data set as a client sends it (dates as text), plus rows no training row looked like."""
+    if data == "orders":
+        frame = _orders(200, seed=1).drop(columns=["sales"])
+        frame["store_id"] = frame["store_id"].astype(object).where(frame["store_id"].notna(), None)
+        grade = np.resize(np.array([7, 8, None, 7, 9], dtype=object), len(frame))  # only numbers, with gaps:
+        frame["grade"] = grade  # a file of them is read as integers, a category column all the same
+        return frame
     if data == "penguins":
         frame = pd.read_csv(SAMPLES / "penguins.csv").drop(columns=["species"])
         odd = frame.head(4).copy()
@@ -114,3 +141,37 @@ def test_columns_of_another_type_go_to_the_pipeline(ws):
     assert model.columns_of(X) is not None
     X["timestamp"] = X["timestamp"].dt.tz_localize("UTC")  # not what the checks leave: not guessed at
     assert model.columns_of(X) is None
+
+
+@pytest.mark.parametrize("name", ["species-hgb", "bikers-rf", "workday-logistic", "orders-hgb"])
+@pytest.mark.parametrize("ext", [".csv", ".parquet"])
+def test_files_of_mixed_columns_are_scored_compiled_into_the_same_file(ws, tmp_path, name, ext):
+    import pyarrow.parquet as pq
+
+    data = {"species": "penguins", "bikers": "bikers", "workday": "workday", "orders": "orders"}[name.split("-")[0]]
+    frame = _requests(data)
+    if data in ("bikers", "workday"):  # a file holds plain timestamps (offsets are read as text: pandas' path)
+        frame = frame[~frame["timestamp"].astype(str).str.contains("[+Z]", regex=True)]
+    src = tmp_path / f"in{ext}"
+    if ext == ".csv":
+        frame.to_csv(src, index=False)
+    else:
+        stamps = {"bikers": "timestamp", "workday": "timestamp", "orders": "day"}.get(data)
+        if stamps:
+            frame = frame.assign(**{stamps: pd.to_datetime(frame[stamps])})
+        frame.to_parquet(src, index=False)
+    before = ws.predictions.count(name)
+    fast = ws.batch.predict_file(name, src, tmp_path / f"fast{ext}", chunk_rows=64)
+    slow = ws.batch.predict_file(name, src, tmp_path / f"slow{ext}", chunk_rows=64, compiled=False)
+    assert (fast["engine"], slow["engine"]) == ("compiled", "scikit-learn")
+    if ext == ".csv":
+        assert (tmp_path / "fast.csv").read_bytes() == (tmp_path / "slow.csv").read_bytes()
+    else:
+        a, b = pq.read_table(tmp_path / "fast.parquet"), pq.read_table(tmp_path / "slow.parquet")
+        for col in a.column_names:
+            assert a.column(col).to_pylist() == b.column(col).to_pylist(), col
+    k = fast["logged_rows"]
+    assert ws.predictions.count(name) - before == 2 * k > 0
+    logged = ws.predictions.frame(name, last=2 * k).drop(columns=["_id", "_time"])
+    pd.testing.assert_frame_equal(logged.iloc[:k].reset_index(drop=True), logged.iloc[k:].reset_index(drop=True),
+                                  check_dtype=False)  # the same sample, inputs and predictions

@@ -126,23 +126,23 @@ def test_faults_leave_nothing_half_written_and_later_ticks_recover(home, tmp_pat
         # the disk fills in the middle of the output: no output, no temporary file, the batch marked failed
         outbox.unlink()
         outbox.mkdir()
-        real_write = batch._Writer.write
+        real_write = batch._Writer.write_table  # (both engines write their chunks through it)
         calls = {"n": 0}
 
-        def write_then_full(self, frame):
+        def write_then_full(self, table):
             calls["n"] += 1
             if calls["n"] == 2:
                 raise OSError(errno.ENOSPC, "No space left on device", str(self.tmp))
-            return real_write(self, frame)
+            return real_write(self, table)
 
-        monkeypatch.setattr(batch._Writer, "write", write_then_full)
+        monkeypatch.setattr(batch._Writer, "write_table", write_then_full)
         full = ws.scoring.run(sid)
         assert "No space left on device" in full["error"] and not full["scored"]
         assert [Path(x["file"]).name for x in full["rejected"]] == ["wrong.csv"]  # the file's own fault
         assert "bill_length_mm" in full["rejected"][0]["error"]
         assert list(outbox.iterdir()) == []
         assert ws.batch.batches("penguins")[0]["status"] == "failed"
-        monkeypatch.setattr(batch._Writer, "write", real_write)
+        monkeypatch.setattr(batch._Writer, "write_table", real_write)
 
         # the environment is fixed: the next tick (the runner) scores the file; the rejected one stays rejected
         with SchedulerRunner(ws, worker=False, sync_interval=0.5):
