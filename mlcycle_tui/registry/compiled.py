@@ -29,7 +29,7 @@ from mlcycle_tui.registry.compiled_estimators import FAMILIES, ForestArrays, Uns
 from mlcycle_tui.registry.compiled_prep import Preprocessing, compile_preprocessing
 
 FORMAT = 2  # 1: numeric forests only
-_PROBE_ROWS = 2048
+_PROBE_ROWS = 1100  # above ALL_TREES_ROWS (1,024): both ways of walking trees are checked
 __all__ = ["FORMAT", "CompiledModel", "ForestArrays", "compile_pipeline", "load"]
 
 
@@ -159,7 +159,7 @@ def probe_columns(compiled: CompiledModel, n: int, seed: int = 0) -> list[np.nda
 
 
 def _agrees(pipeline: Any, compiled: CompiledModel, inputs: list[str]) -> bool:
-    """Whether both give bit-identical features and answers on probe rows, in batches of 2,048, 7 and 1."""
+    """Whether both give bit-identical features and answers on probe rows, in batches of 1,100, 7 and 1."""
     import pandas as pd
 
     from mlcycle_tui.predictions.predicting import predict_with_proba
