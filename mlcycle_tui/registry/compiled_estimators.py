@@ -116,8 +116,9 @@ class ForestArrays:
         tree = (self.left, self.right, self.feature, self.threshold, None)
         if X.shape[0] <= ALL_TREES_ROWS:  # few rows (an online request): walk every tree at once
             leaves = _descend(X, self.offsets[:-1], *tree)
-            for t in range(n_trees):  # trees in order: the same sums, in the same order, as scikit-learn
-                out += self.leaf_values[leaves[t]]
+            # trees in order: the same sums, in the same order, as scikit-learn (accumulate adds one
+            # tree after the other, from the first tree's values, which is 0 + those values)
+            out += np.add.accumulate(self.leaf_values[leaves], axis=0)[-1]
         else:
             for t in range(n_trees):
                 out += self.leaf_values[_descend_one(X, int(self.offsets[t]), *tree)]
@@ -157,6 +158,9 @@ class Boosting:
         self.threshold, self.missing_left, self.values = arrays["threshold"], arrays["missing_left"], arrays["values"]
         self.baseline = arrays["baseline"]  # 1 x outputs
         self.classes = classes
+        k = self.baseline.shape[1]  # trees per iteration: one per output, in output order
+        self.iteration_major = len(self.column) % k == 0 and bool(
+            (self.column == np.tile(np.arange(k), len(self.column) // k)).all())
 
     @staticmethod
     def compile(model: Any, task: str) -> dict[str, np.ndarray]:
@@ -197,7 +201,14 @@ class Boosting:
         raw += self.baseline
         tree = (self.left, self.right, self.feature, self.threshold, self.missing_left)
         n_trees = len(self.offsets) - 1
-        if X.shape[0] <= ALL_TREES_ROWS:
+        if X.shape[0] <= ALL_TREES_ROWS and self.iteration_major:
+            leaves = _descend(X, self.offsets[:-1], *tree)  # trees x rows
+            k = raw.shape[1]
+            steps = np.empty((n_trees // k + 1, X.shape[0], k), dtype=np.float64)
+            steps[0] = raw  # the baseline, then each iteration's trees, added one after the other
+            steps[1:] = self.values[leaves].reshape(n_trees // k, k, X.shape[0]).transpose(0, 2, 1)
+            raw[:] = np.add.accumulate(steps, axis=0)[-1]
+        elif X.shape[0] <= ALL_TREES_ROWS:
             leaves = _descend(X, self.offsets[:-1], *tree)
             for t in range(n_trees):
                 raw[:, self.column[t]] += self.values[leaves[t]]
