@@ -72,31 +72,11 @@ print(json.dumps({"seconds": elapsed, "cpu": cpu, "before_mb": before, "peak_mb"
 
 
 def make_large_csv(path: Path, size: int) -> int:
-    """About `size` bytes fast (as tests/unit/test_ingest_memory.py): fixed-width rows of a
-    counter id and nine columns repeated from a 65,536-row template."""
-    rng = np.random.default_rng(0)
-    template = 1 << 16
-    floats = [np.array([b"%07.2f" % v for v in rng.uniform(0, 9999, template)]) for _ in range(6)]
-    cats = np.array([b"alpha", b"gamma", b"delta", b"omega", b"sigma"])[rng.integers(0, 5, template)]
-    days = [b"2024-%02d-%02d" % (m, d) for m, d in zip(rng.integers(1, 13, template), rng.integers(1, 29, template),
-                                                        strict=True)]
-    counts = [b"%03d" % v for v in rng.integers(0, 1000, template)]
-    tails = b"".join(b"," + b",".join(r) + b"\n" for r in zip(*floats, cats, days, counts, strict=True))
-    tail = np.frombuffer(tails, dtype=np.uint8).reshape(template, -1)
-    width = 9 + tail.shape[1]
-    header = b"id," + b",".join(b"x%d" % k for k in range(6)) + b",cat,day,count\n"
-    rows = (size - len(header)) // width
-    powers = 10 ** np.arange(8, -1, -1, dtype=np.int64)
-    block = np.empty((template, width), dtype=np.uint8)
-    block[:, 9:] = tail
-    with open(path, "wb") as fh:
-        fh.write(header)
-        for start in range(0, rows, template):
-            n = min(template, rows - start)
-            ids = np.arange(start + 1, start + n + 1, dtype=np.int64)
-            block[:n, :9] = (ids[:, None] // powers) % 10 + ord("0")
-            fh.write(block[:n].tobytes())
-    return rows
+    """About `size` bytes, fast: the file the memory test ingests (tests/unit/test_ingest_memory.py)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from tests.unit.test_ingest_memory import write_large_csv
+
+    return write_large_csv(path, size)
 
 
 def make_csv(path: Path, rows: int) -> None:

@@ -63,13 +63,15 @@ def request(conn: http.client.HTTPConnection, path: str, body: bytes | None = No
     return resp.status, resp.read()
 
 
-def wait_healthy(port: int, path: str, started: float, proc: subprocess.Popen, timeout: float = 120) -> float:
+def wait_healthy(port: int, path: str, started: float, proc: subprocess.Popen, timeout: float = 120,
+                 body: bytes | None = None) -> float:
+    """Seconds from `started` to the first 200 of `path` (a GET, or a POST of `body`)."""
     while time.perf_counter() - started < timeout:
         if proc.poll() is not None:
             raise RuntimeError(f"server exited: {proc.stderr.read().decode()[-2000:] if proc.stderr else ''}")
         try:
             conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            status, _ = request(conn, path)
+            status, _ = request(conn, path, body)
             conn.close()
             if status == 200:
                 return time.perf_counter() - started
@@ -136,6 +138,15 @@ def split_body(frame, rows: int) -> bytes:  # type: ignore[no-untyped-def]
     return json.dumps({"dataframe_split": {"columns": list(sample.columns), "data": data}}, allow_nan=False).encode()
 
 
+def stop(proc: subprocess.Popen) -> None:
+    """Ends a server: SIGTERM, then SIGKILL after 30 s."""
+    proc.terminate()
+    try:
+        proc.wait(30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
 def measure(name: str, cmd: list[str], port: int, health: str, path: str, bodies: dict[str, bytes],
             seconds: float, env: dict[str, str] | None = None) -> dict[str, float]:
     started = time.perf_counter()
@@ -147,11 +158,7 @@ def measure(name: str, cmd: list[str], port: int, health: str, path: str, bodies
         conc = concurrent(port, path, bodies["one"], seconds)
         big = big_request(port, path, bodies["big"])
     finally:
-        proc.terminate()
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop(proc)
     out = {"cold_start_s": cold, "seq_p50_ms": float(np.percentile(seq, 50)),
            "seq_p99_ms": float(np.percentile(seq, 99)), "c8_rps": conc["rps"], "c8_p50_ms": conc["p50_ms"],
            "c8_p99_ms": conc["p99_ms"], "rows10k_ms": big}
