@@ -30,7 +30,7 @@ from mlcycle_tui.registry.compiled_prep import Preprocessing, compile_preprocess
 
 FORMAT = 2  # 1: numeric forests only
 _PROBE_ROWS = 1100  # above ALL_TREES_ROWS (1,024): both ways of walking trees are checked
-__all__ = ["FORMAT", "CompiledModel", "ForestArrays", "compile_pipeline", "load"]
+__all__ = ["FORMAT", "CompiledModel", "ForestArrays", "compile_pipeline", "load", "with_estimator"]
 
 
 class CompiledModel:
@@ -110,7 +110,21 @@ def compile_pipeline(pipeline: Any, task: str, inputs: list[str]) -> bytes | Non
     return buf.getvalue()
 
 
-def _arrays(pipeline: Any, task: str, inputs: list[str]) -> dict[str, np.ndarray]:
+def with_estimator(pipeline: Any, task: str, inputs: list[str]) -> CompiledModel | None:
+    """The pipeline's preprocessing compiled, its fitted estimator used as it is: for a server to answer
+    a kind whose estimator is not compiled (k-NN) without pandas and scikit-learn's per-call checks
+    around it. Checked on probe rows as `compile_pipeline` is; None when the preprocessing is not one
+    this module compiles. Never saved: it needs the fitted pipeline loaded."""
+    try:
+        arrays = _arrays(pipeline, task, inputs, estimator=False)
+    except Unsupported:
+        return None
+    compiled = CompiledModel(arrays)
+    compiled.estimator.model = pipeline.steps[-1][1]
+    return compiled if _agrees(pipeline, compiled, inputs) else None
+
+
+def _arrays(pipeline: Any, task: str, inputs: list[str], estimator: bool = True) -> dict[str, np.ndarray]:
     from sklearn.pipeline import Pipeline
 
     need(isinstance(pipeline, Pipeline) and len(pipeline.steps) == 2)
@@ -118,7 +132,7 @@ def _arrays(pipeline: Any, task: str, inputs: list[str]) -> dict[str, np.ndarray
     groups, prep_arrays = compile_preprocessing(prep, inputs)
     width = sum(g["width"] for g in groups)
     need(getattr(model, "n_features_in_", width) == width)
-    family, est_arrays = compile_estimator(model, task, width)
+    family, est_arrays = compile_estimator(model, task, width) if estimator else ("fitted", {})
     classes = np.asarray(getattr(model, "classes_", []))
     if classes.dtype == object and all(isinstance(c, str) for c in classes):
         classes = classes.astype(str)  # text labels: saved without pickle, written back as text

@@ -288,7 +288,24 @@ class Constant:
         return pred, (None if self.classes is None else np.tile(self.proba, (n, 1)))
 
 
-FAMILIES: dict[str, Any] = {"forest": Forest, "hgb": Boosting, "linear": Linear, "constant": Constant}
+class Fitted:
+    """The fitted estimator itself behind compiled preprocessing (k-NN in a server: registry/compiled
+    .with_estimator); bound after loading, never saved."""
+
+    family = "fitted"
+
+    def __init__(self, arrays: dict[str, np.ndarray], classes: np.ndarray | None) -> None:
+        self.model: Any = None
+        self.task = "regression" if classes is None else "classification"
+
+    def predict(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        from mlcycle_tui.predictions.predicting import predict_with_proba
+
+        return predict_with_proba(self.task, self.model, X)
+
+
+FAMILIES: dict[str, Any] = {"forest": Forest, "hgb": Boosting, "linear": Linear, "constant": Constant,
+                            "fitted": Fitted}
 
 
 def compile_estimator(model: Any, task: str, width: int) -> tuple[str, dict[str, np.ndarray]]:

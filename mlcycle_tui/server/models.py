@@ -258,13 +258,28 @@ class ModelCache:
             if fast == NOT_COMPILED:  # registered before this form (or by an older mlcycle): compiled once, now
                 mv, pipeline = self.ws.registry.load_model(mv)
                 if not self.ws.registry.compile_model(mv, pipeline):
-                    return ServedModel(mv, pipeline, batching=self.batching, window_s=self.window_s)
+                    return self._with_pipeline(mv, pipeline)
                 fast = self.ws.registry.compiled_model(mv)
             if isinstance(fast, CompiledModel) and fast.inputs == [c["name"] for c in mv.signature.get("inputs", [])]:
                 return ServedModel(mv, None, batching=self.batching, window_s=self.window_s, compiled=fast,
                                    load_pipeline=lambda: self._load_pipeline(mv))
         mv, pipeline = self.ws.registry.load_model(mv)
-        return ServedModel(mv, pipeline, batching=self.batching, window_s=self.window_s)
+        return self._with_pipeline(mv, pipeline) if self.compiled else \
+            ServedModel(mv, pipeline, batching=self.batching, window_s=self.window_s)
+
+    def _with_pipeline(self, mv: ModelVersion, pipeline: Any) -> ServedModel:
+        """A version without a compiled form: its preprocessing compiled here when it can be (k-NN:
+        the fitted estimator then answers on the compiled features), else the pipeline alone."""
+        from mlcycle_tui.registry.compiled import with_estimator
+
+        single_threaded(pipeline)
+        inputs = [c["name"] for c in mv.signature.get("inputs", [])]
+        try:
+            front = with_estimator(pipeline, mv.task, inputs)
+        except Exception:  # an optimisation: the pipeline answers as it always has
+            log.warning("could not compile the preprocessing of %s", mv.ref, exc_info=True)
+            front = None
+        return ServedModel(mv, pipeline, batching=self.batching, window_s=self.window_s, compiled=front)
 
     def _load_pipeline(self, mv: ModelVersion) -> Any:
         """The fitted pipeline of a version served compiled, loaded for a large request."""

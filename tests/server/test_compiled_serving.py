@@ -32,6 +32,9 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     run = ws.training.train("bike", "hgb", params=["max_iter=20"], drop=["casual", "registered"])
     ws.registry.register(run["run_id"], "mixed")  # a timestamp, text months, weather words, numbers
     ws.registry.promote("mixed", 1)
+    run = ws.training.train("penguins", "knn")  # categories and numbers with gaps; k-NN is not compiled
+    ws.registry.register(run["run_id"], "neighbours")
+    ws.registry.promote("neighbours", 1)
     ws.close()
     return home
 
@@ -130,15 +133,20 @@ def test_served_answers_equal_the_pipeline(home: Path, compiled: bool) -> None:
         ws.close()
 
 
-def test_serving_a_compiled_model_does_not_import_scikit_learn(home: Path) -> None:
+def test_serving_a_compiled_model_does_not_import_scikit_learn(home: Path, tmp_path: Path) -> None:
+    import shutil
     import subprocess
 
+    shutil.copytree(home, tmp_path / "ws")
+    ws = Workspace.open(tmp_path / "ws")
+    ws.registry.remove_alias("neighbours", "production")  # k-NN's estimator is scikit-learn's own
+    ws.close()
     code = (
         "import sys\n"
         "from mlcycle_tui.workspace import Workspace\n"
         "from mlcycle_tui.server.runner import ServerRunner\n"
         "from tests.server.helpers import Client\n"
-        f"ws = Workspace.open({str(home)!r})\n"
+        f"ws = Workspace.open({str(tmp_path / 'ws')!r})\n"
         "r = ServerRunner(ws, '127.0.0.1', 0, config={'poll_interval': 0}).start()\n"
         "c = Client(r.port)\n"
         "status, doc = c.post('/v1/models/numeric/predict', {'instances': [[39.1, 18.7, 181.0, 3750.0, 2007]]})\n"
@@ -194,4 +202,31 @@ def test_a_version_from_before_its_compiled_form_is_compiled_when_served(home: P
     finally:
         client.close()
         runner.stop()
+        ws.close()
+
+
+def test_k_nn_is_served_behind_compiled_preprocessing_with_the_pipelines_answers(home: Path) -> None:
+    ws = Workspace.open(home)
+    assert ws.registry.compiled_versions("neighbours") == {1: False}  # nothing stored for it
+    fast = ServerRunner(ws, "127.0.0.1", 0, config={"poll_interval": 0}).start()
+    slow = ServerRunner(ws, "127.0.0.1", 0, config={"poll_interval": 0, "compiled": False}).start()
+    a, b = Client(fast.port), Client(slow.port)  # type: ignore[arg-type]
+    try:
+        served = fast.state.models.production("neighbours")
+        assert served.compiled is not None and served.compiled.family == "fitted"
+        assert slow.state.models.production("neighbours").compiled is None
+        rows = pd.read_csv(SAMPLES / "penguins.csv").drop(columns=["species"]).iloc[::9]
+        records = rows.astype(object).where(rows.notna(), None).to_dict(orient="records")
+        records[0]["island"] = "Atlantis"  # unknown
+        for record in records:
+            mine = a.post("/v1/models/neighbours/predict", {"instances": [record]})
+            theirs = b.post("/v1/models/neighbours/predict", {"instances": [record]})
+            assert mine[0] == theirs[0] == 200
+            assert mine[1]["predictions"] == theirs[1]["predictions"]
+            assert mine[1]["probabilities"] == theirs[1]["probabilities"], record
+    finally:
+        a.close()
+        b.close()
+        fast.stop()
+        slow.stop()
         ws.close()
