@@ -94,11 +94,8 @@ class ForestArrays:
             feature.append(np.where(is_leaf, 0, t.feature))
             threshold.append(t.threshold.astype(np.float64))
             value = t.value[:, 0, :]
-            if classifier:  # DecisionTreeClassifier.predict_proba: each leaf's counts as shares
-                value = value[:, : int(model.n_classes_)].copy()
-                normalizer = value.sum(axis=1)[:, np.newaxis]
-                normalizer[normalizer == 0.0] = 1.0
-                value /= normalizer
+            if classifier:  # DecisionTreeClassifier.predict_proba: the leaf's stored class shares, as they
+                value = value[:, : int(model.n_classes_)]  # are (not divided again by their sum, ~1 +- 1 ulp)
             values.append(value.astype(np.float64))
             offsets.append(start + t.node_count)
         return cls(np.asarray(offsets, dtype=np.int64), np.concatenate(left).astype(np.int64),

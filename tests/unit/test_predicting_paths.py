@@ -49,3 +49,22 @@ def test_without_the_private_method_scoring_falls_back_to_the_public_path(data, 
     assert np.array_equal(proba, clf.predict_proba(X[:5])) and np.array_equal(pred, clf.predict(X[:5]))
     values, _ = predicting.predict_with_proba("regression", reg, X[:5])
     assert np.array_equal(values, reg.predict(X[:5]))
+
+
+def test_leaf_shares_that_do_not_sum_to_one_exactly_are_kept_as_scikit_learn_keeps_them():
+    """scikit-learn stores a classifier leaf's class shares and returns them as they are; dividing them
+    again by their sum (1 +- an ulp for shares such as 5/23) changed the last bit of some probabilities."""
+    import numpy as np
+    from sklearn.ensemble import RandomForestClassifier
+
+    from mlcycle_tui.registry.compiled_estimators import ForestArrays
+
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(1500, 4)).astype(np.float32)
+    y = rng.integers(0, 5, 1500)
+    forest = RandomForestClassifier(n_estimators=30, min_samples_leaf=8, random_state=0, n_jobs=1).fit(X, y)
+    shares = np.concatenate([t.tree_.value[:, 0, :] for t in forest.estimators_])
+    assert (shares.sum(axis=1) != 1.0).any()  # the case this is about is there
+    arrays = ForestArrays.from_forest(forest)
+    for rows in (X[:7], X):  # all trees at once, and tree by tree
+        assert np.array_equal(arrays.mean(rows), forest.predict_proba(rows))
