@@ -448,8 +448,9 @@ class _ArrowScorer(_Scorer):
         picked = chunk.select(self.inputs).take(_arrow(picks.astype("int64")))
         for name, kind in zip(self.inputs, self.model.kinds, strict=True):
             if kind == "datetime":  # as the pandas path logs dates: ISO text to the millisecond
-                text = [None if _missing_stamp(v) else str(v) for v in
-                        np.datetime_as_string(_stamps(picked.column(name)), unit="ms")]
+                stamps = _stamps(picked.column(name))
+                text = [None if gap else str(t)
+                        for t, gap in zip(np.datetime_as_string(stamps, unit="ms"), np.isnat(stamps), strict=True)]
                 picked = picked.set_column(picked.schema.get_field_index(name), name, pa.array(text, pa.string()))
         records = [orjson.dumps(r).decode() for r in picked.to_pylist()]
         return prediction_rows_from_records(mv.name, mv.version, records, pred, proba,
@@ -527,14 +528,7 @@ def _stamps(column: Any) -> Any:
             valid = np.unpackbits(np.frombuffer(validity, dtype=np.uint8), bitorder="little")
             values[valid[arr.offset : arr.offset + n] == 0] = np.datetime64("NaT")
         parts.append(values)
-    if not parts:
-        return np.empty(0, dtype="datetime64[s]")
-    unit = min((np.datetime_data(p.dtype)[0] for p in parts), key=["D", "s", "ms", "us", "ns"].index)
-    return np.concatenate([p.astype(f"datetime64[{unit}]") for p in parts]) if len(parts) > 1 else parts[0]
-
-
-def _missing_stamp(text: Any) -> bool:
-    return str(text) == "NaT"
+    return np.concatenate(parts) if parts else np.empty(0, dtype="datetime64[s]")  # (one type: one unit)
 
 
 def _objects(column: Any) -> Any:

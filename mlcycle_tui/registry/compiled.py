@@ -149,8 +149,7 @@ def probe_columns(compiled: CompiledModel, n: int, seed: int = 0) -> list[np.nda
     gaps."""
     rng = np.random.default_rng(seed)
     columns: list[np.ndarray | None] = [None] * len(compiled.inputs)
-    for i, g in enumerate(compiled.prep.groups):
-        a = {k[len(f"g{i}."):]: v for k, v in compiled.prep.arrays.items() if k.startswith(f"g{i}.")}
+    for g, a in zip(compiled.prep.groups, compiled.prep.group_arrays, strict=True):
         for k, j in enumerate(g["columns"]):
             if g["kind"] == "numeric":
                 x = a["statistics"][k] + a["scale"][k] * rng.normal(0.0, 1.5, n)
@@ -186,7 +185,7 @@ def _agrees(pipeline: Any, compiled: CompiledModel, inputs: list[str]) -> bool:
         try:
             expected = prep.transform(frame)
             pred, proba = predict_with_proba(compiled.task, pipeline, frame)
-        except (ValueError, TypeError):  # probe values this pipeline refuses: judge on the others
+        except (ValueError, TypeError):  # probe values this pipeline refuses: not compiled, to be safe
             return False
         if not np.array_equal(np.asarray(expected, dtype=np.float64), compiled.features(part)):
             return False

@@ -150,14 +150,11 @@ class Boosting:
     family = "hgb"
 
     def __init__(self, arrays: dict[str, np.ndarray], classes: np.ndarray | None) -> None:
-        self.offsets, self.column = arrays["offsets"], arrays["column"]  # per tree: its first node, its output
+        self.offsets = arrays["offsets"]  # where each tree's nodes start: iteration by iteration, one per output
         self.left, self.right, self.feature = arrays["left"], arrays["right"], arrays["feature"]
         self.threshold, self.missing_left, self.values = arrays["threshold"], arrays["missing_left"], arrays["values"]
         self.baseline = arrays["baseline"]  # 1 x outputs
         self.classes = classes
-        k = self.baseline.shape[1]  # trees per iteration: one per output, in output order
-        self.iteration_major = len(self.column) % k == 0 and bool(
-            (self.column == np.tile(np.arange(k), len(self.column) // k)).all())
 
     @staticmethod
     def compile(model: Any, task: str) -> dict[str, np.ndarray]:
@@ -169,20 +166,20 @@ class Boosting:
             need(loss == "HalfSquaredError")
         else:
             need(loss in ("HalfBinomialLoss", "HalfMultinomialLoss"))
-        offsets, column, parts = [0], [], []
+        offsets, parts = [0], []
         for iteration in predictors:
-            for k, predictor in enumerate(iteration):
+            need(len(iteration) == baseline.shape[1])  # one tree per output, in output order
+            for predictor in iteration:
                 nodes = predictor.nodes
                 need(not nodes["is_categorical"].any())
                 parts.append(nodes)
-                column.append(k)
                 offsets.append(offsets[-1] + len(nodes))
         need(len(parts) > 0)
         starts = np.repeat(np.asarray(offsets[:-1], dtype=np.int64), [len(p) for p in parts])
         nodes = np.concatenate(parts)
         leaf = nodes["is_leaf"].astype(bool)
         return {
-            "offsets": np.asarray(offsets, dtype=np.int64), "column": np.asarray(column, dtype=np.int64),
+            "offsets": np.asarray(offsets, dtype=np.int64),
             "left": np.where(leaf, -1, nodes["left"].astype(np.int64) + starts),
             "right": np.where(leaf, -1, nodes["right"].astype(np.int64) + starts),
             "feature": np.where(leaf, 0, nodes["feature_idx"]).astype(np.int64),
@@ -197,21 +194,16 @@ class Boosting:
         raw = np.zeros((X.shape[0], self.baseline.shape[1]), dtype=np.float64, order="F")
         raw += self.baseline
         tree = (self.left, self.right, self.feature, self.threshold, self.missing_left)
-        n_trees = len(self.offsets) - 1
-        if X.shape[0] <= ALL_TREES_ROWS and self.iteration_major:
+        n_trees, k = len(self.offsets) - 1, raw.shape[1]  # tree t adds to output t % k
+        if X.shape[0] <= ALL_TREES_ROWS:
             leaves = _descend(X, self.offsets[:-1], *tree)  # trees x rows
-            k = raw.shape[1]
             steps = np.empty((n_trees // k + 1, X.shape[0], k), dtype=np.float64)
             steps[0] = raw  # the baseline, then each iteration's trees, added one after the other
             steps[1:] = self.values[leaves].reshape(n_trees // k, k, X.shape[0]).transpose(0, 2, 1)
             raw[:] = np.add.accumulate(steps, axis=0)[-1]
-        elif X.shape[0] <= ALL_TREES_ROWS:
-            leaves = _descend(X, self.offsets[:-1], *tree)
-            for t in range(n_trees):
-                raw[:, self.column[t]] += self.values[leaves[t]]
         else:
             for t in range(n_trees):
-                raw[:, self.column[t]] += self.values[_descend_one(X, int(self.offsets[t]), *tree)]
+                raw[:, t % k] += self.values[_descend_one(X, int(self.offsets[t]), *tree)]
         return raw
 
     def predict(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:

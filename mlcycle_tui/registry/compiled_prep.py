@@ -41,8 +41,9 @@ class Preprocessing:
 
     def __init__(self, groups: list[dict[str, Any]], arrays: dict[str, np.ndarray]) -> None:
         self.groups = groups
-        self.arrays = arrays
-        self.width = sum(g["width"] for g in groups)
+        self.arrays = arrays  # as saved: "g<i>.<name>"
+        self.group_arrays = [{k[len(f"g{i}."):]: v for k, v in arrays.items() if k.startswith(f"g{i}.")}
+                             for i in range(len(groups))]  # per group: its arrays by name
         self._tables = [[dict(zip(e["categories"], e["codes"], strict=True)) for e in g["encode"]]
                         if g["kind"] == "categorical" else None for g in groups]
 
@@ -57,8 +58,7 @@ class Preprocessing:
     def features(self, columns: list[np.ndarray]) -> np.ndarray:
         n = len(columns[0]) if columns else 0
         blocks = []
-        for i, g in enumerate(self.groups):
-            a = {k[len(f"g{i}."):]: v for k, v in self.arrays.items() if k.startswith(f"g{i}.")}
+        for i, (g, a) in enumerate(zip(self.groups, self.group_arrays, strict=True)):
             values = [columns[j] for j in g["columns"]]
             if g["kind"] == "numeric":
                 blocks.append(_numeric(values, a, g, n))

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import orjson
 
-from mlcycle_tui.server.inputs import BODY_KEYS, iso_datetime
+from mlcycle_tui.server.inputs import BODY_KEYS, iso_datetime_values
 
 MAX_ROWS = 32
 _MAX_INT = 2**53  # larger integers in a category column: pandas may read their column as floats
@@ -87,7 +87,7 @@ def light_rows(body: Any, names: list[str], kinds: list[str | None]) -> LightRow
         if kind == "numeric":
             array = _numbers(column)
         elif kind == "datetime":
-            array = _datetimes(column)
+            array = iso_datetime_values(column)
         else:
             array = _categories(column)
         if array is None:
@@ -146,23 +146,6 @@ def _numbers(column: list[Any]) -> np.ndarray | None:
         else:
             return None  # text, booleans, lists: the general path converts or refuses them
     return np.array(out, dtype=np.float64)
-
-
-def _datetimes(column: list[Any]) -> np.ndarray | None:
-    from mlcycle_tui.server.inputs import datetime_unit
-
-    out = []
-    for v in column:
-        if v is None:
-            out.append(np.datetime64("NaT", "us"))
-            continue
-        if type(v) is not str:
-            return None
-        stamp = iso_datetime(v)
-        if stamp is None:
-            return None
-        out.append(np.datetime64(stamp, "us"))
-    return np.array(out, dtype="datetime64[us]").astype(datetime_unit())
 
 
 def _categories(column: list[Any]) -> np.ndarray | None:

@@ -100,9 +100,8 @@ class LogEntry:
         n = len(self.ids)
         if n <= size:
             return [self]
-        if isinstance(self.inputs, LightRows):
-            self.inputs = self.inputs.frame()
-        return [LogEntry(self.model, self.version, self.ids[a:a + size], self.inputs.iloc[a:a + size],
+        inputs = self._frame()
+        return [LogEntry(self.model, self.version, self.ids[a:a + size], inputs.iloc[a:a + size],
                          self.outputs[a:a + size],
                          None if self.probabilities is None else self.probabilities[a:a + size],
                          self.latency_ms, self.at, self.source, self.request_id)

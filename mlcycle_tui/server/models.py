@@ -106,17 +106,18 @@ class ServedModel:
 
     def predict_frame(self, frame: pd.DataFrame | LightRows) -> tuple[list[Any], list[list[float]] | None]:
         """Predictions (and class probabilities) as plain lists; no batching."""
+        columns = None  # the compiled form's input arrays, when it answers
         if isinstance(frame, LightRows):
-            if self.compiled is not None:
-                pred, proba = self.compiled.predict(frame.arrays)
-                return pred.tolist(), (None if proba is None or self.classes is None else proba.tolist())
-            frame = frame.frame()
-        if self.compiled is not None and len(frame) <= COMPILED_MAX_ROWS:
+            if self.compiled is None:
+                frame = frame.frame()
+            else:
+                columns = frame.arrays
+        elif self.compiled is not None and len(frame) <= COMPILED_MAX_ROWS:
             columns = self.compiled.columns_of(frame)
-            if columns is not None:
-                pred, proba = self.compiled.predict(columns)
-                return pred.tolist(), (None if proba is None or self.classes is None else proba.tolist())
-        pred, proba = predict_with_proba(self.mv.task, self.fitted_pipeline(), frame)
+        if columns is not None:
+            pred, proba = self.compiled.predict(columns)
+        else:
+            pred, proba = predict_with_proba(self.mv.task, self.fitted_pipeline(), frame)
         return pred.tolist(), (None if proba is None or self.classes is None else proba.tolist())
 
     def predict(self, frame: pd.DataFrame) -> tuple[list[Any], list[list[float]] | None]:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import math
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -52,12 +54,25 @@ def _mixed_records() -> list[dict]:
     return records
 
 
-def test_a_mixed_type_model_is_served_compiled_with_the_answers_of_its_pipeline(home: Path) -> None:
+@contextlib.contextmanager
+def _two_servers(home: Path) -> Iterator[tuple[Workspace, ServerRunner, ServerRunner, Client, Client]]:
+    """(workspace, a server of compiled forms, a server of fitted pipelines only, a client of each)."""
     ws = Workspace.open(home)
     fast = ServerRunner(ws, "127.0.0.1", 0, config={"poll_interval": 0}).start()
     slow = ServerRunner(ws, "127.0.0.1", 0, config={"poll_interval": 0, "compiled": False}).start()
     a, b = Client(fast.port), Client(slow.port)  # type: ignore[arg-type]
     try:
+        yield ws, fast, slow, a, b
+    finally:
+        a.close()
+        b.close()
+        fast.stop()
+        slow.stop()
+        ws.close()
+
+
+def test_a_mixed_type_model_is_served_compiled_with_the_answers_of_its_pipeline(home: Path) -> None:
+    with _two_servers(home) as (ws, fast, slow, a, b):
         assert fast.state.models.production("mixed").compiled is not None
         assert slow.state.models.production("mixed").compiled is None
         served = fast.state.models.production("mixed")
@@ -80,12 +95,6 @@ def test_a_mixed_type_model_is_served_compiled_with_the_answers_of_its_pipeline(
             "predictions"]
         bad = {**_mixed_records()[0], "timestamp": "yesterday"}
         assert a.post("/v1/models/mixed/predict", {"instances": [bad]})[0] == 422  # the checks still refuse
-    finally:
-        a.close()
-        b.close()
-        fast.stop()
-        slow.stop()
-        ws.close()
 
 
 def _rows() -> pd.DataFrame:
@@ -206,12 +215,8 @@ def test_a_version_from_before_its_compiled_form_is_compiled_when_served(home: P
 
 
 def test_k_nn_is_served_behind_compiled_preprocessing_with_the_pipelines_answers(home: Path) -> None:
-    ws = Workspace.open(home)
-    assert ws.registry.compiled_versions("neighbours") == {1: False}  # nothing stored for it
-    fast = ServerRunner(ws, "127.0.0.1", 0, config={"poll_interval": 0}).start()
-    slow = ServerRunner(ws, "127.0.0.1", 0, config={"poll_interval": 0, "compiled": False}).start()
-    a, b = Client(fast.port), Client(slow.port)  # type: ignore[arg-type]
-    try:
+    with _two_servers(home) as (ws, fast, slow, a, b):
+        assert ws.registry.compiled_versions("neighbours") == {1: False}  # nothing stored for it
         served = fast.state.models.production("neighbours")
         assert served.compiled is not None and served.compiled.family == "fitted"
         assert slow.state.models.production("neighbours").compiled is None
@@ -224,9 +229,3 @@ def test_k_nn_is_served_behind_compiled_preprocessing_with_the_pipelines_answers
             assert mine[0] == theirs[0] == 200
             assert mine[1]["predictions"] == theirs[1]["predictions"]
             assert mine[1]["probabilities"] == theirs[1]["probabilities"], record
-    finally:
-        a.close()
-        b.close()
-        fast.stop()
-        slow.stop()
-        ws.close()
